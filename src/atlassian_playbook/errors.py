@@ -1,0 +1,208 @@
+"""One exception hierarchy for the whole playbook.
+
+Every error carries a ``hint``: the one thing the user should do next. The CLI prints
+``error: <message>  hint: <hint>`` on one line; notebooks show the same text. Messages never
+contain a secret: they are built from redacted values only (see :mod:`atlassian_playbook.redact`).
+
+    PlaybookError
+    ├── ConfigError                  bad or missing setting
+    ├── TokenStoreError              no stored connection, unreadable store
+    ├── NotebookParameterError       a secret passed as a papermill parameter
+    ├── CallbackError                the browser never came back, or came back wrong
+    │   ├── CallbackTimeout
+    │   ├── StateMismatch
+    │   ├── MissingCode
+    │   └── ConsentDenied            the user pressed Deny (error=access_denied)
+    ├── OAuthError                   the token endpoint said no
+    │   ├── InvalidClient            wrong client id or secret
+    │   ├── RedirectUriMismatch
+    │   └── InvalidGrant             code or refresh token rejected
+    │       └── ReauthorizationRequired   refresh token reused, expired or revoked
+    └── ApiError                     the API gateway said no
+        ├── TokenExpired
+        ├── ScopeNotGranted
+        ├── SiteSelectionRequired
+        ├── RateLimited
+        └── ServerError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PlaybookError",
+    "ConfigError",
+    "TokenStoreError",
+    "NotebookParameterError",
+    "CallbackError",
+    "CallbackTimeout",
+    "StateMismatch",
+    "MissingCode",
+    "ConsentDenied",
+    "OAuthError",
+    "InvalidClient",
+    "RedirectUriMismatch",
+    "InvalidGrant",
+    "ReauthorizationRequired",
+    "ApiError",
+    "TokenExpired",
+    "ScopeNotGranted",
+    "SiteSelectionRequired",
+    "RateLimited",
+    "ServerError",
+]
+
+
+class PlaybookError(Exception):
+    """Base of every error the playbook raises on purpose.
+
+    ``message`` says what happened, ``hint`` what to do about it. Both are plain text, safe to
+    print: callers must never put a secret in either.
+    """
+
+    default_hint = "See the README's troubleshooting section."
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint or self.default_hint
+
+    def __str__(self) -> str:
+        return f"{self.message} Hint: {self.hint}"
+
+    def one_line(self) -> str:
+        """The CLI's rendering: message and hint on a single line."""
+        return f"error: {self.message}  hint: {self.hint}".replace("\n", " ")
+
+
+class ConfigError(PlaybookError):
+    """A setting is missing or malformed; ``setting`` names it (e.g. ``ATLASSIAN_CLIENT_ID``)."""
+
+    default_hint = "Fix the setting in .env (see .env.example) or the environment."
+
+    def __init__(self, message: str, hint: str | None = None, *, setting: str | None = None):
+        super().__init__(message, hint)
+        self.setting = setting
+
+
+class TokenStoreError(PlaybookError):
+    default_hint = "Run `atlassian-playbook login` to create a connection."
+
+
+class NotebookParameterError(PlaybookError):
+    default_hint = (
+        "Put secrets in .env or the environment; papermill writes every parameter into the "
+        "executed notebook."
+    )
+
+
+class CallbackError(PlaybookError):
+    """The authorization redirect did not bring back a usable code."""
+
+
+class CallbackTimeout(CallbackError):
+    default_hint = (
+        "Open the authorization URL in a browser and finish consent before the timeout, or use "
+        "--paste to paste the redirected URL."
+    )
+
+
+class StateMismatch(CallbackError):
+    default_hint = (
+        "Start the login again and use only the newest authorization URL; an old tab or a "
+        "forged redirect carries another state."
+    )
+
+
+class MissingCode(CallbackError):
+    default_hint = "Paste the whole URL the browser landed on, including ?code=...&state=..."
+
+
+class ConsentDenied(CallbackError):
+    default_hint = "Run the login again and press Accept on Atlassian's consent screen."
+
+
+class OAuthError(PlaybookError):
+    """An error body from the token endpoint: ``{"error": ..., "error_description": ...}``."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        error: str | None = None,
+        description: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.error = error
+        self.description = description
+        self.status_code = status_code
+
+
+class InvalidClient(OAuthError):
+    default_hint = (
+        "Check ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET against the console's Settings "
+        "tab (copy them again; rotate the secret if in doubt). Consenting again will not help."
+    )
+
+
+class RedirectUriMismatch(OAuthError):
+    default_hint = (
+        "Make ATLASSIAN_REDIRECT_URI identical to a Callback URL on the console's Authorization "
+        "tab: scheme, host, port, path and trailing slash all count."
+    )
+
+
+class InvalidGrant(OAuthError):
+    default_hint = "Authorization codes are single-use and expire in minutes: log in again."
+
+
+class ReauthorizationRequired(InvalidGrant):
+    default_hint = (
+        "The refresh token was rotated out (a newer one was not saved, or it was used twice), "
+        "idle for 90 days, or revoked by the user: run `atlassian-playbook login` again."
+    )
+
+
+class ApiError(PlaybookError):
+    """A non-success answer from the API gateway (``api.atlassian.com``)."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status_code: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.status_code = status_code
+        self.url = url
+
+
+class TokenExpired(ApiError):
+    default_hint = "Refresh the token (`atlassian-playbook refresh`) or log in again."
+
+
+class ScopeNotGranted(ApiError):
+    default_hint = (
+        "Add the scope on the console's Permissions tab, request it in ATLASSIAN_SCOPES and log "
+        "in again, choosing this site; scopes granted on one site do not carry to another."
+    )
+
+
+class SiteSelectionRequired(ApiError):
+    default_hint = "Set ATLASSIAN_SITE to the cloud id, name or URL of the site to use."
+
+
+class RateLimited(ApiError):
+    default_hint = "Atlassian is rate limiting this app: wait for Retry-After and lower the pace."
+
+    def __init__(self, message: str, hint: str | None = None, *, retry_after: float | None = None,
+                 **kwargs) -> None:
+        super().__init__(message, hint, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    default_hint = "Atlassian answered with a server error: try again in a few minutes."
