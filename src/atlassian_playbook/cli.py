@@ -1,0 +1,283 @@
+"""``atlassian-playbook``: the whole connection lifecycle from a terminal.
+
+Every command prints a short human summary (or JSON with ``--json``), exits 0 on success and
+non-zero with one line ``error: ... hint: ...`` otherwise, and never prints a secret. With no
+client id and secret configured, commands run against the embedded emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import PlaybookError
+from .redact import redact
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _print_json(data) -> None:
+    print(redact(json.dumps(data, indent=2, sort_keys=True, default=str)))
+
+
+def _settings(args):
+    from .config import load_settings
+
+    return load_settings(args.env_file)
+
+
+def _target(args, *, auto_consent: bool = True):
+    from .target import connect
+
+    return connect(_settings(args), auto_consent=auto_consent)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import run_doctor
+
+    report = run_doctor(args.env_file)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.to_text())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_scopes_list(args) -> int:
+    from .scopes import list_scopes
+
+    scopes = list_scopes(api=args.api, kind=args.kind)
+    if args.json:
+        _print_json(
+            [
+                {"name": s.name, "api": s.api, "kind": s.kind, "description": s.description,
+                 "console_api": s.console_api, "endpoints": list(s.endpoints)}
+                for s in scopes
+            ]
+        )
+        return EXIT_OK
+    width = max((len(s.name) for s in scopes), default=10)
+    for scope in scopes:
+        print(f"{scope.name:<{width}}  {scope.api:<10} {scope.kind:<9} {scope.description}")
+    print(f"{len(scopes)} scopes")
+    return EXIT_OK
+
+
+def cmd_scopes_check(args) -> int:
+    from .config import parse_scopes
+    from .scopes import check_scopes, validate_scopes
+
+    scopes = validate_scopes(parse_scopes(" ".join(args.scopes)))
+    warnings = check_scopes(scopes)
+    if args.json:
+        _print_json({"scopes": list(scopes), "valid": True,
+                     "warnings": [{"code": w.code, "message": w.message, "hint": w.hint}
+                                  for w in warnings]})
+        return EXIT_OK
+    print(f"ok: {len(scopes)} known scope(s): {' '.join(scopes)}")
+    for warning in warnings:
+        print(f"warning: {warning.message}  hint: {warning.hint}")
+    return EXIT_OK
+
+
+def cmd_scopes_preset(args) -> int:
+    from .scopes import preset
+
+    scopes = preset(args.name, offline_access=True if args.offline_access else None)
+    if args.json:
+        _print_json({"preset": args.name, "scopes": list(scopes)})
+    else:
+        print(" ".join(scopes))
+    return EXIT_OK
+
+
+def cmd_checklist(args) -> int:
+    from .checklist import build_checklist
+
+    settings = _settings(args)
+    checklist = build_checklist(
+        args.profile,
+        app_name=args.app_name,
+        callback_url=args.callback_url
+        or (settings.redirect_uri if args.profile == "custom" else None),
+    )
+    if args.json:
+        _print_json(checklist.to_dict())
+    else:
+        print(checklist.to_text())
+    return EXIT_OK
+
+
+def cmd_login(args) -> int:
+    from . import connection
+    from .config import parse_scopes
+    from .scopes import validate_scopes
+
+    scopes = validate_scopes(parse_scopes(args.scopes)) if args.scopes else None
+    target = _target(args, auto_consent=args.no_browser)
+
+    def show_url(url: str) -> None:
+        print("Open this URL in a browser to authorize the app:", file=sys.stderr)
+        print(url, flush=True)  # alone on its line, on stdout, for scripts to pick up
+
+    def paste() -> str:
+        print("Paste the full URL the browser landed on, then press Enter:", file=sys.stderr)
+        line = sys.stdin.readline()
+        return line
+
+    result = connection.login(
+        target,
+        scopes=scopes,
+        mode="paste" if args.paste else "auto",
+        open_browser=not args.no_browser,
+        paste=paste,
+        show_url=show_url,
+        timeout=args.timeout,
+    )
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.to_text())
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from . import connection
+
+    report = connection.verify(_target(args), account_id=args.account)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.to_text())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_refresh(args) -> int:
+    from . import connection
+
+    result = connection.refresh(_target(args), account_id=args.account)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.to_text())
+    return EXIT_OK
+
+
+def cmd_emulator(args) -> int:
+    from .emulator import serve
+
+    serve(port=args.port, auto_consent=args.auto_consent)
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(output_dir=args.output)
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atlassian-playbook",
+        description="Create, verify and refresh an Atlassian Cloud OAuth 2.0 (3LO) connection. "
+        "With no credentials in .env, everything runs against the embedded emulator.",
+    )
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    parser.add_argument("--debug", action="store_true",
+                        help="log the HTTP exchange to stderr (redacted)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable, help: str, parent=commands) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def json_flag(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+
+    json_flag(add("doctor", cmd_doctor, "check the configuration and that the servers answer"))
+
+    scopes = add("scopes", None, "browse and check scopes")
+    scope_commands = scopes.add_subparsers(dest="scopes_command", required=True, metavar="ACTION")
+    listing = add("list", cmd_scopes_list, "list the scope catalog", scope_commands)
+    listing.add_argument("--api", choices=["jira", "jsm", "confluence", "identity", "platform"])
+    listing.add_argument("--kind", choices=["classic", "granular"])
+    json_flag(listing)
+    check = add("check", cmd_scopes_check, "check scope names; suggests fixes", scope_commands)
+    check.add_argument("scopes", nargs="+", metavar="SCOPE")
+    json_flag(check)
+    presets = add("preset", cmd_scopes_preset, "print a preset's scopes", scope_commands)
+    presets.add_argument("name", metavar="NAME", help="merge, clerk or minimal")
+    presets.add_argument("--offline-access", action="store_true",
+                         help="add offline_access where the preset makes it optional (clerk)")
+    json_flag(presets)
+
+    checklist = add("checklist", cmd_checklist, "the developer-console steps for a profile")
+    checklist.add_argument("--profile", choices=["merge", "clerk", "custom"], default="custom")
+    checklist.add_argument("--app-name")
+    checklist.add_argument("--callback-url")
+    json_flag(checklist)
+
+    login = add("login", cmd_login, "authorize in a browser and store the tokens")
+    login.add_argument("--no-browser", action="store_true", help="print the URL, open nothing")
+    login.add_argument("--paste", action="store_true",
+                       help="paste the redirected URL instead of listening on the callback")
+    login.add_argument("--scopes", help='space-separated scopes (default: ATLASSIAN_SCOPES)')
+    login.add_argument("--timeout", type=float, default=300.0,
+                       help="seconds to wait for the callback (default 300)")
+    json_flag(login)
+
+    for name, handler, text in (
+        ("verify", cmd_verify, "check sites, scopes, /me, Jira and Confluence"),
+        ("refresh", cmd_refresh, "refresh the tokens and store the rotated refresh token"),
+    ):
+        sub = add(name, handler, text)
+        sub.add_argument("--account", help="account id, when the store holds several")
+        json_flag(sub)
+
+    emulator = add("emulator", cmd_emulator, "run the Atlassian emulator on loopback")
+    emulator.add_argument("--port", type=int, default=0,
+                          help="auth server port (the API gateway uses the next one)")
+    emulator.add_argument("--auto-consent", action="store_true",
+                          help="consent at once, without the consent page")
+
+    demo = add("demo", cmd_demo, "the main job: the whole playbook against the emulator")
+    demo.add_argument("--output", default="output", help="folder for what the demo writes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.debug or os.environ.get("ATLASSIAN_PLAYBOOK_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        logging.getLogger("atlassian_playbook").setLevel(logging.DEBUG)
+    try:
+        return args.handler(args)
+    except PlaybookError as error:
+        print(redact(error.one_line()), file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("error: interrupted  hint: run the command again", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug of ours: still one line, still redacted
+        if args.debug:
+            raise
+        print(
+            redact(f"error: unexpected {type(error).__name__}: {error}  "
+                   "hint: run again with --debug and report it"),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED

@@ -1,0 +1,278 @@
+"""The connection lifecycle as three steps: log in, verify, refresh.
+
+The CLI and the notebooks both call these, so a person at a terminal, a trainer in JupyterLab
+and a batch run under papermill take the same code path. Each step returns a result object
+that renders itself as text (CLI), as a dict (``--json``, batch records) and in notebooks.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+import webbrowser
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .api import ApiClient, Site
+from .callback import is_loopback, obtain_code
+from .config import Settings
+from .errors import CallbackError, PlaybookError
+from .oauth import OAuthClient
+from .redact import get_logger
+from .target import Target
+from .tokens import StoredTokenSource, TokenEntry, TokenSet, TokenStore
+from .verify import VerificationReport, verify_connection
+
+__all__ = [
+    "LoginResult",
+    "RefreshResult",
+    "login",
+    "refresh",
+    "verify",
+    "api_client",
+    "visit_headless",
+]
+
+log = get_logger(__name__)
+
+
+@dataclass
+class LoginResult:
+    entry: TokenEntry
+    sites: list[Site]
+    requested_scopes: tuple[str, ...]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def granted_scopes(self) -> tuple[str, ...]:
+        return self.entry.tokens.scopes
+
+    def to_dict(self) -> dict:
+        tokens = self.entry.tokens
+        return {
+            "account_id": self.entry.account_id,
+            "client_id": self.entry.client_id,
+            "requested_scopes": list(self.requested_scopes),
+            "granted_scopes": list(tokens.scopes),
+            "expires_at": _iso(tokens.expires_at),
+            "refresh_token": "present" if tokens.refresh_token else "missing",
+            "sites": [{"id": s.id, "name": s.name, "url": s.url} for s in self.sites],
+            "site": self.entry.site,
+            "warnings": list(self.warnings),
+        }
+
+    def to_text(self) -> str:
+        data = self.to_dict()
+        lines = [
+            f"Logged in as account {data['account_id'] or '(unknown: read:me not granted)'}",
+            f"  access token expires {data['expires_at']}",
+            f"  refresh token {data['refresh_token']}",
+            f"  granted scopes: {' '.join(data['granted_scopes']) or '(none)'}",
+            "  sites: " + (", ".join(f"{s['name']} ({s['id']})" for s in data["sites"]) or "(none)"),
+        ]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+@dataclass
+class RefreshResult:
+    entry: TokenEntry
+    previous_refresh_token: str  # masked fingerprint, never the value
+    new_refresh_token: str
+
+    @property
+    def rotated(self) -> bool:
+        return self.previous_refresh_token != self.new_refresh_token
+
+    def to_dict(self) -> dict:
+        return {
+            "account_id": self.entry.account_id,
+            "expires_at": _iso(self.entry.tokens.expires_at),
+            "previous_refresh_token": self.previous_refresh_token,
+            "new_refresh_token": self.new_refresh_token,
+            "rotated": self.rotated,
+            "scopes": list(self.entry.tokens.scopes),
+        }
+
+    def to_text(self) -> str:
+        d = self.to_dict()
+        return (
+            f"Refreshed account {d['account_id']}: access token expires {d['expires_at']}\n"
+            f"  refresh token rotated {d['previous_refresh_token']} -> {d['new_refresh_token']}"
+            " (the old one stops working after the reuse leeway; the new one is saved)"
+        )
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class _IssuedTokens:
+    """The token source for the few calls made right after the exchange, before storing."""
+
+    def __init__(self, tokens: TokenSet) -> None:
+        self._tokens = tokens
+
+    def get(self) -> TokenSet:
+        return self._tokens
+
+    def refresh(self, stale: TokenSet) -> TokenSet:  # a fresh token never needs it
+        return self._tokens
+
+
+def visit_headless(url: str) -> None:
+    """Play the user's browser against the emulator: follow the authorize redirect to the callback.
+
+    Only for the embedded emulator with auto-consent (loopback URLs); the real Atlassian needs
+    a person. When the authorize page answers with an error instead of redirecting, its text
+    becomes the error, as a person would read it in the browser.
+    """
+    import httpx
+
+    if not is_loopback(url):
+        raise CallbackError(
+            "A headless login is only possible against the local emulator.",
+            "Open the authorization URL in a browser, or use --paste.",
+        )
+    response = httpx.get(url, follow_redirects=True, timeout=30)
+    if response.status_code >= 400:
+        text = html.unescape(re.sub(r"<[^>]+>", " ", response.text))
+        text = re.sub(r"\s+", " ", text).strip()
+        raise CallbackError(
+            f"The authorization page answered {response.status_code}: {text[:300]}",
+            "Check the client id, the callback URL and the scopes against the console.",
+        )
+
+
+def login(
+    target: Target,
+    *,
+    scopes: Sequence[str] | None = None,
+    mode: str = "auto",
+    open_browser: bool = True,
+    paste: Callable[[], str] | None = None,
+    show_url: Callable[[str], object] = print,
+    timeout: float = 300.0,
+) -> LoginResult:
+    """Run the authorization code flow and store the tokens.
+
+    ``mode``: ``listen`` catches the redirect on the loopback callback, ``paste`` asks
+    ``paste()`` for the URL the browser landed on (remote hubs, partner callbacks), ``auto``
+    listens when the callback is a loopback URL. ``show_url`` gets the authorization URL before
+    anything waits, so a person can always open it by hand.
+    """
+    settings = target.settings
+    settings.require_credentials()
+    scopes = tuple(scopes or settings.scopes)
+    if mode == "auto":
+        mode = "listen" if is_loopback(settings.redirect_uri) else "paste"
+    if mode == "paste" and paste is None:
+        raise CallbackError(
+            f"The callback {settings.redirect_uri} is not a loopback URL, so nothing here can "
+            "catch the redirect.",
+            "Use paste mode (--paste) and paste the URL the browser lands on.",
+        )
+    if target.emulator is not None and not open_browser:
+        opener: Callable[[str], object] | None = visit_headless
+    else:
+        opener = webbrowser.open if open_browser else None
+
+    with OAuthClient(settings) as oauth:
+        request = oauth.authorization_request(scopes)
+        show_url(request.url)
+        code = obtain_code(
+            oauth, request, mode=mode, open_browser=opener, paste=paste, timeout=timeout
+        )
+        tokens = oauth.exchange_code(code)
+
+    warnings: list[str] = []
+    if "offline_access" in scopes and tokens.refresh_token is None:
+        warnings.append("no refresh token came back: offline_access was not granted.")
+    elif tokens.refresh_token is None:
+        warnings.append(
+            "no refresh token: add offline_access to the scopes to refresh without a new login."
+        )
+    missing = [s for s in scopes if s not in tokens.scopes and s != "offline_access"]
+    if missing:
+        warnings.append(f"requested but not granted: {' '.join(missing)}.")
+
+    with ApiClient(settings, _IssuedTokens(tokens)) as api:
+        account_id = api.me().get("account_id") if "read:me" in tokens.scopes else None
+        sites = api.accessible_resources()
+    site = _chosen_site(settings, sites)
+    if site is None and len(sites) > 1:
+        warnings.append(
+            f"{len(sites)} sites granted; set ATLASSIAN_SITE to choose one "
+            f"({', '.join(s.name for s in sites)})."
+        )
+    entry = TokenEntry(
+        client_id=settings.client_id,
+        account_id=account_id,
+        tokens=tokens,
+        requested_scopes=scopes,
+        site=site,
+        updated_at=time.time(),
+    )
+    TokenStore(settings.token_store).put(entry)
+    log.info("stored tokens for %s in %s", entry.key, settings.token_store)
+    return LoginResult(entry=entry, sites=sites, requested_scopes=scopes, warnings=warnings)
+
+
+def _chosen_site(settings: Settings, sites: list[Site]) -> dict | None:
+    if settings.site:
+        for site in sites:
+            if settings.site in (site.id, site.name, site.url, site.url.removeprefix("https://")):
+                return {"id": site.id, "name": site.name, "url": site.url}
+        return None
+    if len(sites) == 1:
+        return {"id": sites[0].id, "name": sites[0].name, "url": sites[0].url}
+    return None
+
+
+def api_client(target: Target, *, account_id: str | None = None) -> ApiClient:
+    """An API client over the stored connection, refreshing (and persisting) as needed."""
+    settings = target.settings
+    settings.require_credentials()
+    store = TokenStore(settings.token_store)
+    entry = store.get(settings.client_id, account_id)
+    oauth = OAuthClient(settings)
+    source = StoredTokenSource(store, oauth, entry.client_id, entry.account_id)
+    return ApiClient(settings, source)
+
+
+def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
+    """Refresh the stored connection now; the rotated refresh token is saved before returning."""
+    settings = target.settings
+    settings.require_credentials()
+    store = TokenStore(settings.token_store)
+    entry = store.get(settings.client_id, account_id)
+    if entry.tokens.refresh_token is None:
+        raise PlaybookError(
+            "The stored connection has no refresh token.",
+            "Add offline_access to ATLASSIAN_SCOPES and run `atlassian-playbook login` again.",
+        )
+    previous = str(entry.tokens.refresh_token)
+    with OAuthClient(settings) as oauth:
+        source = StoredTokenSource(store, oauth, entry.client_id, entry.account_id)
+        source.refresh(entry.tokens)
+    updated = store.get(entry.client_id, entry.account_id)
+    return RefreshResult(
+        entry=updated,
+        previous_refresh_token=previous,
+        new_refresh_token=str(updated.tokens.refresh_token),
+    )
+
+
+def verify(target: Target, *, account_id: str | None = None) -> VerificationReport:
+    """Check the stored connection: sites, requested vs granted scopes, /me, Jira, Confluence."""
+    settings = target.settings
+    store = TokenStore(settings.token_store)
+    entry = store.get(settings.client_id, account_id)
+    with api_client(target, account_id=entry.account_id) as api:
+        return verify_connection(
+            api,
+            requested_scopes=entry.requested_scopes or settings.scopes,
+            site=settings.site or (entry.site or {}).get("id"),
+            has_refresh_token=entry.tokens.refresh_token is not None,
+        )

@@ -1,0 +1,122 @@
+"""``atlassian-playbook doctor``: is the configuration sound, and do the servers answer?
+
+Runs before anything talks OAuth, so each finding says what to change. It sends no credential:
+reachability is an unauthenticated request that any live server answers (401 counts as up).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .callback import is_loopback
+from .config import load_settings
+from .errors import ConfigError, PlaybookError
+from .verify import Check
+
+__all__ = ["DoctorReport", "run_doctor"]
+
+
+@dataclass
+class DoctorReport:
+    target: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok is not False for check in self.checks)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "target": self.target,
+                "checks": [check.to_dict() for check in self.checks]}
+
+    def to_text(self) -> str:
+        lines = [f"Target: {self.target}"]
+        for check in self.checks:
+            status = {True: "ok", False: "FAILED", None: "skipped"}[check.ok]
+            line = f"{status:<8}{check.name}: {check.detail}"
+            if check.ok is not True and check.hint:
+                line += f"  hint: {check.hint}"
+            lines.append(line)
+        lines.append("All checks passed." if self.ok else "Some checks failed.")
+        return "\n".join(lines)
+
+
+def _reachable(name: str, url: str) -> Check:
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=10)
+    except httpx.HTTPError as error:
+        return Check(name, False, f"{url} did not answer ({type(error).__name__})",
+                     "Check the base URL setting and the network (proxy, VPN, firewall).")
+    return Check(name, True, f"{url} answered HTTP {response.status_code}", None)
+
+
+def run_doctor(env_file: str | os.PathLike[str] | None = ".env") -> DoctorReport:
+    try:
+        settings = load_settings(env_file)
+    except ConfigError as error:
+        report = DoctorReport("unknown (configuration invalid)")
+        report.checks.append(Check(f"setting {error.setting or ''}".strip(), False,
+                                   error.message, error.hint))
+        return report
+
+    from .scopes import check_scopes
+    from .target import connect
+
+    try:
+        target = connect(settings)
+    except PlaybookError as error:
+        report = DoctorReport("unreachable")
+        report.checks.append(Check("target", False, error.message, error.hint))
+        return report
+    report = DoctorReport(target.describe())
+    settings = target.settings
+    checks = report.checks
+    checks.append(Check("credentials", True,
+                        f"client {settings.client_id}, secret {settings.client_secret}", None))
+
+    uri = settings.redirect_uri
+    if is_loopback(uri):
+        detail = f"{uri} (loopback: `login` catches the code itself)"
+    elif uri.startswith("https://"):
+        detail = f"{uri} (not loopback: use `login --paste`)"
+    else:
+        detail = None
+    checks.append(
+        Check("callback URL", True, detail, None) if detail else
+        Check("callback URL", False, f"{uri} is plain http on a non-loopback host",
+              "Atlassian accepts https callbacks, and http only for localhost/127.0.0.1.")
+    )
+
+    warnings = check_scopes(settings.scopes)
+    checks.append(Check("scopes", True, " ".join(settings.scopes), None))
+    for warning in warnings:
+        checks.append(Check(f"scopes: {warning.code}", None, warning.message, warning.hint))
+
+    checks.append(_reachable("authorization server", f"{settings.auth_base_url}/authorize"))
+    checks.append(_reachable(
+        "API gateway", f"{settings.api_base_url}/oauth/token/accessible-resources"))
+    checks.append(_token_store_check(settings.token_store, settings.client_id))
+    return report
+
+
+def _token_store_check(path: Path, client_id: str | None) -> Check:
+    from .tokens import TokenStore
+
+    if not path.exists():
+        return Check("token store", None, f"{path} does not exist yet",
+                     "Run `atlassian-playbook login` to create a connection.")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Check("token store", False, f"{path} has mode {oct(mode)}; it holds tokens",
+                     f"chmod 600 {path}")
+    entries = [e for e in TokenStore(path).list() if e.client_id == client_id]
+    if not entries:
+        return Check("token store", None, f"{path}: no connection for client {client_id}",
+                     "Run `atlassian-playbook login`.")
+    return Check("token store", True,
+                 f"{path}: {len(entries)} connection(s) for client {client_id}", None)

@@ -1,0 +1,98 @@
+"""Which Atlassian we talk to: the real one, a test double, or the embedded emulator.
+
+With a client id and secret configured, the settings are used as they are (the base URLs
+default to Atlassian's). With no credentials, an emulator starts in this process on loopback
+and the settings are pointed at it. Its state lives beside the token store
+(``emulator-state.json``, mode 0600), so separate processes (CLI invocations, notebook kernels)
+share one emulated world: a token obtained by ``login`` can be refreshed by ``refresh`` later.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+__all__ = ["Target", "connect", "emulator_state_path"]
+
+_embedded: dict[tuple[Path, bool], Emulator] = {}
+_embedded_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Settings ready to use, and the embedded emulator behind them if there is one."""
+
+    settings: Settings
+    emulator: Emulator | None = None
+
+    @property
+    def kind(self) -> str:
+        """``emulator``, ``atlassian`` (the real service) or ``custom`` (another base URL)."""
+        if self.emulator is not None:
+            return "emulator"
+        return "atlassian" if self.settings.is_atlassian else "custom"
+
+    def describe(self) -> str:
+        if self.kind == "emulator":
+            return (
+                "the embedded Atlassian emulator on "
+                f"{self.settings.auth_base_url} (no credentials set in .env)"
+            )
+        if self.kind == "atlassian":
+            return f"Atlassian Cloud ({self.settings.auth_base_url}) as client {self.settings.client_id}"
+        return f"{self.settings.auth_base_url} as client {self.settings.client_id}"
+
+
+def emulator_state_path(settings: Settings) -> Path:
+    return settings.token_store.with_name("emulator-state.json")
+
+
+def connect(
+    settings: Settings | None = None, *, env_file: str | Path | None = ".env",
+    auto_consent: bool = True,
+) -> Target:
+    """Resolve the target for ``settings`` (loaded from ``env_file`` when not given).
+
+    ``auto_consent`` only matters for the embedded emulator: on, its authorize endpoint
+    consents at once (headless runs); off, it shows a consent page for a person to click.
+    """
+    settings = settings or load_settings(env_file)
+    if settings.has_credentials:
+        return Target(settings)
+    from .emulator import Emulator
+
+    state_path = emulator_state_path(settings)
+    with _embedded_lock:
+        emulator = _embedded.get((state_path, auto_consent))
+        if emulator is None:
+            emulator = Emulator(auto_consent=auto_consent, state_path=state_path).start()
+            _embedded[(state_path, auto_consent)] = emulator
+        client = emulator.default_client
+        if settings.redirect_uri not in client.redirect_uris:
+            # The emulator's "console": register the callback the user configured, as they
+            # would on the Authorization tab.
+            emulator.register_client(
+                client_id=client.client_id,
+                client_secret=client.client_secret,
+                redirect_uris=(*client.redirect_uris, settings.redirect_uri),
+                apis=client.apis,
+                sharing=client.sharing,
+                name=client.name,
+            )
+    return Target(
+        emulator.settings(
+            redirect_uri=settings.redirect_uri,
+            scopes=settings.scopes,
+            token_store=settings.token_store,
+            site=settings.site,
+            env_file=settings.env_file,
+        ),
+        emulator,
+    )
