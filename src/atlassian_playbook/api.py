@@ -1,0 +1,701 @@
+"""The API gateway client: sites, identity, Jira, Confluence and personal data reporting.
+
+Every request goes to ``settings.api_base_url`` (``https://api.atlassian.com``): a 3LO token
+works only through the gateway, never at ``https://<site>.atlassian.net`` (FACTS.md, "Call the
+APIs through the gateway"). The client owns no token storage: it asks a
+:class:`~atlassian_playbook.tokens.TokenSource` for the current token and for a refresh, which
+rotates and persists it (authlib's ``update_token`` idea).
+
+One core, :meth:`ApiClient.request`, does what every call needs:
+
+* refreshes a token that expires within 60 s before sending it;
+* on a 401 that is not a scope failure, refreshes once and retries, then :class:`TokenExpired`;
+* tells "scope missing" (``X-Failure-Category: FAILURE_CLIENT_SCOPE_CHECK`` or "scope does not
+  match") from "token expired" and raises :class:`ScopeNotGranted` naming the endpoint's scopes;
+* honours ``429 Retry-After`` (bounded) and retries 5xx with capped exponential backoff;
+* surfaces Jira (``errorMessages``/``errors``), gateway (``message``) and reporting
+  (``errorType``/``errorMessage``) error bodies in the message, redacted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from .errors import (
+    ApiError,
+    ConfigError,
+    PlaybookError,
+    RateLimited,
+    ScopeNotGranted,
+    ServerError,
+    SiteSelectionRequired,
+    TokenExpired,
+)
+from .redact import get_logger, http_trace_hooks, redact
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+__all__ = [
+    "ApiClient",
+    "Site",
+    "ReportResult",
+    "choose_site",
+    "group_sites",
+    "MAX_REPORT_ACCOUNTS",
+    "REFRESH_LEEWAY",
+]
+
+log = get_logger(__name__)
+
+# Atlassian's documented limit for POST /app/report-accounts/ (FACTS.md, personal data reporting).
+MAX_REPORT_ACCOUNTS = 90
+# Refresh a token this many seconds before it expires, so it does not expire in flight.
+REFRESH_LEEWAY = 60.0
+# Exponential backoff for 5xx and transport errors: BASE * 2**attempt, never more than CAP.
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+
+SCOPE_FAILURE_HEADER = "X-Failure-Category"
+SCOPE_FAILURE_VALUE = "FAILURE_CLIENT_SCOPE_CHECK"
+RATE_LIMIT_HEADERS = (
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-RateLimit-NearLimit",
+    "RateLimit-Reason",
+)
+
+
+class _TokenSource(Protocol):
+    # tokens.TokenSource; the TokenSet it returns is used for access_token (a Secret),
+    # is_expiring(leeway) and scopes.
+    def get(self) -> Any: ...
+
+    def refresh(self, stale: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Site:
+    """One Atlassian site the token can reach, merged over its per-product entries.
+
+    ``accessible-resources`` lists one entry per product per site (the same cloud id twice,
+    Jira and Confluence, each with its own scopes), so a site's ``scopes`` are the union and
+    ``products`` names the products seen.
+    """
+
+    id: str  # the cloud id used in /ex/{product}/{cloudid}/...
+    name: str
+    url: str
+    scopes: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    avatar_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How a person recognises the site: ``name (url, cloud id …)``."""
+        return f"{self.name} ({self.url}, cloud id {self.id})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "scopes": list(self.scopes),
+            "products": list(self.products),
+            "avatar_url": self.avatar_url,
+        }
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """One answer of ``POST /app/report-accounts/``.
+
+    ``status_code`` 204 means nothing to do; 200 lists the accounts whose data must be erased
+    (``closed``) or refreshed or erased (``updated``). ``cycle_period`` is the ``Cycle-Period``
+    header (ISO 8601 duration), ``None`` when absent.
+    """
+
+    status_code: int
+    accounts: tuple[dict[str, Any], ...] = ()
+    cycle_period: str | None = None
+
+    @property
+    def closed(self) -> list[str]:
+        return [a["accountId"] for a in self.accounts if a.get("status") == "closed"]
+
+    @property
+    def updated(self) -> list[str]:
+        return [a["accountId"] for a in self.accounts if a.get("status") == "updated"]
+
+
+def _product_of(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """Which product an accessible-resources entry is for.
+
+    Atlassian's entries carry no product field (FACTS.md shows id, name, url, scopes,
+    avatarUrl), so it is read from the scope names; an explicit ``product``/``products`` field
+    wins when present.
+    """
+    explicit = entry.get("product") or entry.get("products")
+    if isinstance(explicit, str):
+        return (explicit,)
+    if isinstance(explicit, list):
+        return tuple(str(p) for p in explicit)
+    products: list[str] = []
+    for scope in entry.get("scopes") or ():
+        if any(word in scope for word in ("jira", "servicedesk", "servicemanagement")):
+            product = "jira"
+        elif "confluence" in scope:
+            product = "confluence"
+        else:
+            continue
+        if product not in products:
+            products.append(product)
+    return tuple(products)
+
+
+def group_sites(entries: Iterable[Mapping[str, Any]]) -> list[Site]:
+    """Merge accessible-resources entries by cloud id, keeping the order of first appearance."""
+    merged: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        site_id = str(entry.get("id") or "")
+        if not site_id:
+            continue
+        slot = merged.setdefault(
+            site_id,
+            {
+                "name": entry.get("name") or "",
+                "url": (entry.get("url") or "").rstrip("/"),
+                "scopes": [],
+                "products": [],
+                "avatar_url": entry.get("avatarUrl"),
+            },
+        )
+        for key in ("name", "url", "avatar_url"):
+            source = "avatarUrl" if key == "avatar_url" else key
+            if not slot[key] and entry.get(source):
+                slot[key] = entry[source].rstrip("/") if key == "url" else entry[source]
+        for scope in entry.get("scopes") or ():
+            if scope not in slot["scopes"]:
+                slot["scopes"].append(scope)
+        for product in _product_of(entry):
+            if product not in slot["products"]:
+                slot["products"].append(product)
+    return [
+        Site(
+            id=site_id,
+            name=slot["name"],
+            url=slot["url"],
+            scopes=tuple(slot["scopes"]),
+            products=tuple(slot["products"]),
+            avatar_url=slot["avatar_url"],
+        )
+        for site_id, slot in merged.items()
+    ]
+
+
+def choose_site(sites: Sequence[Site], wanted: str | None) -> Site:
+    """The site to use: the one ``wanted`` names (cloud id, name or URL), or the only one.
+
+    Never the first of several: with more than one site and nothing chosen this raises
+    :class:`SiteSelectionRequired` listing them (FACTS.md: "the app must choose, never assume
+    the first").
+    """
+    if not sites:
+        raise SiteSelectionRequired(
+            "The token reaches no Atlassian site (accessible-resources is empty).",
+            "The user must have access to at least one Jira or Confluence site: log in again "
+            "and choose a site on the consent screen (a site admin may have to allow the app).",
+        )
+    if wanted:
+        needle = wanted.strip()
+        normalized = _normalize_site_text(needle)
+        for site in sites:
+            if needle == site.id:
+                return site
+        for site in sites:
+            if (
+                normalized
+                in (
+                    _normalize_site_text(site.url),
+                    _normalize_site_text(site.name),
+                )
+                or normalized == _normalize_site_text(site.url).split(".", 1)[0]
+            ):
+                return site
+        raise SiteSelectionRequired(
+            f"ATLASSIAN_SITE={wanted!r} matches none of the granted sites: {_list_sites(sites)}.",
+            "Set ATLASSIAN_SITE to one of these cloud ids, names or URLs, or log in again and "
+            "choose that site on the consent screen.",
+        )
+    if len(sites) == 1:
+        return sites[0]
+    raise SiteSelectionRequired(
+        f"The token reaches {len(sites)} sites and none was chosen: {_list_sites(sites)}.",
+        "Set ATLASSIAN_SITE to the cloud id, name or URL of the site to use; scopes can differ "
+        "per site.",
+    )
+
+
+def _normalize_site_text(text: str) -> str:
+    text = text.strip().lower().rstrip("/")
+    for prefix in ("https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text
+
+
+def _list_sites(sites: Sequence[Site]) -> str:
+    return "; ".join(site.label for site in sites)
+
+
+def _required_scopes(method: str, path: str) -> list[tuple[str, ...]]:
+    """Scope alternatives for an endpoint from the catalog, or ``[]`` when unknown."""
+    try:
+        from . import scopes
+    except ImportError:  # the catalog is optional for this module
+        return []
+    try:
+        return [tuple(alt) for alt in scopes.required_scopes(method, path) or ()]
+    except PlaybookError:
+        return []
+    except (KeyError, LookupError, ValueError):
+        return []
+
+
+def _describe_alternatives(alternatives: Sequence[Sequence[str]]) -> str:
+    shown = [" + ".join(alt) for alt in alternatives if alt]
+    if not shown:
+        return ""
+    return " or ".join(shown)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The human part of an error body, whatever API answered (redacted, one line)."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return redact(text[:300]).replace("\n", " ")
+    parts: list[str] = []
+    if isinstance(body, dict):
+        # Jira: {"errorMessages": [...], "errors": {"field": "..."}}
+        for message in body.get("errorMessages") or ():
+            parts.append(str(message))
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            parts.extend(f"{key}: {value}" for key, value in errors.items())
+        # Personal data reporting: {"errorType": "...", "errorMessage": "..."}
+        if body.get("errorType") or body.get("errorMessage"):
+            parts.append(
+                ": ".join(str(body[k]) for k in ("errorType", "errorMessage") if body.get(k))
+            )
+        # Gateway: {"code": 401, "message": "..."}; OAuth-style {"error", "error_description"}
+        for key in ("message", "error_description", "error"):
+            if body.get(key) and not parts:
+                parts.append(str(body[key]))
+    elif isinstance(body, list):
+        parts.extend(str(item) for item in body[:5])
+    return redact("; ".join(parts)).replace("\n", " ")
+
+
+def _is_scope_failure(response: httpx.Response, detail: str) -> bool:
+    category = response.headers.get(SCOPE_FAILURE_HEADER, "")
+    return category.upper() == SCOPE_FAILURE_VALUE or "scope does not match" in detail.lower()
+
+
+class ApiClient:
+    """Calls ``api.atlassian.com`` with a token from a token source.
+
+    ``sleep`` is injectable so tests observe waits without waiting; ``max_retries`` bounds the
+    retries of 429 and 5xx answers; a ``Retry-After`` longer than ``max_retry_after`` seconds
+    is not waited for: :class:`RateLimited` is raised at once with the server's value.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: _TokenSource,
+        http: httpx.Client | None = None,
+        *,
+        max_retries: int = 3,
+        max_retry_after: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        _check_gateway(settings.api_base_url)
+        self.settings = settings
+        self.tokens = tokens
+        self.base_url = settings.api_base_url.rstrip("/")
+        self.max_retries = max(0, int(max_retries))
+        self.max_retry_after = float(max_retry_after)
+        self._sleep = sleep
+        self._owns_http = http is None
+        self.http = http or httpx.Client(timeout=30.0, event_hooks=http_trace_hooks())
+        self.rate_limit: dict[str, str] = {}
+        self._site_scopes: dict[str, tuple[str, ...]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the core ----------------------------------------------------------------------------
+
+    @property
+    def near_limit(self) -> bool:
+        """True when the last answer carried ``X-RateLimit-NearLimit: true``."""
+        return self.rate_limit.get("X-RateLimit-NearLimit", "").lower() == "true"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send ``method path`` (relative to the gateway) and return a 2xx response.
+
+        Raises :class:`ScopeNotGranted`, :class:`TokenExpired`, :class:`RateLimited`,
+        :class:`ServerError` or :class:`ApiError`; every message is redacted.
+        """
+        method = method.upper()
+        if not path.startswith("/"):
+            path = "/" + path
+        url = self.base_url + path
+        endpoint = f"{method} {path}"
+
+        token = self.tokens.get()
+        if token.is_expiring(REFRESH_LEEWAY):
+            log.debug("token expires within %ss: refreshing before %s", REFRESH_LEEWAY, endpoint)
+            token = self.tokens.refresh(token)
+
+        refreshed_after_401 = False
+        retries = 0
+        while True:
+            request_headers = {"Accept": "application/json"}
+            request_headers.update(headers or {})
+            request_headers["Authorization"] = f"Bearer {token.access_token.reveal()}"
+            try:
+                response = self.http.request(
+                    method, url, params=params, json=json, headers=request_headers
+                )
+            except httpx.TransportError as exc:
+                if retries < self.max_retries:
+                    self._backoff(retries, endpoint, f"transport error {type(exc).__name__}")
+                    retries += 1
+                    continue
+                raise ApiError(
+                    f"{endpoint} could not reach {self.base_url}: "
+                    f"{redact(exc) or type(exc).__name__}.",
+                    "Check the network and ATLASSIAN_API_BASE_URL, then try again.",
+                    url=url,
+                ) from None
+
+            self._remember_rate_limit(response)
+            status = response.status_code
+            if 200 <= status < 300:
+                return response
+
+            detail = _error_detail(response)
+            if status in (401, 403) and _is_scope_failure(response, detail):
+                raise self._scope_error(method, path, url, status, detail)
+            if status == 401:
+                if not refreshed_after_401:
+                    log.debug("401 on %s: refreshing the token once and retrying", endpoint)
+                    refreshed_after_401 = True
+                    token = self.tokens.refresh(token)
+                    continue
+                raise TokenExpired(
+                    f"{endpoint} answered 401 ({detail or 'Unauthorized'}) even after a token "
+                    "refresh.",
+                    "The grant may have been revoked, or the token does not cover this site: "
+                    "log in again (`atlassian-playbook login`) and choose this site.",
+                    status_code=status,
+                    url=url,
+                )
+            if status == 403:
+                raise self._forbidden(method, path, url, detail)
+            if status == 429:
+                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                if retries < self.max_retries and (
+                    retry_after is None or retry_after <= self.max_retry_after
+                ):
+                    if retry_after is None:
+                        self._backoff(retries, endpoint, "429 without Retry-After")
+                    else:
+                        log.debug("429 on %s: waiting Retry-After %ss", endpoint, retry_after)
+                        self._sleep(retry_after)
+                    retries += 1
+                    continue
+                wait = f" Retry-After {retry_after:g} s." if retry_after is not None else ""
+                reason = response.headers.get("RateLimit-Reason")
+                raise RateLimited(
+                    f"{endpoint} is rate limited (429) after {retries} retr"
+                    f"{'y' if retries == 1 else 'ies'}.{wait}"
+                    + (f" Limit hit: {reason}." if reason else "")
+                    + (f" {detail}." if detail else ""),
+                    (
+                        f"Wait {retry_after:g} s before trying again and lower the pace."
+                        if retry_after is not None
+                        else None
+                    ),
+                    retry_after=retry_after,
+                    status_code=status,
+                    url=url,
+                )
+            if status >= 500:
+                if retries < self.max_retries:
+                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                    if retry_after is not None and retry_after <= self.max_retry_after:
+                        self._sleep(retry_after)
+                    else:
+                        self._backoff(retries, endpoint, f"{status}")
+                    retries += 1
+                    continue
+                raise ServerError(
+                    f"{endpoint} answered {status} after {retries} retr"
+                    f"{'y' if retries == 1 else 'ies'}" + (f": {detail}." if detail else "."),
+                    status_code=status,
+                    url=url,
+                )
+            raise ApiError(
+                f"{endpoint} answered {status}" + (f": {detail}." if detail else "."),
+                _client_error_hint(status),
+                status_code=status,
+                url=url,
+            )
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        response = self.request("GET", path, **kwargs)
+        return _json_body(response)
+
+    def _backoff(self, attempt: int, endpoint: str, why: str) -> None:
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
+        log.debug("%s on %s: retrying in %ss", why, endpoint, delay)
+        self._sleep(delay)
+
+    def _remember_rate_limit(self, response: httpx.Response) -> None:
+        seen = {
+            name: response.headers[name] for name in RATE_LIMIT_HEADERS if name in response.headers
+        }
+        if seen or response.status_code == 429:
+            self.rate_limit = seen
+
+    def _scope_error(
+        self, method: str, path: str, url: str, status: int, detail: str
+    ) -> ScopeNotGranted:
+        alternatives = _required_scopes(method, path)
+        needed = _describe_alternatives(alternatives)
+        return ScopeNotGranted(
+            f"{method} {path} answered {status} ({detail or 'scope does not match'}): the token "
+            "lacks this endpoint's scope on this site"
+            + (f"; it needs {needed}." if needed else "."),
+            "Add the scope on the console's Permissions tab, request it in ATLASSIAN_SCOPES and "
+            "log in again, choosing this site on the consent screen; scopes granted on one site "
+            "can differ from another's.",
+            status_code=status,
+            url=url,
+        )
+
+    def _forbidden(self, method: str, path: str, url: str, detail: str) -> ApiError:
+        # FACTS.md: treat a 401/403 on a valid token as "scope not granted on this site" - unless
+        # the product itself explains the refusal (a Jira permission error body).
+        if detail and "permission" in detail.lower():
+            return ApiError(
+                f"{method} {path} answered 403: {detail}.",
+                "The signed-in user lacks this permission in the product; a site admin can "
+                "grant it (the app's scopes cannot exceed the user's own permissions).",
+                status_code=403,
+                url=url,
+            )
+        return self._scope_error(method, path, url, 403, detail)
+
+    # -- sites -------------------------------------------------------------------------------
+
+    def accessible_resources(self) -> list[Site]:
+        """The sites the token reaches, one :class:`Site` per cloud id (entries grouped)."""
+        body = self.get_json("/oauth/token/accessible-resources")
+        if not isinstance(body, list):
+            raise ApiError(
+                "accessible-resources did not answer with a list.",
+                "Check ATLASSIAN_API_BASE_URL points at the API gateway (https://api.atlassian.com).",
+                url=self.base_url + "/oauth/token/accessible-resources",
+            )
+        sites = group_sites(body)
+        self._site_scopes.update({site.id: site.scopes for site in sites})
+        return sites
+
+    @staticmethod
+    def choose_site(sites: Sequence[Site], wanted: str | None = None) -> Site:
+        """See :func:`choose_site`."""
+        return choose_site(sites, wanted)
+
+    def site(self, wanted: str | None = None) -> Site:
+        """The site to use: ``wanted``, else ``settings.site``, else the only one."""
+        return choose_site(self.accessible_resources(), wanted or self.settings.site)
+
+    # -- identity and products ---------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        """The signed-in user's profile (``GET /me``, scope ``read:me``)."""
+        return self.get_json("/me")
+
+    def jira_myself(self, cloud_id: str) -> dict[str, Any]:
+        return self.get_json(f"/ex/jira/{_segment(cloud_id)}/rest/api/3/myself")
+
+    def jira_server_info(self, cloud_id: str) -> dict[str, Any]:
+        return self.get_json(f"/ex/jira/{_segment(cloud_id)}/rest/api/3/serverInfo")
+
+    def confluence_spaces_path(self, cloud_id: str, scopes: Iterable[str] | None = None) -> str:
+        """v2 ``/wiki/api/v2/spaces`` when ``read:space:confluence`` is granted, else v1."""
+        granted = set(scopes if scopes is not None else self._granted_for(cloud_id))
+        prefix = f"/ex/confluence/{_segment(cloud_id)}"
+        if "read:space:confluence" in granted:
+            return prefix + "/wiki/api/v2/spaces"
+        return prefix + "/wiki/rest/api/space"
+
+    def confluence_spaces(
+        self, cloud_id: str, limit: int = 5, *, scopes: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """A page of spaces: v2 with the granular scope, else v1 (classic scope).
+
+        ``scopes`` defaults to the site's granted scopes when :meth:`accessible_resources` has
+        been called, else the token's.
+        """
+        path = self.confluence_spaces_path(cloud_id, scopes)
+        return self.get_json(path, params={"limit": int(limit)})
+
+    def _granted_for(self, cloud_id: str) -> tuple[str, ...]:
+        if cloud_id in self._site_scopes:
+            return self._site_scopes[cloud_id]
+        return tuple(self.tokens.get().scopes)
+
+    # -- personal data reporting -------------------------------------------------------------
+
+    def report_accounts(self, accounts: list[dict[str, Any]]) -> ReportResult:
+        """One ``POST /app/report-accounts/`` call (at most 90 accounts, checked here).
+
+        For the whole cycle (batching, Cycle-Period) use
+        :func:`atlassian_playbook.reporting.report_accounts_cycle`.
+        """
+        accounts = list(accounts)
+        if len(accounts) > MAX_REPORT_ACCOUNTS:
+            raise PlaybookError(
+                f"report_accounts got {len(accounts)} accounts; the personal data reporting API "
+                f"takes at most {MAX_REPORT_ACCOUNTS} per request (it answers 400 otherwise).",
+                "Send batches of at most 90, or use reporting.report_accounts_cycle(), which "
+                "batches for you.",
+            )
+        if not accounts:
+            return ReportResult(status_code=204)
+        for account in accounts:
+            if (
+                not isinstance(account, Mapping)
+                or not account.get("accountId")
+                or not account.get("updatedAt")
+            ):
+                raise PlaybookError(
+                    "Each reported account needs an accountId and an updatedAt "
+                    f"(ISO 8601, e.g. 2017-05-12T00:00:00.000Z); got {redact(account)!r}.",
+                    "Report the Atlassian account id and when you last stored or refreshed the "
+                    "person's data.",
+                )
+        response = self.request(
+            "POST",
+            "/app/report-accounts/",
+            json={"accounts": [dict(a) for a in accounts]},
+            headers={"Content-Type": "application/json"},
+        )
+        cycle = response.headers.get("Cycle-Period")
+        if response.status_code == 204 or not response.content:
+            return ReportResult(status_code=response.status_code, cycle_period=cycle)
+        body = _json_body(response)
+        listed = body.get("accounts") if isinstance(body, dict) else None
+        return ReportResult(
+            status_code=response.status_code,
+            accounts=tuple(dict(a) for a in (listed or ()) if isinstance(a, Mapping)),
+            cycle_period=cycle,
+        )
+
+
+def _segment(value: str) -> str:
+    if not value or not str(value).strip():
+        raise SiteSelectionRequired(
+            "No cloud id given for a product call.",
+            "Use a site from accessible_resources() (Site.id is the cloud id).",
+        )
+    return quote(str(value).strip(), safe="")
+
+
+def _json_body(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code} with a body that is not JSON: "
+            f"{redact(response.text[:200])!r}.",
+            "Check ATLASSIAN_API_BASE_URL points at the API gateway (https://api.atlassian.com).",
+            status_code=response.status_code,
+            url=str(response.request.url),
+        ) from None
+
+
+def _client_error_hint(status: int) -> str:
+    if status == 404:
+        return (
+            "Check the cloud id (Site.id from accessible-resources) and that the product is "
+            "installed on that site."
+        )
+    if status == 400:
+        return "The request was malformed; the message above says which field."
+    return "See the message above; the README's troubleshooting section lists common causes."
+
+
+def _check_gateway(api_base_url: str) -> None:
+    host = (urlsplit(api_base_url).hostname or "").lower()
+    if host == "atlassian.net" or host.endswith(".atlassian.net"):
+        raise ConfigError(
+            f"ATLASSIAN_API_BASE_URL={api_base_url!r} is a site URL; a 3LO token only works "
+            "through the API gateway (it gets 401 at <site>.atlassian.net).",
+            "Set ATLASSIAN_API_BASE_URL=https://api.atlassian.com (or unset it); the site is "
+            "chosen by cloud id with ATLASSIAN_SITE.",
+            setting="ATLASSIAN_API_BASE_URL",
+        )
