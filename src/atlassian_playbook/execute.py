@@ -1,0 +1,144 @@
+"""Run one notebook with parameters, safely: the single papermill seam of the project.
+
+Tests, ``make demo``, ``render`` and the batch runner all go through :func:`run_notebook`, so
+every run gets the same guarantees:
+
+* a secret is never accepted as a parameter (papermill writes parameters into the output);
+* widget state is not saved into the executed notebook (nbclient would, by default);
+* the executed notebook is scrubbed of any known secret before it stays on disk;
+* a failure comes back as :class:`RunFailure` with the failing cell and the hint it printed.
+
+papermill is imported here, lazily, and only once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._files import atomic_write_text
+from .errors import NotebookParameterError
+from .records import read_records
+from .redact import redact, register_secret
+
+__all__ = ["RunFailure", "RunOutcome", "check_parameters", "run_notebook", "NOTEBOOKS_DIR"]
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+# Parameter names that can only carry a secret. Values are also compared with known secrets.
+_SECRET_NAMES = re.compile(
+    r"(secret|password|passwd|token|authorization|^code$|auth_code|api_key|apikey)", re.I
+)
+
+
+def check_parameters(parameters: Mapping[str, Any], known_secrets: Iterable[str] = ()) -> None:
+    """Refuse a parameter that is, or is named like, a secret.
+
+    papermill writes every parameter into the executed notebook's injected cell, so a secret
+    passed this way would land on disk in the clear. Secrets come from .env or the environment.
+    """
+    known = {s for s in known_secrets if s}
+    for name, value in parameters.items():
+        if _SECRET_NAMES.search(name) and value not in (None, "", False):
+            raise NotebookParameterError(
+                f"Parameter {name!r} looks like a secret and was refused.",
+            )
+        if isinstance(value, str) and value in known:
+            raise NotebookParameterError(
+                f"The value of parameter {name!r} is a configured secret and was refused."
+            )
+
+
+@dataclass
+class RunFailure:
+    """Where and why a run stopped, in words a person can act on (no secret)."""
+
+    cell_index: int | None
+    ename: str
+    evalue: str
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell": self.cell_index, "error": self.ename, "message": self.evalue,
+                "hint": self.hint}
+
+
+@dataclass
+class RunOutcome:
+    notebook: str
+    output_path: Path
+    parameters: dict[str, Any]
+    records: dict[str, Any] = field(default_factory=dict)
+    failure: RunFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def _hint_of(evalue: str) -> tuple[str, str | None]:
+    message, sep, hint = evalue.partition(" Hint: ")
+    return (message, hint) if sep else (evalue, None)
+
+
+def run_notebook(
+    notebook: str | Path,
+    output_path: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    cwd: str | Path | None = None,
+    timeout: float | None = 600,
+    kernel_name: str = "python3",
+    known_secrets: Iterable[str] = (),
+    progress_bar: bool = False,
+) -> RunOutcome:
+    """Execute ``notebook`` into ``output_path`` with ``parameters``; never raises on a cell error.
+
+    ``notebook`` is a path, or a bare name looked up in the project's ``notebooks/``. The
+    kernel runs in ``cwd`` (default: the notebook's folder, as in JupyterLab).
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = Path(notebook)
+    if not source.exists() and (NOTEBOOKS_DIR / source).exists():
+        source = NOTEBOOKS_DIR / source
+    parameters = dict(parameters or {})
+    known = list(known_secrets)
+    for secret in known:
+        register_secret(secret)
+    check_parameters(parameters, known)
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+
+    failure = None
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(output_path),
+            parameters=parameters,
+            cwd=str(cwd or source.parent),
+            kernel_name=kernel_name,
+            execution_timeout=timeout,
+            progress_bar=progress_bar,
+            store_widget_state=False,
+        )
+    except PapermillExecutionError as error:
+        message, hint = _hint_of(redact(error.evalue))
+        failure = RunFailure(error.cell_index, error.ename, message, hint)
+    except Exception as error:  # kernel died, timeout, bad notebook: still a recorded failure
+        message, hint = _hint_of(redact(str(error)))
+        failure = RunFailure(None, type(error).__name__, message, hint)
+
+    records: dict[str, Any] = {}
+    if output_path.exists():
+        text = output_path.read_text(encoding="utf-8")
+        scrubbed = redact(text)
+        if scrubbed != text:
+            atomic_write_text(output_path, scrubbed, mode=0o644)
+        records = read_records(json.loads(scrubbed))
+    return RunOutcome(str(source.name), output_path, parameters, records, failure)
