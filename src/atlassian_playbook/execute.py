@@ -137,7 +137,7 @@ def run_notebook(
     records: dict[str, Any] = {}
     if output_path.exists():
         text = output_path.read_text(encoding="utf-8")
-        scrubbed = redact(text)
+        scrubbed = redact(text, shapes=False)
         if scrubbed != text:
             atomic_write_text(output_path, scrubbed, mode=0o644)
         records = read_records(json.loads(scrubbed))

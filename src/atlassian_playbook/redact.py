@@ -125,8 +125,9 @@ def _mask_match(match: re.Match[str]) -> str:
     return f"{match.group(1)}{mask(match.group(2))}{match.group(3)}"
 
 
-def redact(text: Any) -> str:
-    """Return ``text`` as a string with every known or secret-shaped value masked."""
+def redact(text: Any, *, shapes: bool = True) -> str:
+    """Return ``text`` as a string with every known (and, with ``shapes``, secret-shaped) value
+    masked. ``shapes=False`` leaves prose such as ``?code=CODE`` in documentation alone."""
     if text is None:
         return ""
     out = str(text)
@@ -135,8 +136,9 @@ def redact(text: Any) -> str:
     for value in known:
         if value in out:
             out = out.replace(value, mask(value))
-    for pattern in _PATTERNS:
-        out = pattern.sub(_mask_match, out)
+    if shapes:
+        for pattern in _PATTERNS:
+            out = pattern.sub(_mask_match, out)
     return out
 
 
