@@ -1,0 +1,365 @@
+"""Catching the authorization redirect: a one-shot loopback listener, or a pasted URL.
+
+When the callback URL is ``http://127.0.0.1:PORT/...`` or ``http://localhost:PORT/...`` the
+playbook listens there itself, for exactly one redirect, then stops. Otherwise (a remote
+JupyterHub, a partner's callback such as Merge's or Clerk's) the user pastes the URL the
+browser landed on: the code in it is single-use and short-lived, so the exchange still works
+from here.
+
+The page shown to the browser never contains the code; the listener logs nothing but redacted
+request lines.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import html
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from .errors import CallbackError, CallbackTimeout, ConfigError, MissingCode, StateMismatch
+from .redact import get_logger, redact
+
+if TYPE_CHECKING:
+    from .oauth import AuthorizationRequest, OAuthClient
+
+__all__ = ["is_loopback", "CallbackListener", "read_pasted_url", "obtain_code"]
+
+logger = get_logger(__name__)
+
+LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+
+
+def is_loopback(redirect_uri: str) -> bool:
+    """True for a plain-http URL on this machine (``127.0.0.1``, ``localhost``, ``[::1]``).
+
+    Only such a callback can be caught by :class:`CallbackListener`; anything else needs
+    paste mode.
+    """
+    try:
+        parts = urlsplit(redirect_uri.strip())
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except (AttributeError, ValueError):
+        return False
+    return parts.scheme == "http" and (parts.hostname or "").lower() in LOOPBACK_HOSTS
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;
+line-height:1.5}}h1{{font-size:1.4em}}</style></head>
+<body><h1>{title}</h1>{body}</body></html>
+"""
+
+
+def _page(title: str, *paragraphs: str) -> bytes:
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return _PAGE.format(title=html.escape(title), body=body).encode("utf-8")
+
+
+def _callback_page(params: dict[str, str]) -> tuple[int, bytes]:
+    error = params.get("error")
+    if not error:
+        return 200, _page(
+            "Connected to Atlassian",
+            "The authorization code was received.",
+            "You can close this tab and return to the playbook.",
+        )
+    description = redact(params.get("error_description") or "")
+    if error == "access_denied":
+        return 200, _page(
+            "Consent was denied",
+            "Atlassian reports that access was not granted"
+            + (f": {description}" if description else "."),
+            "To connect, run the login again from the playbook and press Accept on the "
+            "consent screen (choose the site first). If the page said a site admin must "
+            "authorize the app, ask an admin to allow it. You can close this tab.",
+        )
+    return 200, _page(
+        "Atlassian returned an error",
+        f"Error: {redact(error)}" + (f" — {description}" if description else ""),
+        "Return to the playbook: it shows what to change. You can close this tab.",
+    )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    listener: CallbackListener
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # A browser may open a speculative connection and send nothing; don't let it hang a thread.
+    timeout = 10
+    server_version = "atlassian-playbook-callback"
+    sys_version = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.server.listener._handle(self)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.send_response(405)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        # http.server would print the request line, code included, to stderr.
+        logger.debug("callback listener: %s", redact(format % args))
+
+    def respond(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
+class CallbackListener:
+    """A one-shot HTTP server on the callback URL's host and port.
+
+    Serves only the callback's path; stops accepting callbacks after the first one that
+    carries ``code`` or ``error`` (and, when ``expected_state`` is given, the right state —
+    a redirect from an older login tab is answered with a notice and ignored).
+
+    ``start()`` binds at once, so the listener is ready before a browser is sent anywhere.
+    Use as a context manager::
+
+        with CallbackListener(settings.redirect_uri, request.state) as listener:
+            webbrowser.open(request.url)
+            url = listener.wait(timeout=300)
+    """
+
+    def __init__(self, redirect_uri: str, expected_state: str | None = None) -> None:
+        if not is_loopback(redirect_uri):
+            raise ConfigError(
+                f"The callback URL {redirect_uri} is not a plain-http loopback URL, so the "
+                "playbook cannot listen on it.",
+                "Use paste mode (--paste) and paste the URL the browser lands on, or set "
+                "ATLASSIAN_REDIRECT_URI to http://127.0.0.1:8765/callback (and add it on the "
+                "console's Authorization tab).",
+                setting="ATLASSIAN_REDIRECT_URI",
+            )
+        parts = urlsplit(redirect_uri.strip())
+        self.redirect_uri = redirect_uri.strip()
+        self.expected_state = expected_state
+        self.host = LOOPBACK_HOSTS[(parts.hostname or "").lower()]
+        self.port = parts.port or 80
+        self.path = parts.path or "/"
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._result: str | None = None
+        self.ignored_state_mismatches = 0
+
+    def __repr__(self) -> str:
+        running = self._server is not None
+        return f"CallbackListener({self.redirect_uri!r}, running={running})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> CallbackListener:
+        """Bind the port and serve in a background thread (idempotent)."""
+        if self._server is not None:
+            return self
+        server_class = _Server6 if ":" in self.host else _Server
+        try:
+            server = server_class((self.host, self.port), _Handler)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                reason = (
+                    "is already in use"
+                    if exc.errno == errno.EADDRINUSE
+                    else "needs privileges to bind"
+                )
+                raise ConfigError(
+                    f"Port {self.port} on {self.host} {reason}, so the callback listener for "
+                    f"{self.redirect_uri} cannot start.",
+                    "Stop the program holding the port (an earlier login still waiting?), or "
+                    "pick a free port in ATLASSIAN_REDIRECT_URI and add that exact Callback URL "
+                    "on the console's Authorization tab; or use --paste.",
+                    setting="ATLASSIAN_REDIRECT_URI",
+                ) from None
+            raise CallbackError(
+                f"Cannot listen on {self.host}:{self.port} for {self.redirect_uri}: {exc}.",
+                "Use --paste, or change ATLASSIAN_REDIRECT_URI to another loopback port.",
+            ) from None
+        server.listener = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"callback-listener-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.debug("listening for the callback on %s", self.redirect_uri)
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port (idempotent)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> CallbackListener:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def bound_port(self) -> int | None:
+        return self._server.server_address[1] if self._server is not None else None
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait(self, timeout: float) -> str:
+        """Block until the callback arrives; return its full URL (code still inside).
+
+        Raises :class:`CallbackTimeout` (or :class:`StateMismatch` when only redirects from
+        another login arrived) after ``timeout`` seconds. The server stops once a callback
+        was received.
+        """
+        if self._server is None and not self._done.is_set():
+            self.start()
+        if not self._done.wait(timeout):
+            if self.ignored_state_mismatches:
+                raise StateMismatch(
+                    f"No callback for this login arrived at {self.redirect_uri} within "
+                    f"{timeout:g} s; {self.ignored_state_mismatches} redirect(s) from another "
+                    "login attempt were ignored.",
+                )
+            raise CallbackTimeout(
+                f"No callback arrived at {self.redirect_uri} within {timeout:g} s.",
+                "Open the authorization URL in a browser on this machine and finish consent "
+                "in time; if the browser runs elsewhere (remote hub, container), use --paste "
+                "and paste the URL it lands on.",
+            )
+        self.close()
+        assert self._result is not None
+        return self._result
+
+    def _handle(self, handler: _Handler) -> None:
+        from .oauth import parse_callback_params
+
+        target = urlsplit(handler.path)
+        if target.path != self.path:
+            handler.respond(
+                404, _page("Not found", "This server only answers the Atlassian callback.")
+            )
+            return
+        params = parse_callback_params(target.query)
+        if "code" not in params and "error" not in params:
+            handler.respond(
+                400,
+                _page(
+                    "No authorization code",
+                    "This address receives Atlassian's redirect after consent; it came "
+                    "without a code. Start the login from the playbook.",
+                ),
+            )
+            return
+        with self._lock:
+            if self._done.is_set():
+                handler.respond(
+                    409,
+                    _page(
+                        "Already done",
+                        "This login has already received its callback. Return to the playbook.",
+                    ),
+                )
+                return
+            if self.expected_state is not None and not _state_matches(
+                params.get("state"), self.expected_state, is_error="error" in params
+            ):
+                self.ignored_state_mismatches += 1
+                handler.respond(
+                    400,
+                    _page(
+                        "Out-of-date sign-in link",
+                        "This redirect belongs to another login attempt (its state does not "
+                        "match). Use the newest authorization URL the playbook showed.",
+                    ),
+                )
+                return
+            status, body = _callback_page(params)
+            handler.respond(status, body)
+            self._result = f"{self._origin}{handler.path}"
+            # Set only after the page is written, so close() never cuts the browser off.
+            self._done.set()
+
+
+def _state_matches(state: str | None, expected: str, *, is_error: bool) -> bool:
+    if state is None:
+        # An error redirect without a state is still worth reporting; parse_callback decides.
+        return is_error
+    return hmac.compare_digest(state.encode("utf-8"), expected.encode("utf-8"))
+
+
+def read_pasted_url(text: str) -> str:
+    """The URL a user pasted, without surrounding whitespace, quotes or angle brackets.
+
+    Raises :class:`MissingCode` for an empty paste.
+    """
+    url = (text or "").strip()
+    while len(url) >= 2 and url[0] + url[-1] in ('""', "''", "<>", "``", "()"):
+        url = url[1:-1].strip()
+    url = url.strip("\"'` \t\r\n")
+    # A terminal may wrap a long URL: drop whitespace that crept inside.
+    url = "".join(url.split())
+    if not url:
+        raise MissingCode("Nothing was pasted.")
+    return url
+
+
+def obtain_code(
+    oauth: OAuthClient,
+    request: AuthorizationRequest,
+    *,
+    mode: Literal["listen", "paste"] = "listen",
+    open_browser: Callable[[str], object] | None = None,
+    paste: Callable[[], str] | None = None,
+    timeout: float = 300.0,
+) -> str:
+    """Send the user to ``request.url`` and bring back the authorization code.
+
+    ``listen``: the listener is bound *before* the browser is opened, then waits up to
+    ``timeout`` seconds. ``paste``: ``paste()`` returns the URL the browser landed on. Either
+    way the result goes through :meth:`OAuthClient.parse_callback` (state check included).
+    """
+    if mode == "listen":
+        with CallbackListener(request.redirect_uri, request.state) as listener:
+            if open_browser is not None:
+                open_browser(request.url)
+            url = listener.wait(timeout)
+    elif mode == "paste":
+        if paste is None:
+            raise CallbackError(
+                "Paste mode needs a way to read the pasted URL.",
+                "Pass paste= (e.g. input) or use listen mode with a loopback callback URL.",
+            )
+        if open_browser is not None:
+            open_browser(request.url)
+        url = read_pasted_url(paste())
+    else:
+        raise ValueError(f"mode must be 'listen' or 'paste', not {mode!r}")
+    return oauth.parse_callback(url, request.state)

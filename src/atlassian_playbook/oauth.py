@@ -1,0 +1,450 @@
+"""The OAuth 2.0 (3LO) client: authorization URL, callback parsing, code exchange, refresh.
+
+Everything Atlassian-specific about the protocol lives here (FACTS.md, "The flow"):
+
+* the authorization URL carries ``audience=api.atlassian.com`` and ``prompt=consent``, and its
+  scopes are space-separated (``%20``); ``offline_access`` asks for a refresh token;
+* the token endpoint takes **JSON**, not a form, and always wants the client secret (no PKCE);
+* a wrong client secret comes back as ``access_denied`` — the same code a declining user gets
+  at consent — so it is mapped to :class:`InvalidClient`, whose hint says *not* to consent again;
+* ``invalid_grant`` on a refresh means the grant is gone (rotated out, idle 90 days, revoked):
+  only a new login helps (:class:`ReauthorizationRequired`).
+
+No message raised from here contains the code, the client secret or a token: bodies are quoted
+through :func:`~.redact.redact` only.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+
+from .config import Settings
+from .errors import (
+    CallbackError,
+    ConfigError,
+    ConsentDenied,
+    InvalidClient,
+    InvalidGrant,
+    MissingCode,
+    OAuthError,
+    RateLimited,
+    ReauthorizationRequired,
+    RedirectUriMismatch,
+    ServerError,
+    StateMismatch,
+)
+from .redact import Secret, get_logger, http_trace_hooks, redact, register_secret
+from .tokens import TokenSet
+
+__all__ = ["OAuthClient", "AuthorizationRequest", "AUDIENCE", "parse_callback_params"]
+
+logger = get_logger(__name__)
+
+AUDIENCE = "api.atlassian.com"
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """An authorization URL and what is needed to check the redirect that answers it."""
+
+    url: str
+    state: str
+    scopes: tuple[str, ...]
+    redirect_uri: str
+
+
+def parse_callback_params(url: str) -> dict[str, str]:
+    """The query parameters of a callback, from a full URL, ``?query`` or a bare query string.
+
+    The first value of each parameter wins.
+    """
+    text = url.strip()
+    if "?" in text:
+        query = text.split("?", 1)[1]
+    elif "://" in text:
+        query = urlsplit(text).query
+    else:
+        query = text
+    query = query.split("#", 1)[0]
+    return {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+
+class OAuthClient:
+    """Talks to ``settings.auth_base_url``: builds the authorization URL, swaps codes for tokens.
+
+    ``http`` may be any :class:`httpx.Client` (tests inject one); by default one is created
+    on first use, with the redacted debug trace hooks, and closed by :meth:`close`. Retries on
+    429/5xx are bounded by ``max_retries``; a ``Retry-After`` longer than ``max_retry_wait``
+    is not waited out but raised as :class:`RateLimited`. ``sleep`` is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.Client | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        max_retry_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._http = http
+        self._owns_http = http is None
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_retry_wait = max_retry_wait
+        self._sleep = sleep
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return (
+            f"OAuthClient(auth_base_url={self.settings.auth_base_url!r}, "
+            f"client_id={self.settings.client_id!r})"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.timeout, event_hooks=http_trace_hooks())
+        return self._http
+
+    def close(self) -> None:
+        if self._owns_http and self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> OAuthClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.settings.auth_base_url.rstrip('/')}/oauth/token"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.settings.auth_base_url.rstrip('/')}/authorize"
+
+    # -- step 1: the browser ---------------------------------------------------------------
+
+    def authorization_request(
+        self, scopes: Sequence[str] | None = None, state: str | None = None
+    ) -> AuthorizationRequest:
+        """The URL to send the user's browser to, with a fresh random ``state``.
+
+        Parameters are in the order of Atlassian's documentation, every value percent-encoded
+        (spaces as ``%20``, never ``+``).
+        """
+        if not self.settings.client_id:
+            self.settings.require_credentials()
+        scopes = tuple(dict.fromkeys(scopes if scopes is not None else self.settings.scopes))
+        if not scopes:
+            raise ConfigError(
+                "No scopes to request.",
+                "Set ATLASSIAN_SCOPES, e.g. 'read:me offline_access' (space-separated).",
+                setting="ATLASSIAN_SCOPES",
+            )
+        state = state or secrets.token_urlsafe(32)
+        params = [
+            ("audience", AUDIENCE),
+            ("client_id", self.settings.client_id),
+            ("scope", " ".join(scopes)),
+            ("redirect_uri", self.settings.redirect_uri),
+            ("state", state),
+            ("response_type", "code"),
+            ("prompt", "consent"),
+        ]
+        query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params)
+        if "offline_access" not in scopes:
+            logger.info("offline_access not requested: the connection will not be refreshable")
+        return AuthorizationRequest(
+            url=f"{self.authorize_url}?{query}",
+            state=state,
+            scopes=scopes,
+            redirect_uri=self.settings.redirect_uri,
+        )
+
+    def parse_callback(self, url: str, expected_state: str) -> str:
+        """The authorization code from the URL the browser was redirected to.
+
+        Accepts the full URL or just its query string. Raises :class:`ConsentDenied` (the user
+        pressed Deny), :class:`CallbackError` (another error from the consent page),
+        :class:`StateMismatch` (not the answer to *our* request: CSRF check) or
+        :class:`MissingCode`.
+        """
+        params = parse_callback_params(url or "")
+        state = params.get("state")
+        error = params.get("error")
+        code = params.get("code")
+        if code:
+            register_secret(code)  # from now on redact() masks it in any text
+        state_ok = state is not None and hmac.compare_digest(
+            state.encode("utf-8"), (expected_state or "").encode("utf-8")
+        )
+        if error:
+            # An error that carries another state is not about our request.
+            if state is not None and not state_ok:
+                raise _state_mismatch()
+            raise _callback_error(error, params.get("error_description"))
+        if not code and state is None:
+            raise MissingCode(
+                f"The callback URL has no code and no state: {redact(_shorten(url))!r}.",
+            )
+        if not state_ok:
+            raise _state_mismatch()
+        if not code:
+            raise MissingCode("The callback URL carries a state but no code.")
+        return code
+
+    # -- step 2: the token endpoint --------------------------------------------------------
+
+    def exchange_code(self, code: str | Secret) -> TokenSet:
+        """Swap an authorization code for tokens (codes are single-use and short-lived).
+
+        A response without ``refresh_token`` is still a success: ``offline_access`` was not
+        granted, and ``TokenSet.refresh_token`` is ``None`` (callers warn about it).
+        """
+        code = Secret(code)
+        self.settings.require_credentials()
+        body = {
+            "grant_type": "authorization_code",
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.reveal(),
+            "code": code.reveal(),
+            "redirect_uri": self.settings.redirect_uri,
+        }
+        tokens = self._token_request(body, grant="authorization_code")
+        if tokens.refresh_token is None:
+            logger.warning(
+                "the token response has no refresh_token: offline_access was not granted"
+            )
+        return tokens
+
+    def refresh(self, refresh_token: str | Secret) -> TokenSet:
+        """Swap a refresh token for new tokens, including a **new** refresh token.
+
+        The one sent stops working after Atlassian's reuse leeway: persist the result before
+        using it (:class:`~.tokens.StoredTokenSource` does).
+        """
+        refresh_token = Secret(refresh_token)
+        self.settings.require_credentials()
+        body = {
+            "grant_type": "refresh_token",
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.reveal(),
+            "refresh_token": refresh_token.reveal(),
+        }
+        return self._token_request(body, grant="refresh_token")
+
+    def _token_request(self, body: dict[str, str], *, grant: str) -> TokenSet:
+        attempt = 0
+        while True:
+            try:
+                # json= sends Content-Type: application/json, which Atlassian requires.
+                response = self.http.post(
+                    self.token_url, json=body, headers={"Accept": "application/json"}
+                )
+            except httpx.ConnectError as exc:
+                # Nothing was sent, so retrying cannot spend the code or the refresh token.
+                if attempt < self.max_retries:
+                    wait = self._backoff(attempt)
+                    logger.info(
+                        "cannot reach %s (%s); retrying in %.1f s",
+                        self.token_url,
+                        type(exc).__name__,
+                        wait,
+                    )
+                    self._sleep(wait)
+                    attempt += 1
+                    continue
+                raise self._unreachable(exc) from None
+            except httpx.HTTPError as exc:
+                # A timeout after sending: the token may have been used; do not resend blindly.
+                raise self._unreachable(exc) from None
+
+            status = response.status_code
+            if status == 429 or status >= 500:
+                retry_after = _retry_after(response, self._clock())
+                if attempt < self.max_retries and (
+                    retry_after is None or retry_after <= self.max_retry_wait
+                ):
+                    wait = retry_after if retry_after is not None else self._backoff(attempt)
+                    logger.info("token endpoint answered %s; retrying in %.1f s", status, wait)
+                    self._sleep(wait)
+                    attempt += 1
+                    continue
+                raise self._transient_error(response, retry_after, attempts=attempt + 1)
+            if 200 <= status < 300:
+                data = _json(response)
+                if not isinstance(data, Mapping):
+                    raise OAuthError(
+                        f"The token endpoint answered {status} with a body that is not a JSON "
+                        f"object: {redact(_shorten(response.text))!r}.",
+                        "Check ATLASSIAN_AUTH_BASE_URL: it must be https://auth.atlassian.com.",
+                        status_code=status,
+                    )
+                return TokenSet.from_response(data, now=self._clock())
+            raise self._error(response, grant)
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_retry_wait, self.backoff * (2**attempt))
+
+    def _unreachable(self, exc: httpx.HTTPError) -> OAuthError:
+        return OAuthError(
+            f"Could not reach the token endpoint {self.token_url} ({type(exc).__name__}: "
+            f"{redact(exc)}).",
+            "Check the network and ATLASSIAN_AUTH_BASE_URL, then try again.",
+        )
+
+    def _transient_error(
+        self, response: httpx.Response, retry_after: float | None, *, attempts: int
+    ) -> Exception:
+        status = response.status_code
+        where = f"The token endpoint {self.token_url}"
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if status == 429:
+            wait = f"; Retry-After {retry_after:g} s" if retry_after is not None else ""
+            return RateLimited(
+                f"{where} is rate limiting this app (429 after {tries}{wait}).",
+                retry_after=retry_after,
+                status_code=status,
+                url=self.token_url,
+            )
+        return ServerError(
+            f"{where} answered {status} after {tries}: {redact(_shorten(response.text))!r}.",
+            status_code=status,
+            url=self.token_url,
+        )
+
+    def _error(self, response: httpx.Response, grant: str) -> OAuthError:
+        status = response.status_code
+        data = _json(response)
+        data = data if isinstance(data, Mapping) else {}
+        error = str(data.get("error") or "") or None
+        description = data.get("error_description") or data.get("message")
+        description = redact(description) if description else None
+        detail = f"{error}" + (f": {description}" if description else "") if error else None
+        detail = detail or redact(_shorten(response.text)) or "(empty body)"
+        kwargs: dict[str, Any] = {
+            "error": error,
+            "description": description,
+            "status_code": status,
+        }
+        what = "code exchange" if grant == "authorization_code" else "refresh"
+
+        if error in ("access_denied", "invalid_client", "unauthorized_client"):
+            # Atlassian answers a wrong client secret with access_denied (FACTS.md).
+            return InvalidClient(
+                f"The token endpoint rejected the client credentials during the {what} "
+                f"({status} {detail}): the client id or secret is wrong.",
+                **kwargs,
+            )
+        if error == "invalid_grant":
+            if grant == "refresh_token":
+                return ReauthorizationRequired(
+                    f"Atlassian no longer accepts this refresh token ({status} {detail}).",
+                    **kwargs,
+                )
+            if description and "redirect" in description.lower():
+                return RedirectUriMismatch(
+                    f"The code exchange was refused because of the redirect URI ({status} "
+                    f"{detail}); the token request used {self.settings.redirect_uri}.",
+                    **kwargs,
+                )
+            return InvalidGrant(
+                f"The authorization code was refused ({status} {detail}).",
+                **kwargs,
+            )
+        if description and "redirect" in description.lower():
+            return RedirectUriMismatch(
+                f"The {what} was refused because of the redirect URI ({status} {detail}); "
+                f"the token request used {self.settings.redirect_uri}.",
+                **kwargs,
+            )
+        return OAuthError(
+            f"The token endpoint refused the {what} ({status} {detail}).",
+            "Run with --debug for a redacted trace; check the client id, secret and "
+            "ATLASSIAN_AUTH_BASE_URL.",
+            **kwargs,
+        )
+
+
+def _state_mismatch() -> StateMismatch:
+    return StateMismatch(
+        "The callback's state does not match the authorization request's: this redirect "
+        "answers another (older or forged) request."
+    )
+
+
+def _callback_error(error: str, description: str | None) -> CallbackError:
+    desc = redact(description) if description else ""
+    shown = f" ({desc})" if desc else ""
+    if error == "access_denied":
+        if "admin" in desc.lower():
+            return ConsentDenied(
+                f"Atlassian refused consent{shown}.",
+                "A site or organisation admin must allow user-installed apps (Atlassian "
+                "Administration > Apps > Sites > Connected apps settings) or approve this app; "
+                "then log in again.",
+            )
+        return ConsentDenied(f"Consent was denied on Atlassian's consent screen{shown}.")
+    hints = {
+        "invalid_scope": "Add every requested scope on the console's Permissions tab, or remove "
+        "it from ATLASSIAN_SCOPES; then log in again.",
+        "unauthorized_client": "Set the app's Distribution status to Sharing, or log in as the "
+        "app's owner.",
+        "invalid_request": "Check ATLASSIAN_CLIENT_ID and ATLASSIAN_REDIRECT_URI against the "
+        "console, then log in again.",
+        "server_error": "Atlassian had a problem: try again in a few minutes.",
+        "temporarily_unavailable": "Atlassian had a problem: try again in a few minutes.",
+    }
+    return CallbackError(
+        f"The consent page answered with error {redact(error)!r}{shown}.",
+        hints.get(error, "Read the description, fix the app in the console, and log in again."),
+    )
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _retry_after(response: httpx.Response, now: float) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or ``None``."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
