@@ -1,0 +1,356 @@
+"""TokenSet, TokenStore and StoredTokenSource.
+
+Unit tests use a tiny in-process stand-in for OAuthClient.refresh (it only counts calls and
+rotates); the end-to-end tests at the end of the file use the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+
+import pytest
+
+from atlassian_playbook.errors import ReauthorizationRequired, TokenStoreError
+from atlassian_playbook.redact import Secret
+from atlassian_playbook.tokens import (
+    StaticTokenSource,
+    StoredTokenSource,
+    TokenEntry,
+    TokenSet,
+    TokenSource,
+    TokenStore,
+)
+
+NOW = 1_700_000_000.0
+
+
+def make_tokens(n: int = 1, *, refresh: bool = True, expires_at: float = NOW + 3600) -> TokenSet:
+    return TokenSet(
+        access_token=Secret(f"access-token-number-{n:04d}"),
+        refresh_token=Secret(f"refresh-token-number-{n:04d}") if refresh else None,
+        expires_at=expires_at,
+        scopes=("read:me", "offline_access"),
+    )
+
+
+def make_entry(account: str | None = "acct-1", n: int = 1, client: str = "client-a") -> TokenEntry:
+    return TokenEntry(
+        client_id=client,
+        account_id=account,
+        tokens=make_tokens(n),
+        requested_scopes=("read:me", "offline_access"),
+        site={"id": "cloud-1", "name": "Acme", "url": "https://acme.atlassian.net"},
+        updated_at=NOW,
+    )
+
+
+# -- TokenSet -----------------------------------------------------------------------------
+
+
+def test_from_response_parses_the_token_response():
+    body = {
+        "access_token": "at-abcdefghijkl",
+        "expires_in": 3600,
+        "scope": "read:me offline_access",
+        "token_type": "Bearer",
+        "refresh_token": "rt-abcdefghijkl",
+    }
+    tokens = TokenSet.from_response(body, now=NOW)
+    assert tokens.access_token.reveal() == "at-abcdefghijkl"
+    assert tokens.refresh_token.reveal() == "rt-abcdefghijkl"
+    assert tokens.expires_at == NOW + 3600
+    assert tokens.scopes == ("read:me", "offline_access")
+    assert tokens.expires_in(now=NOW + 600) == 3000
+    assert not tokens.is_expiring(now=NOW)
+    assert tokens.is_expiring(leeway=60, now=NOW + 3550)
+
+
+def test_from_response_without_refresh_token_has_none():
+    tokens = TokenSet.from_response({"access_token": "at-abcdefghijkl", "expires_in": 10}, NOW)
+    assert tokens.refresh_token is None
+    assert tokens.scopes == ()
+
+
+def test_from_response_without_access_token_is_an_error():
+    from atlassian_playbook.errors import OAuthError
+
+    with pytest.raises(OAuthError):
+        TokenSet.from_response({"error": "nope"}, NOW)
+
+
+def test_token_set_json_round_trip_and_masked_repr():
+    tokens = make_tokens()
+    assert TokenSet.from_json(json.loads(json.dumps(tokens.to_json()))) == tokens
+    for text in (repr(tokens), str(tokens), f"{tokens}"):
+        assert "access-token-number" not in text
+        assert "refresh-token-number" not in text
+        assert "«secret:" in text
+
+
+# -- TokenStore ---------------------------------------------------------------------------
+
+
+def test_store_file_is_private_and_round_trips(tmp_path):
+    store = TokenStore(tmp_path / "sub" / "tokens.json")
+    store.put(make_entry())
+    mode = stat.S_IMODE(os.stat(store.path).st_mode)
+    assert mode == 0o600
+    assert store.get() == make_entry()
+    assert store.get("client-a", "acct-1").site["name"] == "Acme"
+
+
+def test_store_holds_many_entries_keyed_by_client_and_account(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+    store.put(make_entry("acct-2", 2))
+    store.put(make_entry("acct-1", 3, client="client-b"))
+    store.put(make_entry("acct-1", 4))  # replaces the first
+    keys = sorted(e.key for e in store.list())
+    assert keys == ["client-a:acct-1", "client-a:acct-2", "client-b:acct-1"]
+    assert store.get("client-a", "acct-1").tokens == make_tokens(4)
+    assert store.get(account_id="acct-2").tokens == make_tokens(2)
+
+
+def test_store_get_without_a_match_says_to_log_in(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    with pytest.raises(TokenStoreError) as info:
+        store.get("client-a")
+    assert "atlassian-playbook login" in info.value.hint
+    store.put(make_entry("acct-1"))
+    with pytest.raises(TokenStoreError) as info:
+        store.get("client-a", "someone-else")
+    assert "atlassian-playbook login" in info.value.hint
+
+
+def test_store_get_with_several_matches_asks_for_the_account(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1"))
+    store.put(make_entry("acct-2"))
+    with pytest.raises(TokenStoreError) as info:
+        store.get("client-a")
+    assert "account" in info.value.hint
+    assert "acct-1" in info.value.message and "acct-2" in info.value.message
+
+
+def test_store_delete(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1"))
+    store.put(make_entry(None))
+    assert store.delete("client-a", "acct-1") is True
+    assert store.delete("client-a", "acct-1") is False
+    assert [e.key for e in store.list()] == ["client-a:None"]
+
+
+def test_store_write_is_atomic_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1"))
+    before = store.path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        store.put(make_entry("acct-2"))
+    monkeypatch.undo()
+    assert store.path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "tokens.json"
+    ]
+
+
+def test_store_never_shows_tokens(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    entry = store.put(make_entry())
+    for text in (repr(entry), str(entry), repr(store.list()), repr(store)):
+        assert "access-token-number" not in text
+        assert "refresh-token-number" not in text
+
+
+def test_corrupt_store_is_a_clear_error(tmp_path):
+    path = tmp_path / "tokens.json"
+    path.write_text("{not json")
+    with pytest.raises(TokenStoreError) as info:
+        TokenStore(path).list()
+    assert str(path) in info.value.hint
+
+
+def test_missing_store_is_empty(tmp_path):
+    assert TokenStore(tmp_path / "nope.json").list() == []
+
+
+# -- StoredTokenSource, unit level ---------------------------------------------------------
+
+
+class CountingOAuth:
+    """Rotates like Atlassian (new access and refresh token each time) and counts calls."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+        self.gate = gate
+
+    def refresh(self, refresh_token: Secret) -> TokenSet:
+        if self.gate is not None:
+            self.gate.wait(5)
+        with self.lock:
+            self.calls.append(refresh_token.reveal())
+            n = 100 + len(self.calls)
+        return make_tokens(n, expires_at=NOW + 10**9)
+
+
+def test_stored_source_satisfies_the_protocol(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    assert isinstance(StoredTokenSource(store, CountingOAuth(), "client-a"), TokenSource)
+    assert isinstance(StaticTokenSource(make_tokens()), TokenSource)
+
+
+def test_refresh_persists_the_rotated_tokens_before_returning(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+    oauth = CountingOAuth()
+    updates = []
+    source = StoredTokenSource(store, oauth, "client-a", "acct-1", on_update=updates.append)
+
+    stale = source.get()
+    fresh = source.refresh(stale)
+
+    assert oauth.calls == ["refresh-token-number-0001"]
+    assert fresh == make_tokens(101, expires_at=NOW + 10**9)
+    assert store.get("client-a", "acct-1").tokens == fresh
+    assert [u.tokens for u in updates] == [fresh]
+    # the entry's other fields survive
+    assert store.get("client-a", "acct-1").site["name"] == "Acme"
+
+
+def test_refresh_with_stale_tokens_returns_the_stored_ones_without_calling(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+    oauth = CountingOAuth()
+    first = StoredTokenSource(store, oauth, "client-a", "acct-1")
+    second = StoredTokenSource(store, oauth, "client-a", "acct-1")
+    stale = second.get()
+    fresh = first.refresh(first.get())
+    assert second.refresh(stale) == fresh
+    assert len(oauth.calls) == 1
+
+
+def test_concurrent_refreshes_of_one_entry_call_atlassian_once(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+    gate = threading.Event()
+    oauth = CountingOAuth(gate)
+    sources = [StoredTokenSource(store, oauth, "client-a", "acct-1") for _ in range(4)]
+    stale = sources[0].get()
+    results: list[TokenSet] = []
+    errors: list[BaseException] = []
+
+    def run(source):
+        try:
+            results.append(source.refresh(stale))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in sources]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert not errors
+    assert oauth.calls == ["refresh-token-number-0001"]
+    assert len(results) == 4 and len({r.access_token for r in results}) == 1
+    assert store.get().tokens == results[0]
+
+
+def test_refresh_uses_the_stored_refresh_token_not_the_stale_one(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 7))
+    # stored tokens are newer than 'stale' but already expired: refresh with the stored one
+    store.put(
+        TokenEntry(
+            "client-a",
+            "acct-1",
+            make_tokens(8, expires_at=NOW - 1),
+            updated_at=NOW,
+        )
+    )
+    oauth = CountingOAuth()
+    source = StoredTokenSource(store, oauth, "client-a", "acct-1", clock=lambda: NOW)
+    source.refresh(make_tokens(7))
+    assert oauth.calls == ["refresh-token-number-0008"]
+
+
+def test_refresh_keeps_the_old_refresh_token_when_none_comes_back(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+
+    class NoRotation:
+        def refresh(self, refresh_token):
+            return make_tokens(2, refresh=False)
+
+    source = StoredTokenSource(store, NoRotation(), "client-a", "acct-1")
+    fresh = source.refresh(source.get())
+    assert fresh.refresh_token.reveal() == "refresh-token-number-0001"
+    assert store.get().tokens.refresh_token.reveal() == "refresh-token-number-0001"
+
+
+def test_refresh_without_refresh_token_requires_a_new_login(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(TokenEntry("client-a", "acct-1", make_tokens(1, refresh=False), updated_at=NOW))
+    oauth = CountingOAuth()
+    source = StoredTokenSource(store, oauth, "client-a")
+    with pytest.raises(ReauthorizationRequired) as info:
+        source.refresh(source.get())
+    assert "offline_access" in info.value.hint
+    assert oauth.calls == []
+
+
+def test_failed_refresh_leaves_the_store_untouched(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+    before = store.path.read_bytes()
+
+    class Refusing:
+        def refresh(self, refresh_token):
+            raise ReauthorizationRequired("refused")
+
+    source = StoredTokenSource(store, Refusing(), "client-a", "acct-1")
+    with pytest.raises(ReauthorizationRequired):
+        source.refresh(source.get())
+    assert store.path.read_bytes() == before
+
+
+def test_source_for_a_deleted_entry_says_to_log_in(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+    source = StoredTokenSource(store, CountingOAuth(), "client-a", "acct-1")
+    source.get()
+    store.delete("client-a", "acct-1")
+    with pytest.raises(TokenStoreError) as info:
+        source.get()
+    assert "login" in info.value.hint
+
+
+def test_entry_locks_are_per_entry(tmp_path):
+    store = TokenStore(tmp_path / "tokens.json", lock_timeout=0.2)
+    with store.lock("client-a", "acct-1"):
+        with store.lock("client-a", "acct-2"):  # another entry: not blocked
+            pass
+        blocked = []
+
+        def other():
+            try:
+                with store.lock("client-a", "acct-1"):
+                    pass
+            except TokenStoreError as exc:
+                blocked.append(exc)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(5)
+    assert len(blocked) == 1
+    assert "refresh" in blocked[0].message
