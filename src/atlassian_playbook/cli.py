@@ -124,6 +124,9 @@ def cmd_login(args) -> int:
 
     scopes = validate_scopes(parse_scopes(args.scopes)) if args.scopes else None
     target = _target(args, auto_consent=args.no_browser)
+    browser = "system"
+    if args.no_browser:
+        browser = "headless" if target.emulator is not None else "none"
 
     def show_url(url: str) -> None:
         print("Open this URL in a browser to authorize the app:", file=sys.stderr)
@@ -138,8 +141,8 @@ def cmd_login(args) -> int:
         target,
         scopes=scopes,
         mode="paste" if args.paste else "auto",
-        open_browser=not args.no_browser,
-        paste=paste,
+        browser=browser,
+        paste=paste if args.paste or browser != "headless" else None,
         show_url=show_url,
         timeout=args.timeout,
     )

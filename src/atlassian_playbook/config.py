@@ -44,7 +44,7 @@ DEFAULT_SCOPES = "read:me read:jira-user read:confluence-space.summary offline_a
 SETTINGS: dict[str, str] = {
     "ATLASSIAN_CLIENT_ID": "Client ID from the console's Settings tab. Unset: use the emulator.",
     "ATLASSIAN_CLIENT_SECRET": "Secret from the console's Settings tab. Never commit it.",
-    "ATLASSIAN_REDIRECT_URI": f"Callback URL, identical to the console's (default {DEFAULT_REDIRECT_URI}).",
+    "ATLASSIAN_REDIRECT_URI": "Callback URL, identical to one on the console's Authorization tab.",
     "ATLASSIAN_SCOPES": f"Space-separated scopes to request (default: {DEFAULT_SCOPES}).",
     "ATLASSIAN_AUTH_BASE_URL": f"Authorization server (default {DEFAULT_AUTH_BASE_URL}).",
     "ATLASSIAN_API_BASE_URL": f"API gateway (default {DEFAULT_API_BASE_URL}).",

@@ -21,7 +21,7 @@ from .errors import CallbackError, PlaybookError
 from .oauth import OAuthClient
 from .redact import get_logger
 from .target import Target
-from .tokens import StoredTokenSource, TokenEntry, TokenSet, TokenStore
+from .tokens import StaticTokenSource, StoredTokenSource, TokenEntry, TokenSet, TokenStore
 from .verify import VerificationReport, verify_connection
 
 __all__ = [
@@ -69,7 +69,8 @@ class LoginResult:
             f"  access token expires {data['expires_at']}",
             f"  refresh token {data['refresh_token']}",
             f"  granted scopes: {' '.join(data['granted_scopes']) or '(none)'}",
-            "  sites: " + (", ".join(f"{s['name']} ({s['id']})" for s in data["sites"]) or "(none)"),
+            "  sites: "
+            + (", ".join(f"{s['name']} ({s['id']})" for s in data["sites"]) or "(none)"),
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -80,6 +81,8 @@ class RefreshResult:
     entry: TokenEntry
     previous_refresh_token: str  # masked fingerprint, never the value
     new_refresh_token: str
+    # The tokens before the refresh, for the lifecycle notebook's reuse demonstration.
+    previous_tokens: TokenSet | None = field(default=None, repr=False)
 
     @property
     def rotated(self) -> bool:
@@ -108,41 +111,33 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-class _IssuedTokens:
-    """The token source for the few calls made right after the exchange, before storing."""
+def visit_headless(url: str) -> str:
+    """Play the user's browser against a loopback emulator with auto-consent.
 
-    def __init__(self, tokens: TokenSet) -> None:
-        self._tokens = tokens
-
-    def get(self) -> TokenSet:
-        return self._tokens
-
-    def refresh(self, stale: TokenSet) -> TokenSet:  # a fresh token never needs it
-        return self._tokens
-
-
-def visit_headless(url: str) -> None:
-    """Play the user's browser against the emulator: follow the authorize redirect to the callback.
-
-    Only for the embedded emulator with auto-consent (loopback URLs); the real Atlassian needs
-    a person. When the authorize page answers with an error instead of redirecting, its text
-    becomes the error, as a person would read it in the browser.
+    Follows redirects while they stay on loopback (so a loopback callback listener receives the
+    code) and stops at a redirect elsewhere (a partner's callback such as Merge's, which is
+    never requested), returning the URL the browser would have landed on. When the authorize
+    page answers with an error instead, its text becomes the error, as a person would read it.
     """
     import httpx
 
-    if not is_loopback(url):
-        raise CallbackError(
-            "A headless login is only possible against the local emulator.",
-            "Open the authorization URL in a browser, or use --paste.",
-        )
-    response = httpx.get(url, follow_redirects=True, timeout=30)
-    if response.status_code >= 400:
-        text = html.unescape(re.sub(r"<[^>]+>", " ", response.text))
-        text = re.sub(r"\s+", " ", text).strip()
-        raise CallbackError(
-            f"The authorization page answered {response.status_code}: {text[:300]}",
-            "Check the client id, the callback URL and the scopes against the console.",
-        )
+    for _ in range(10):
+        if not is_loopback(url):
+            return url
+        response = httpx.get(url, follow_redirects=False, timeout=30)
+        if response.is_redirect:
+            url = str(response.url.join(response.headers["location"]))
+            continue
+        if response.status_code >= 400:
+            text = html.unescape(re.sub(r"<[^>]+>", " ", response.text))
+            text = re.sub(r"\s+", " ", text).strip()
+            raise CallbackError(
+                f"The authorization page answered {response.status_code}: {text[:300]}",
+                "Check the client id, the callback URL and the scopes against the console.",
+            )
+        return url
+    raise CallbackError("Too many redirects during the headless login.",
+                        "Check the callback URL against the console's Authorization tab.")
 
 
 def login(
@@ -150,7 +145,7 @@ def login(
     *,
     scopes: Sequence[str] | None = None,
     mode: str = "auto",
-    open_browser: bool = True,
+    browser: str = "system",
     paste: Callable[[], str] | None = None,
     show_url: Callable[[str], object] = print,
     timeout: float = 300.0,
@@ -159,12 +154,26 @@ def login(
 
     ``mode``: ``listen`` catches the redirect on the loopback callback, ``paste`` asks
     ``paste()`` for the URL the browser landed on (remote hubs, partner callbacks), ``auto``
-    listens when the callback is a loopback URL. ``show_url`` gets the authorization URL before
-    anything waits, so a person can always open it by hand.
+    listens when the callback is a loopback URL. ``browser``: ``system`` opens the default
+    browser, ``none`` leaves it to the person (``show_url`` shows the link), ``headless`` plays
+    the browser against the loopback emulator with auto-consent. ``show_url`` gets the
+    authorization URL before anything waits, so a person can always open it by hand.
     """
     settings = target.settings
     settings.require_credentials()
     scopes = tuple(scopes or settings.scopes)
+    landed: list[str] = []
+    opener: Callable[[str], object] | None = None
+    if browser == "headless":
+        if not is_loopback(settings.auth_base_url):
+            raise CallbackError(
+                "A headless login is only possible against the local emulator.",
+                "Open the authorization URL in a browser, or use --paste.",
+            )
+        opener = lambda url: landed.append(visit_headless(url))  # noqa: E731
+        paste = paste or (lambda: landed[-1])
+    elif browser == "system":
+        opener = webbrowser.open
     if mode == "auto":
         mode = "listen" if is_loopback(settings.redirect_uri) else "paste"
     if mode == "paste" and paste is None:
@@ -173,10 +182,6 @@ def login(
             "catch the redirect.",
             "Use paste mode (--paste) and paste the URL the browser lands on.",
         )
-    if target.emulator is not None and not open_browser:
-        opener: Callable[[str], object] | None = visit_headless
-    else:
-        opener = webbrowser.open if open_browser else None
 
     with OAuthClient(settings) as oauth:
         request = oauth.authorization_request(scopes)
@@ -197,7 +202,7 @@ def login(
     if missing:
         warnings.append(f"requested but not granted: {' '.join(missing)}.")
 
-    with ApiClient(settings, _IssuedTokens(tokens)) as api:
+    with ApiClient(settings, StaticTokenSource(tokens)) as api:
         account_id = api.me().get("account_id") if "read:me" in tokens.scopes else None
         sites = api.accessible_resources()
     site = _chosen_site(settings, sites)
@@ -261,6 +266,7 @@ def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
         entry=updated,
         previous_refresh_token=previous,
         new_refresh_token=str(updated.tokens.refresh_token),
+        previous_tokens=entry.tokens,
     )
 
 

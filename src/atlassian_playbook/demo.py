@@ -28,7 +28,8 @@ def run_demo(output_dir: str | Path = "output", env_file: str | Path = ".env") -
     headless = target.emulator is not None
     print(f"1/3 login against {target.describe()}")
     result = connection.login(
-        target, open_browser=not headless, show_url=lambda url: print(f"    {url}"),
+        target, browser="headless" if headless else "system",
+        show_url=lambda url: print(f"    {url}"),
     )
     print(_indent(result.to_text()))
     print("2/3 verify")

@@ -46,7 +46,8 @@ class Target:
                 f"{self.settings.auth_base_url} (no credentials set in .env)"
             )
         if self.kind == "atlassian":
-            return f"Atlassian Cloud ({self.settings.auth_base_url}) as client {self.settings.client_id}"
+            return (f"Atlassian Cloud ({self.settings.auth_base_url}) "
+                    f"as client {self.settings.client_id}")
         return f"{self.settings.auth_base_url} as client {self.settings.client_id}"
 
 

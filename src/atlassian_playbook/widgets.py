@@ -1,0 +1,234 @@
+"""The playbook's ipywidgets: views over plain package functions.
+
+Each widget changes state only through a callback that the headless path calls directly
+(papermill runs pass the same choice as a notebook parameter), so people and batch runs take
+the same code path. Rules that keep secrets out of saved notebooks:
+
+* no widget is ever created holding a secret value, except :class:`SecretReveal` while its
+  Reveal button is down; it empties itself when released;
+* :class:`CredentialsForm` empties its password field as soon as the secret is saved.
+
+Everything renders in JupyterLab 4 with the stock ipywidgets 8 (no extra extension).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import ipywidgets as w
+
+from .redact import Secret, mask, redact
+from .scopes import check_scopes, list_scopes, preset
+
+__all__ = [
+    "ChecklistWidget",
+    "ScopePicker",
+    "CredentialsForm",
+    "AuthorizationPanel",
+    "SecretReveal",
+]
+
+API_FILTERS = (("All", None), ("Jira", "jira"), ("JSM", "jsm"), ("Confluence", "confluence"),
+               ("Identity", "identity"), ("Platform", "platform"))
+KIND_FILTERS = (("Both", None), ("Classic", "classic"), ("Granular", "granular"))
+
+
+class _Displayable:
+    widget: w.Widget
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class ChecklistWidget(_Displayable):
+    """One checkbox per console step, with the values to enter; ticks go to ``on_tick``."""
+
+    def __init__(self, checklist, done: Iterable[str],
+                 on_tick: Callable[[str, bool], object]) -> None:
+        done = set(done)
+        self.boxes: dict[str, w.Checkbox] = {}
+        rows: list[w.Widget] = [w.HTML(f"<b>{html.escape(checklist.policy_note)}</b>")]
+        for number, step in enumerate(checklist.steps, 1):
+            box = w.Checkbox(value=step.id in done, indent=False,
+                             description=f"{number}. [{step.tab}] {step.title}",
+                             layout=w.Layout(width="auto"))
+            box.observe(lambda change, sid=step.id: on_tick(sid, change["new"]), names="value")
+            self.boxes[step.id] = box
+            values = "".join(
+                f"<li><code>{html.escape(k)}</code>: <code>{html.escape(str(v))}</code></li>"
+                for k, v in step.values.items()
+            )
+            detail = (f"<div style='margin-left:2em'>{html.escape(step.detail)}"
+                      f"<ul>{values}</ul></div>")
+            rows += [box, w.HTML(detail)]
+        self.widget = w.VBox(rows)
+
+
+class ScopePicker(_Displayable):
+    """Scopes grouped by API, with search, a classic/granular filter, presets and live checks.
+
+    ``on_save(scopes)`` persists the choice (the notebook passes a function that validates
+    and writes ``ATLASSIAN_SCOPES`` to .env); it is what the headless path calls too.
+    """
+
+    def __init__(self, selected: Sequence[str], on_save: Callable[[tuple[str, ...]], object],
+                 *, console_apis: Iterable[str] | None = None) -> None:
+        self.selected: list[str] = list(dict.fromkeys(selected))
+        self._on_save = on_save
+        self._console_apis = list(console_apis) if console_apis is not None else None
+        self._updating = False
+        self.search = w.Text(placeholder="search scopes or descriptions", description="Search")
+        self.api = w.ToggleButtons(options=API_FILTERS, value=None, description="API")
+        self.kind = w.ToggleButtons(options=KIND_FILTERS, value=None, description="Kind")
+        self.preset = w.Dropdown(options=[("(keep selection)", ""), ("merge", "merge"),
+                                          ("clerk", "clerk"), ("minimal", "minimal")],
+                                 value="", description="Preset")
+        self.options = w.SelectMultiple(rows=12, description="Scopes",
+                                        layout=w.Layout(width="95%"))
+        self.summary = w.HTML()
+        self.warnings = w.HTML()
+        self.save = w.Button(description="Save to .env", button_style="primary", icon="save")
+        self.status = w.HTML()
+        for control in (self.search, self.api, self.kind):
+            control.observe(lambda _: self._refresh_options(), names="value")
+        self.preset.observe(self._apply_preset, names="value")
+        self.options.observe(self._on_pick, names="value")
+        self.save.on_click(lambda _: self.save_now())
+        self.widget = w.VBox([self.search, self.api, self.kind, self.preset, self.options,
+                              self.summary, self.warnings, w.HBox([self.save, self.status])])
+        self._refresh_options()
+
+    def _refresh_options(self) -> None:
+        needle = self.search.value.strip().lower()
+        shown = [s for s in list_scopes(api=self.api.value, kind=self.kind.value)
+                 if not needle or needle in s.name.lower() or needle in s.description.lower()]
+        self._updating = True
+        try:
+            self.options.options = [(f"{s.name} — {s.description}"[:140], s.name) for s in shown]
+            visible = {s.name for s in shown}
+            self.options.value = tuple(n for n in self.selected if n in visible)
+        finally:
+            self._updating = False
+        self._render()
+
+    def _on_pick(self, change) -> None:
+        if self._updating:
+            return
+        visible = {value for _, value in self.options.options}
+        picked = set(change["new"])
+        self.selected = list(dict.fromkeys(
+            [n for n in self.selected if n not in visible or n in picked] + list(change["new"])
+        ))
+        self.status.value = "<i>unsaved changes</i>"
+        self._render()
+
+    def _apply_preset(self, change) -> None:
+        if change["new"]:
+            self.select(preset(change["new"]))
+
+    def select(self, scopes: Iterable[str]) -> None:
+        """Replace the selection (what a preset or a notebook parameter does)."""
+        self.selected = list(dict.fromkeys(scopes))
+        self.status.value = "<i>unsaved changes</i>"
+        self._refresh_options()
+
+    def _render(self) -> None:
+        self.summary.value = (f"<b>Selected ({len(self.selected)}):</b> "
+                              + html.escape(" ".join(self.selected) or "(none)"))
+        found = check_scopes(self.selected, console_apis=self._console_apis)
+        self.warnings.value = "".join(
+            f"<div style='color:#a15c00'>⚠ {html.escape(x.message)} "
+            f"<i>{html.escape(x.hint)}</i></div>" for x in found
+        )
+
+    def save_now(self) -> tuple[str, ...]:
+        saved = tuple(self._on_save(tuple(self.selected)) or self.selected)
+        self.status.value = f"saved to .env at {time.strftime('%H:%M:%S')}"
+        return saved
+
+
+class CredentialsForm(_Displayable):
+    """Client id and a masked secret field; ``on_save(client_id, Secret)`` writes .env.
+
+    The password field is emptied as soon as the secret is saved, so no widget state (which
+    JupyterLab can save into the notebook) keeps it.
+    """
+
+    def __init__(self, client_id: str | None,
+                 on_save: Callable[[str, Secret], object]) -> None:
+        self._on_save = on_save
+        self.client_id = w.Text(value=client_id or "", description="Client ID",
+                                placeholder="from the console's Settings tab")
+        self.secret = w.Password(description="Secret", placeholder="paste the Secret")
+        self.save = w.Button(description="Save to .env", button_style="primary", icon="lock")
+        self.status = w.HTML()
+        self.save.on_click(lambda _: self.save_now())
+        self.widget = w.VBox([self.client_id, self.secret, w.HBox([self.save, self.status])])
+
+    def save_now(self) -> None:
+        client_id, value = self.client_id.value.strip(), self.secret.value.strip()
+        self.secret.value = ""
+        if not client_id or not value:
+            self.status.value = "<span style='color:#b00'>Both fields are needed.</span>"
+            return
+        secret = Secret(value)
+        self._on_save(client_id, secret)
+        self.status.value = f"saved to .env (mode 0600); secret {html.escape(str(secret))}"
+
+
+class AuthorizationPanel(_Displayable):
+    """The authorization link, a status line and, in paste mode, a box for the redirected URL."""
+
+    def __init__(self, url: str, *, on_paste: Callable[[str], object] | None = None) -> None:
+        link = w.HTML(f"<a href='{html.escape(url, quote=True)}' target='_blank' "
+                      "rel='noopener' id='authorize-link'>Authorize the app at Atlassian →</a>")
+        self.status = w.HTML("Waiting for consent…")
+        children: list[w.Widget] = [link, self.status]
+        if on_paste is not None:
+            self.pasted = w.Text(placeholder="paste the URL the browser landed on",
+                                 layout=w.Layout(width="90%"))
+            button = w.Button(description="Exchange the code", button_style="primary")
+
+            def submit(_):
+                value, self.pasted.value = self.pasted.value, ""  # the code must not linger
+                try:
+                    on_paste(value)
+                except Exception as error:  # shown, not raised: a widget callback has no cell
+                    self.show(f"<span style='color:#b00'>{html.escape(redact(error))}</span>")
+
+            button.on_click(submit)
+            children += [self.pasted, button]
+        self.widget = w.VBox(children)
+
+    def show(self, html_text: str) -> None:
+        self.status.value = html_text
+
+
+class SecretReveal(_Displayable):
+    """A secret shown masked, with a Reveal toggle for copying it into a partner's form.
+
+    While revealed, the value sits in a text field's widget state; releasing the toggle empties
+    it. (Do not save the notebook with widget state while a secret is revealed.)
+    """
+
+    def __init__(self, label: str, secret: Secret | None) -> None:
+        self._secret = secret
+        shown = mask(secret.reveal()) if secret else "«none»"
+        self.masked = w.HTML(f"<b>{html.escape(label)}</b>: <code>{shown}</code>")
+        self.toggle = w.ToggleButton(description="Reveal to copy", icon="eye",
+                                     disabled=secret is None)
+        self.field = w.Text(layout=w.Layout(width="60%", display="none"))
+        self.toggle.observe(self._flip, names="value")
+        self.widget = w.HBox([self.masked, self.toggle, self.field])
+
+    def _flip(self, change) -> None:
+        if change["new"] and self._secret is not None:
+            self.field.value = self._secret.reveal()
+            self.field.layout.display = None
+        else:
+            self.field.value = ""
+            self.field.layout.display = "none"
