@@ -1,0 +1,62 @@
+"""A strict local emulator of auth.atlassian.com and api.atlassian.com on loopback.
+
+Notebooks, the CLI and the tests use it when no real credentials are set. It is as strict as
+Atlassian (per ``FACTS.md``), because a lenient emulator hides bugs users will hit::
+
+    from atlassian_playbook.emulator import Emulator
+    with Emulator(auto_consent=True) as emu:       # two servers: auth and api, free ports
+        settings = emu.settings()                  # Settings pointing at them
+        emu.inject_fault("/oauth/token", status=429, retry_after=1)
+        emu.advance_clock(3601)                    # access tokens expire
+
+Where FACTS.md is silent, the emulator chooses:
+
+* Every /authorize validation failure (audience, client, redirect_uri, response_type, scope,
+  state) is a 400 HTML page, never a redirect: the app cannot learn of it. A missing ``state``
+  is refused. An app that is not shared gets the generic "Something went wrong" only.
+* Scope names are classified by shape (:func:`api_of_scope`); a name of no known shape is an
+  unknown scope (error page). Jira Software and Service Management scopes belong to the Jira API.
+* All apps are resource-level (one site per consent); account-level apps are not emulated.
+* Deny redirects with ``error_description=The user denied access to the app.``
+* The token endpoint: missing/unknown client id or wrong/missing secret is 401
+  ``access_denied``/``Unauthorized``; a missing parameter is 400 ``invalid_request``; an
+  unsupported grant type 400 ``unsupported_grant_type``; a ``redirect_uri`` that differs from
+  the one used at /authorize (or is missing) is 403 ``invalid_grant``. A failed exchange does
+  not consume the code; reusing a code does not revoke the tokens issued from it.
+* The token response's ``scope`` is the requested scopes as granted, ``offline_access``
+  included. Refresh keeps the scopes of the consent that issued the first token.
+* A rotated refresh token presented within the 10-minute leeway gets a fresh pair of its own;
+  the pair issued by the first refresh stays valid. After the leeway: every refresh token of
+  the grant is revoked (access tokens live on until they expire). The absolute 365-day lifetime
+  (UNCONFIRMED in FACTS.md) is enforced, counted from the code exchange.
+* A token reaches every site of its grant as the grant stands now (a second consent for
+  another site also opens that site to earlier tokens), with that site's scopes; ``/me`` and
+  reporting check the token's own scopes. accessible-resources lists, per granted site, a Jira
+  entry with the Jira scopes and a Confluence entry with the Confluence scopes, each only when
+  the site has the product and such scopes were granted (identity-only grants list nothing).
+* Gateway order: rate budget, 401 for a missing/unknown/expired/revoked token, 401 scope
+  mismatch for a site outside the grant, 404 for a product the site lacks, 404 for an unknown
+  path (in the product's error shape), then the scope check.
+* Rate limits: 500 requests per token per minute of emulator time; ``RateLimit-Reason`` is
+  ``jira-burst-based``, ``confluence-burst-based`` or ``gateway-burst-based``;
+  ``X-RateLimit-NearLimit: true`` is sent only when near (under 20% left). ``Retry-After``
+  is whole seconds for the budget, and as given (``0.5`` allowed) for injected faults.
+* Reporting: an empty ``accounts`` list is a 400; ``updatedAt`` must parse as ISO 8601 (no
+  zone means UTC); the emulated user's profile changed at 2025-01-15T09:30:00.000Z;
+  ``Cycle-Period: P7D`` is on every answer of that path, errors included.
+* Revocation removes the grant; a later consent starts a new grant.
+"""
+
+from ._core import DEFAULT_REDIRECT_URIS, ClientRegistration, Emulator
+from ._world import APIS, UnknownScope, api_of_scope
+from .server import serve
+
+__all__ = [
+    "Emulator",
+    "ClientRegistration",
+    "DEFAULT_REDIRECT_URIS",
+    "APIS",
+    "api_of_scope",
+    "UnknownScope",
+    "serve",
+]

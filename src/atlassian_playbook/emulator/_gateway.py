@@ -1,0 +1,463 @@
+"""The API gateway (api.atlassian.com): accessible-resources, /me, Jira, Confluence, reporting.
+
+Every answer carries the rate-limit headers; a per-token budget of :data:`RATE_LIMIT` requests
+per minute of emulator time is enforced with 429. Scopes for ``/ex/{product}/{cloudid}/...``
+are checked against the scopes granted **on that site**; ``/me`` and the reporting API against
+the token's own scopes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ._http import Request, Response, empty_response, json_response
+from ._state import digest
+from ._world import (
+    CLOSED_TEST_ACCOUNT,
+    CONFLUENCE,
+    JIRA,
+    SITES,
+    USER,
+    USER_PROFILE_UPDATED_AT,
+    scopes_of_api,
+)
+
+__all__ = ["Gateway", "RATE_LIMIT", "gateway_error_body", "iso"]
+
+RATE_LIMIT = 500
+RATE_WINDOW = 60
+MAX_REPORTED_ACCOUNTS = 90
+CYCLE_PERIOD = "P7D"
+REPORT_PATH = "/app/report-accounts/"
+
+_SITE_BY_ID = {site["id"]: site for site in SITES}
+UNAUTHORIZED = {"code": 401, "message": "Unauthorized"}
+SCOPE_MISMATCH = {"code": 401, "message": "Unauthorized; scope does not match"}
+SCOPE_HEADERS = {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"}
+
+# Requirements: a list of alternatives; any alternative whose scopes are all granted suffices.
+# ANY_PRODUCT_SCOPE: any scope of the product granted on the site (serverInfo needs no scope of
+# its own, but the token must reach the site's Jira).
+ANY_PRODUCT_SCOPE: list[frozenset[str]] = []
+JIRA_USER_GRANULAR = frozenset(
+    {"read:user:jira", "read:application-role:jira", "read:group:jira", "read:avatar:jira"}
+)
+PROJECT_SEARCH_GRANULAR = frozenset(
+    {
+        "read:issue-type:jira", "read:project:jira", "read:project.property:jira",
+        "read:user:jira", "read:application-role:jira", "read:avatar:jira", "read:group:jira",
+        "read:issue-type-hierarchy:jira", "read:project-category:jira",
+        "read:project-version:jira", "read:project.component:jira",
+    }
+)
+
+
+def iso(ts: float) -> str:
+    """ISO 8601 UTC with milliseconds, as Atlassian writes times."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{int(ts * 1000) % 1000:03d}Z"
+    )
+
+
+def gateway_error_body(path: str, status: int, message: str) -> dict:
+    """An error body in the shape of the product behind ``path``."""
+    if path.startswith("/ex/jira/"):
+        return {"errorMessages": [message], "errors": {}}
+    if path.startswith("/ex/confluence/") and "/wiki/api/v2/" in path:
+        code = message.upper().replace(" ", "_")
+        return {"errors": [{"status": status, "code": code, "title": message, "detail": None}]}
+    if path.startswith("/ex/confluence/"):
+        return {"statusCode": status, "message": message}
+    if path.startswith(REPORT_PATH):
+        return {"errorType": message.upper().replace(" ", "_"), "errorMessage": message}
+    return {"code": status, "message": message}
+
+
+class _Budget:
+    """Per-token request counts in fixed windows of emulator time (in memory, per process)."""
+
+    def __init__(self, limit: int = RATE_LIMIT, window: int = RATE_WINDOW) -> None:
+        self.limit, self.window = limit, window
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def spend(self, key: str, now: float, cost: int = 1) -> tuple[int, float]:
+        """Count a request; return (remaining after it, end of the window)."""
+        window = int(now // self.window)
+        with self._lock:
+            if len(self._counts) > 10_000:
+                self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+            start, count = self._counts.get(key, (window, 0))
+            if start != window:
+                count = 0
+            count += cost
+            self._counts[key] = (window, count)
+        return self.limit - count, (window + 1) * self.window
+
+    def headers(self, remaining: int, reset: float) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(remaining, 0)),
+            "X-RateLimit-Reset": iso(reset),
+        }
+        if remaining < self.limit * 0.2:
+            headers["X-RateLimit-NearLimit"] = "true"
+        return headers
+
+
+def rate_limit_reason(path: str) -> str:
+    if path.startswith("/ex/jira/"):
+        return "jira-burst-based"
+    if path.startswith("/ex/confluence/"):
+        return "confluence-burst-based"
+    return "gateway-burst-based"
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds:g}" if seconds != int(seconds) else str(int(seconds))
+
+
+class Gateway:
+    def __init__(self, emulator) -> None:
+        self.emu = emulator
+        self.budget = _Budget()
+
+    # --- entry point ---------------------------------------------------------------------
+
+    def __call__(self, request: Request) -> Response:
+        token = request.bearer()
+        with self.emu._store.transaction() as data:
+            now = self.emu._now(data)
+            remaining, reset = self.budget.spend(digest(token) if token else "anonymous", now)
+            headers = self.budget.headers(remaining, reset)
+            if remaining < 0:
+                retry = max(1, int(reset - now + 0.999))
+                response = json_response(
+                    429, gateway_error_body(request.path, 429, "Rate limit exceeded"),
+                    {
+                        "Retry-After": str(retry),
+                        "RateLimit-Reason": rate_limit_reason(request.path),
+                    },
+                )
+            else:
+                response = self._route(data, request, token, now)
+        for key, value in headers.items():
+            if response.header(key) is None:
+                response.set_header(key, value)
+        if request.path == REPORT_PATH:
+            response.set_header("Cycle-Period", CYCLE_PERIOD)
+        return response
+
+    def fault_headers(self, request: Request, status: int, retry_after: float | None) -> dict:
+        """Headers for an injected fault: the budget as it stands, exhausted for a 429."""
+        token = request.bearer()
+        now = self.emu.now()
+        remaining, reset = self.budget.spend(digest(token) if token else "anonymous", now, 0)
+        headers = self.budget.headers(remaining, reset)
+        if status == 429:
+            wait = 1.0 if retry_after is None else retry_after
+            headers.update(
+                {
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-NearLimit": "true",
+                    "X-RateLimit-Reset": iso(now + wait),
+                    "RateLimit-Reason": rate_limit_reason(request.path),
+                }
+            )
+        if request.path == REPORT_PATH:
+            headers["Cycle-Period"] = CYCLE_PERIOD
+        return headers
+
+    def _route(self, data: dict, request: Request, token: str | None, now: float) -> Response:
+        path = request.path
+        if path == "/oauth/token/accessible-resources":
+            handler, method = self.accessible_resources, "GET"
+        elif path == "/me":
+            handler, method = self.me, "GET"
+        elif path == REPORT_PATH:
+            handler, method = self.report_accounts, "POST"
+        elif path.startswith(("/ex/jira/", "/ex/confluence/")):
+            handler, method = self.product, request.method
+        else:
+            return json_response(404, {"code": 404, "message": "Not Found"})
+        if request.method != method:
+            return json_response(405, {"code": 405, "message": "Method Not Allowed"},
+                                 {"Allow": method})
+        access = data["access_tokens"].get(digest(token)) if token else None
+        if (
+            access is None
+            or access["expires_at"] <= now
+            or access["grant_id"] not in data["grants"]
+        ):
+            return json_response(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+        grant = data["grants"][access["grant_id"]]
+        return handler(request, access, grant, now)
+
+    # --- identity and sites ----------------------------------------------------------------
+
+    def accessible_resources(self, request, access, grant, now) -> Response:
+        resources = []
+        for cloud_id, scopes in grant["sites"].items():
+            site = _SITE_BY_ID[cloud_id]
+            for product in (JIRA, CONFLUENCE):
+                product_scopes = scopes_of_api(scopes, product)
+                if product in site["products"] and product_scopes:
+                    resources.append(
+                        {
+                            "id": site["id"],
+                            "name": site["name"],
+                            "url": site["url"],
+                            "scopes": product_scopes,
+                            "avatarUrl": site["avatarUrl"],
+                        }
+                    )
+        return json_response(200, resources)
+
+    def me(self, request, access, grant, now) -> Response:
+        if "read:me" not in access["scopes"]:
+            return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
+        return json_response(200, USER)
+
+    # --- Jira and Confluence ---------------------------------------------------------------
+
+    def product(self, request, access, grant, now) -> Response:
+        _, _, product, cloud_id, *rest = request.path.split("/", 4)
+        sub_path = "/" + (rest[0] if rest else "")
+        site_scopes = grant["sites"].get(cloud_id)
+        if site_scopes is None:
+            return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
+        site = _SITE_BY_ID[cloud_id]
+        if product not in site["products"]:
+            return json_response(404, {"code": 404, "message": "Not Found"})
+        routes = self.jira_routes if product == JIRA else self.confluence_routes
+        route = routes().get(sub_path)
+        if route is None:
+            return json_response(
+                404, gateway_error_body(request.path, 404, f"No API at {sub_path}")
+            )
+        method, requirement, render = route
+        if request.method != method:
+            return json_response(405, gateway_error_body(request.path, 405, "Method Not Allowed"),
+                                 {"Allow": method})
+        granted = set(site_scopes)
+        if requirement is ANY_PRODUCT_SCOPE:
+            allowed = bool(scopes_of_api(site_scopes, product))
+        else:
+            allowed = any(alternative <= granted for alternative in requirement)
+        if not allowed:
+            return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
+        return render(request, site, now)
+
+    def jira_routes(self) -> dict[str, tuple[str, list, Callable]]:
+        return {
+            "/rest/api/3/myself": (
+                "GET", [frozenset({"read:jira-user"}), JIRA_USER_GRANULAR], self.jira_myself
+            ),
+            "/rest/api/3/serverInfo": ("GET", ANY_PRODUCT_SCOPE, self.jira_server_info),
+            "/rest/api/3/project/search": (
+                "GET", [frozenset({"read:jira-work"}), PROJECT_SEARCH_GRANULAR],
+                self.jira_project_search,
+            ),
+        }
+
+    def confluence_routes(self) -> dict[str, tuple[str, list, Callable]]:
+        return {
+            "/wiki/rest/api/space": (
+                "GET", [frozenset({"read:confluence-space.summary"})], self.confluence_spaces_v1
+            ),
+            "/wiki/rest/api/user/current": (
+                "GET", [frozenset({"read:confluence-user"})], self.confluence_current_user
+            ),
+            "/wiki/api/v2/spaces": (
+                "GET", [frozenset({"read:space:confluence"})], self.confluence_spaces_v2
+            ),
+        }
+
+    def _jira_base(self, site: dict) -> str:
+        return f"{self.emu.api_base_url}/ex/jira/{site['id']}/rest/api/3"
+
+    def jira_myself(self, request, site, now) -> Response:
+        avatar = USER["picture"]
+        return json_response(
+            200,
+            {
+                "self": f"{self._jira_base(site)}/user?accountId={USER['account_id']}",
+                "accountId": USER["account_id"],
+                "accountType": USER["account_type"],
+                "emailAddress": USER["email"],
+                "avatarUrls": {size: avatar for size in ("48x48", "24x24", "16x16", "32x32")},
+                "displayName": USER["name"],
+                "active": True,
+                "timeZone": USER["zoneinfo"],
+                "locale": USER["locale"].replace("-", "_"),
+                "groups": {"size": 1, "items": []},
+                "applicationRoles": {"size": 1, "items": []},
+                "expand": "groups,applicationRoles",
+            },
+        )
+
+    def jira_server_info(self, request, site, now) -> Response:
+        return json_response(
+            200,
+            {
+                "baseUrl": site["url"],
+                "displayUrl": site["url"],
+                "version": "1001.0.0-SNAPSHOT",
+                "versionNumbers": [1001, 0, 0],
+                "deploymentType": "Cloud",
+                "buildNumber": 100275,
+                "buildDate": "2025-01-01T00:00:00.000+0000",
+                "serverTime": iso(now).replace("Z", "+0000"),
+                "scmInfo": "emulator",
+                "serverTitle": "Jira",
+                "defaultLocale": {"locale": "en_US"},
+            },
+        )
+
+    def jira_project_search(self, request, site, now) -> Response:
+        try:
+            start = int(request.param("startAt") or 0)
+            limit = int(request.param("maxResults") or 50)
+            if start < 0 or limit < 0:
+                raise ValueError
+        except ValueError:
+            return json_response(
+                400, {"errorMessages": ["startAt and maxResults must be non-negative integers."],
+                      "errors": {}}
+            )
+        projects = site["projects"]
+        page = projects[start:start + min(limit, 100)]
+        base = self._jira_base(site)
+        return json_response(
+            200,
+            {
+                "self": f"{base}/project/search?startAt={start}&maxResults={limit}",
+                "maxResults": limit,
+                "startAt": start,
+                "total": len(projects),
+                "isLast": start + len(page) >= len(projects),
+                "values": [
+                    {
+                        "self": f"{base}/project/{p['id']}",
+                        "id": p["id"],
+                        "key": p["key"],
+                        "name": p["name"],
+                        "projectTypeKey": p["projectTypeKey"],
+                        "simplified": False,
+                        "style": "classic",
+                        "isPrivate": False,
+                        "properties": {},
+                    }
+                    for p in page
+                ],
+            },
+        )
+
+    def confluence_spaces_v1(self, request, site, now) -> Response:
+        base = f"{site['url']}/wiki"
+        results = [
+            {
+                "id": s["id"],
+                "key": s["key"],
+                "name": s["name"],
+                "type": "global",
+                "status": "current",
+                "_links": {"webui": f"/spaces/{s['key']}",
+                           "self": f"{base}/rest/api/space/{s['key']}"},
+            }
+            for s in site["spaces"]
+        ]
+        return json_response(
+            200,
+            {
+                "results": results,
+                "start": 0,
+                "limit": 25,
+                "size": len(results),
+                "_links": {"base": base, "context": "/wiki", "self": f"{base}/rest/api/space"},
+            },
+        )
+
+    def confluence_current_user(self, request, site, now) -> Response:
+        return json_response(
+            200,
+            {
+                "type": "known",
+                "accountId": USER["account_id"],
+                "accountType": USER["account_type"],
+                "email": USER["email"],
+                "publicName": USER["name"],
+                "displayName": USER["name"],
+                "profilePicture": {
+                    "path": USER["picture"], "width": 48, "height": 48, "isDefault": False
+                },
+                "isExternalCollaborator": False,
+                "_links": {"base": f"{site['url']}/wiki", "context": "/wiki"},
+            },
+        )
+
+    def confluence_spaces_v2(self, request, site, now) -> Response:
+        results = [
+            {
+                "id": str(s["id"]),
+                "key": s["key"],
+                "name": s["name"],
+                "type": "global",
+                "status": "current",
+                "authorId": USER["account_id"],
+                "createdAt": "2024-03-01T10:00:00.000Z",
+                "homepageId": str(s["id"] + 1000),
+                "_links": {"webui": f"/spaces/{s['key']}"},
+            }
+            for s in site["spaces"]
+        ]
+        return json_response(200, {"results": results, "_links": {"base": f"{site['url']}/wiki"}})
+
+    # --- personal data reporting ---------------------------------------------------------
+
+    def report_accounts(self, request, access, grant, now) -> Response:
+        if "report:personal-data" not in access["scopes"]:
+            return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
+
+        def bad(message: str) -> Response:
+            return json_response(400, {"errorType": "INVALID_REQUEST", "errorMessage": message})
+
+        if request.content_type != "application/json":
+            return bad("The body must be JSON (Content-Type: application/json).")
+        try:
+            body = request.json()
+        except ValueError:
+            return bad("The body is not valid JSON.")
+        accounts = body.get("accounts") if isinstance(body, dict) else None
+        if not isinstance(accounts, list) or not accounts:
+            return bad('The body must be {"accounts": [{"accountId": ..., "updatedAt": ...}]} '
+                       "with at least one account.")
+        if len(accounts) > MAX_REPORTED_ACCOUNTS:
+            return bad(f"At most {MAX_REPORTED_ACCOUNTS} accounts per request "
+                       f"({len(accounts)} sent).")
+        profile_updated = _parse_time(USER_PROFILE_UPDATED_AT)
+        answers = []
+        for index, entry in enumerate(accounts):
+            account_id = entry.get("accountId") if isinstance(entry, dict) else None
+            updated_at = entry.get("updatedAt") if isinstance(entry, dict) else None
+            when = _parse_time(updated_at) if isinstance(updated_at, str) else None
+            if not isinstance(account_id, str) or not account_id or when is None:
+                return bad(f"accounts[{index}] needs a non-empty accountId and an ISO 8601 "
+                           "updatedAt such as 2017-05-12T00:00:00.000Z.")
+            if account_id == CLOSED_TEST_ACCOUNT:
+                answers.append({"accountId": account_id, "status": "closed"})
+            elif account_id == USER["account_id"] and when < profile_updated:
+                answers.append({"accountId": account_id, "status": "updated"})
+        if not answers:
+            return empty_response(204)
+        return json_response(200, {"accounts": answers})
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

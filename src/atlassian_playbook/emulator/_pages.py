@@ -1,0 +1,89 @@
+"""The HTML a person sees at /authorize: the consent screen and the error page.
+
+Usable in a real browser (and by playwright): ``#site`` is the site picker with a "Choose a
+site" placeholder, ``#accept`` stays disabled until a site is chosen (a few lines of inline JS,
+plus the ``required`` attribute and a server-side check), ``#deny`` needs no site.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+__all__ = ["consent_page", "error_page"]
+
+_STYLE = """
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;
+color:#172b4d;margin:0}main{max-width:520px;margin:48px auto;background:#fff;padding:32px;
+border-radius:8px;box-shadow:0 1px 3px rgba(9,30,66,.25)}h1{font-size:20px}ul{padding-left:20px}
+code{background:#f4f5f7;padding:1px 4px;border-radius:3px}select,button{font-size:14px;padding:6px}
+button{margin-right:8px}#accept{background:#0052cc;color:#fff;border:0;border-radius:3px}
+#accept:disabled{background:#a5adba}.note{color:#5e6c84;font-size:12px}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body><main>{body}<p class=\"note\">Atlassian emulator (loopback). Not "
+        "auth.atlassian.com.</p></main></body></html>\n"
+    )
+
+
+def consent_page(
+    *,
+    app_name: str,
+    user: dict,
+    scopes: list[tuple[str, str]],
+    sites: list[dict],
+    consent_request: str,
+    action: str = "/authorize/decision",
+) -> str:
+    """``scopes`` are (scope, the API it belongs to) pairs; ``sites`` the user's sites."""
+    items = "".join(
+        f'<li><code class="scope">{escape(scope)}</code> <span class="api">({escape(api)})</span>'
+        "</li>"
+        for scope, api in scopes
+    )
+    options = "".join(
+        f'<option value="{escape(site["id"])}">{escape(site["url"].removeprefix("https://"))}'
+        "</option>"
+        for site in sites
+    )
+    body = f"""
+<h1 id="app-name">{escape(app_name)} is requesting access to your Atlassian account</h1>
+<p>Signed in as <strong id="account">{escape(user["name"])}</strong> ({escape(user["email"])})</p>
+<form method="post" action="{escape(action)}" id="consent-form">
+<input type="hidden" name="consent_request" value="{escape(consent_request)}">
+<label for="site">Use app on</label>
+<select id="site" name="site" required>
+<option value="" selected disabled>Choose a site</option>{options}
+</select>
+<p>{escape(app_name)} would like to:</p>
+<ul id="scopes">{items}</ul>
+<button id="accept" type="submit" name="decision" value="accept" disabled>Accept</button>
+<button id="deny" type="submit" name="decision" value="deny" formnovalidate>Deny</button>
+</form>
+<script>
+(function () {{
+  var site = document.getElementById("site"), accept = document.getElementById("accept");
+  function update() {{ accept.disabled = !site.value; }}
+  site.addEventListener("change", update);
+  update();
+}})();
+</script>"""
+    return _page(f"Authorize {app_name}", body)
+
+
+def error_page(detail: str, code: str | None = None) -> str:
+    """Atlassian's consent-side failures are pages, not redirects: the app never hears of them.
+
+    ``code`` (e.g. ``redirect_uri_mismatch``) is shown under the message, as Atlassian shows an
+    error code a developer can search for.
+    """
+    code_html = f'<p>Error code: <code id="error-code">{escape(code)}</code></p>' if code else ""
+    body = (
+        '<h1 id="error-title">Something went wrong</h1>'
+        f'<p id="error-detail">{escape(detail)}</p>{code_html}'
+    )
+    return _page("Something went wrong", body)
