@@ -23,7 +23,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _print_json(data) -> None:
-    print(redact(json.dumps(data, indent=2, sort_keys=True, default=str)))
+    print(redact(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)))
 
 
 def _settings(args):

@@ -1,0 +1,67 @@
+"""Shared fixtures: a clean environment, the real emulator on loopback, and the secret scan.
+
+Every test that produces output (CLI text, files, notebooks) can hand it to
+:func:`assert_no_secrets` with the secrets that were in play: the client secret and every
+token the emulator issued (read back from the token store, the one place they may live).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from atlassian_playbook.emulator import Emulator
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch):
+    """No ATLASSIAN_* setting of the developer's shell may leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("ATLASSIAN_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def emulator():
+    with Emulator(auto_consent=True) as emu:
+        yield emu
+
+
+def secrets_in_store(store_path: Path) -> set[str]:
+    """Every access and refresh token held by a token store file."""
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("access_token", "refresh_token") and isinstance(value, str):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    if Path(store_path).exists():
+        walk(json.loads(Path(store_path).read_text()))
+    return found
+
+
+def assert_no_secrets(outputs: Iterable[str | Path], secrets: Iterable[str]) -> None:
+    """Fail if any secret appears in any output text or file (recursively for folders)."""
+    secrets = {s for s in secrets if s}
+    assert secrets, "the scan needs at least one secret to look for"
+    texts: list[tuple[str, str]] = []
+    for item in outputs:
+        if isinstance(item, Path):
+            files = [p for p in item.rglob("*") if p.is_file()] if item.is_dir() else [item]
+            texts += [(str(p), p.read_text(errors="replace")) for p in files]
+        else:
+            texts.append(("<text>", item))
+    for where, text in texts:
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into {where}"
