@@ -7,6 +7,7 @@ Retry-After, a Jira permission 403) use httpx.MockTransport.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from atlassian_playbook.api import (
     group_sites,
 )
 from atlassian_playbook.config import Settings
+from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.errors import (
     ApiError,
     ConfigError,
@@ -31,6 +33,7 @@ from atlassian_playbook.errors import (
     SiteSelectionRequired,
     TokenExpired,
 )
+from atlassian_playbook.oauth import OAuthClient
 from atlassian_playbook.redact import Secret
 from atlassian_playbook.tokens import TokenSet
 
@@ -248,5 +251,217 @@ def test_near_limit_header_is_exposed():
     assert api.near_limit
 
 
-# Keep the error classes imported for the emulator tests below.
-_ = (RateLimited, ServerError, TokenExpired)
+# -- against the emulator ------------------------------------------------------------------
+
+BASIC = ("read:me", "read:jira-user", "read:confluence-space.summary", "offline_access")
+
+
+@pytest.fixture
+def emu():
+    with Emulator(auto_consent=True) as emulator:
+        yield emulator
+
+
+def consent(emu, scopes=BASIC, site="acme") -> tuple[Settings, TokenSet]:
+    """The 3LO flow with auto-consent for ``site``: authorize, catch the code, exchange it."""
+    settings = emu.settings(scopes=tuple(scopes))
+    with OAuthClient(settings) as oauth:
+        request = oauth.authorization_request(scopes)
+        answer = httpx.get(f"{request.url}&emulator_site={site}")
+        assert answer.status_code == 302, answer.text
+        code = oauth.parse_callback(answer.headers["location"], request.state)
+        return settings, oauth.exchange_code(code)
+
+
+class RefreshingSource(CountingSource):
+    """Refreshes through the emulator's token endpoint and counts each refresh."""
+
+    def __init__(self, settings: Settings, tokens: TokenSet) -> None:
+        super().__init__(tokens)
+        self.oauth = OAuthClient(settings)
+
+    def refresh(self, stale: TokenSet) -> TokenSet:
+        self.refreshed.append(stale)
+        self.current = self.oauth.refresh(self.current.refresh_token)
+        return self.current
+
+
+def emulator_client(emu, scopes=BASIC, site="acme", **kwargs):
+    settings, tokens = consent(emu, scopes, site)
+    source = RefreshingSource(settings, tokens)
+    sleeps: list[float] = []
+    api = ApiClient(settings, source, sleep=sleeps.append, **kwargs)
+    return api, source, sleeps
+
+
+def test_emulator_sites_me_jira_and_confluence(emu):
+    api, source, _ = emulator_client(emu)
+    sites = api.accessible_resources()
+    assert [s.name for s in sites] == ["acme"]
+    acme = sites[0]
+    assert set(acme.products) == {"jira", "confluence"}
+    assert set(acme.scopes) == {"read:jira-user", "read:confluence-space.summary"}
+    assert api.me()["name"] == "Ada Lovelace"
+    assert api.jira_myself(acme.id)["displayName"] == "Ada Lovelace"
+    assert api.jira_server_info(acme.id)["deploymentType"] == "Cloud"
+    spaces = api.confluence_spaces(acme.id)
+    assert [s["key"] for s in spaces["results"]] == ["ENG", "HR"]
+    assert ("GET", f"/ex/confluence/{acme.id}/wiki/rest/api/space", 200) in emu.request_log
+    assert "X-RateLimit-Remaining" in api.rate_limit
+    assert source.refreshed == []
+
+
+def test_confluence_spaces_uses_v2_when_the_granular_scope_is_granted(emu):
+    api, _, _ = emulator_client(emu, ("read:space:confluence", "offline_access"))
+    site = api.accessible_resources()[0]
+    spaces = api.confluence_spaces(site.id)
+    assert [s["key"] for s in spaces["results"]] == ["ENG", "HR"]
+    assert ("GET", f"/ex/confluence/{site.id}/wiki/api/v2/spaces", 200) in emu.request_log
+
+
+def test_sites_granted_in_two_consents_are_two_sites_with_their_own_scopes(emu):
+    consent(emu, ("read:jira-user", "read:jira-work", "offline_access"), site="acme")
+    api, _, _ = emulator_client(emu, ("read:jira-work", "offline_access"), site="globex")
+    sites = {s.name: s for s in api.accessible_resources()}
+    assert set(sites) == {"acme", "globex"}
+    assert "read:jira-user" in sites["acme"].scopes
+    assert "read:jira-user" not in sites["globex"].scopes
+    with pytest.raises(SiteSelectionRequired):
+        choose_site(list(sites.values()), None)
+    assert choose_site(list(sites.values()), "globex").id == sites["globex"].id
+
+
+def test_scope_granted_on_site_a_but_not_b_is_scope_not_granted_on_b(emu):
+    consent(emu, ("read:jira-user", "offline_access"), site="acme")
+    api, source, _ = emulator_client(emu, ("read:jira-work", "offline_access"), site="globex")
+    sites = {s.name: s for s in api.accessible_resources()}
+    assert api.jira_myself(sites["acme"].id)["accountId"]
+    with pytest.raises(ScopeNotGranted) as caught:
+        api.jira_myself(sites["globex"].id)
+    error = caught.value
+    assert error.status_code == 401
+    assert "/rest/api/3/myself" in error.message and "read:jira-user" in error.message
+    assert "Permissions tab" in error.hint and "choosing this site" in error.hint
+    assert ("read:jira-user",) in error.alternatives
+    # A scope failure is not an expired token: no refresh was attempted.
+    assert source.refreshed == []
+
+
+def test_token_expiring_within_a_minute_is_refreshed_before_the_call(emu):
+    api, source, _ = emulator_client(emu)
+    source.current = dataclasses.replace(source.current, expires_at=time.time() + 30)
+    emu.request_log.clear()
+    assert api.me()["account_id"]
+    assert len(source.refreshed) == 1
+    assert emu.request_log == [("POST", "/oauth/token", 200), ("GET", "/me", 200)]
+
+
+def test_expired_token_gets_one_refresh_on_401_and_the_call_succeeds(emu):
+    api, source, _ = emulator_client(emu)
+    emu.advance_clock(3601)  # the emulator now rejects the access token; our clock does not know
+    emu.request_log.clear()
+    assert api.me()["name"] == "Ada Lovelace"
+    assert len(source.refreshed) == 1
+    assert emu.request_log == [
+        ("GET", "/me", 401),
+        ("POST", "/oauth/token", 200),
+        ("GET", "/me", 200),
+    ]
+
+
+def test_401_after_the_refresh_is_token_expired_and_refreshes_only_once(emu):
+    api, source, _ = emulator_client(emu)
+    emu.inject_fault("/me", status=401, times=2, body={"code": 401, "message": "Unauthorized"})
+    with pytest.raises(TokenExpired) as caught:
+        api.me()
+    assert len(source.refreshed) == 1
+    assert caught.value.status_code == 401
+    assert "log in again" in caught.value.hint
+
+
+def test_revoked_grant_fails_the_refresh_with_reauthorization(emu):
+    api, source, _ = emulator_client(emu)
+    emu.revoke(emu.default_client.client_id)
+    with pytest.raises(PlaybookError) as caught:
+        api.me()
+    assert len(source.refreshed) == 1
+    assert "login" in caught.value.hint
+
+
+def test_429_retry_after_is_honoured_without_waiting(emu):
+    api, _, sleeps = emulator_client(emu)
+    emu.inject_fault("/me", status=429, retry_after=2, times=2)
+    assert api.me()["name"] == "Ada Lovelace"
+    assert sleeps == [2.0, 2.0]
+    assert [s for _, p, s in emu.request_log if p == "/me"] == [429, 429, 200]
+
+
+def test_429_beyond_max_retries_is_rate_limited_with_retry_after(emu):
+    api, _, sleeps = emulator_client(emu, max_retries=2)
+    emu.inject_fault("/me", status=429, retry_after=3, times=5)
+    with pytest.raises(RateLimited) as caught:
+        api.me()
+    assert sleeps == [3.0, 3.0]
+    assert caught.value.retry_after == 3.0
+    assert [s for _, p, s in emu.request_log if p == "/me"] == [429, 429, 429]
+
+
+def test_retry_after_longer_than_the_cap_is_not_waited_out(emu):
+    api, _, sleeps = emulator_client(emu, max_retry_after=10)
+    emu.inject_fault("/me", status=429, retry_after=120, times=1)
+    with pytest.raises(RateLimited) as caught:
+        api.me()
+    assert sleeps == []
+    assert caught.value.retry_after == 120.0
+    assert "120" in caught.value.hint
+
+
+def test_5xx_is_retried_with_capped_backoff_then_server_error(emu):
+    api, _, sleeps = emulator_client(emu, max_retries=5)
+    emu.inject_fault("/me", status=503, times=10)
+    with pytest.raises(ServerError) as caught:
+        api.me()
+    assert caught.value.status_code == 503
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert len([p for _, p, _ in emu.request_log if p == "/me"]) == 6
+
+
+def test_5xx_then_success(emu):
+    api, _, sleeps = emulator_client(emu)
+    emu.inject_fault("/me", status=500, times=1)
+    assert api.me()["name"] == "Ada Lovelace"
+    assert sleeps == [0.5]
+
+
+def test_reporting_error_body_is_surfaced(emu):
+    api, _, _ = emulator_client(emu, ("report:personal-data", "offline_access"))
+    emu.inject_fault(
+        "/app/report-accounts/",
+        status=400,
+        body={"errorType": "BAD_REQUEST", "errorMessage": "accounts must not be empty"},
+    )
+    with pytest.raises(ApiError) as caught:
+        api.report_accounts([{"accountId": "abc", "updatedAt": "2017-05-12T00:00:00.000Z"}])
+    assert "BAD_REQUEST: accounts must not be empty" in caught.value.message
+
+
+def test_no_secret_in_any_error_message(emu):
+    api, source, _ = emulator_client(emu)
+    secrets_seen = {
+        source.current.access_token.reveal(),
+        source.current.refresh_token.reveal(),
+        emu.default_client.client_secret.reveal(),
+    }
+    emu.inject_fault("/me", status=401, times=2, body={"code": 401, "message": "Unauthorized"})
+    errors = []
+    for call in (api.me, lambda: api.jira_myself("00000000-0000-0000-0000-000000000000")):
+        try:
+            call()
+        except PlaybookError as error:
+            errors.append(error)
+    secrets_seen |= {source.current.access_token.reveal(), source.current.refresh_token.reveal()}
+    assert len(errors) == 2
+    for error in errors:
+        text = f"{error} {error.one_line()} {error!r}"
+        for secret in secrets_seen:
+            assert secret not in text

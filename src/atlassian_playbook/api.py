@@ -272,9 +272,15 @@ def _required_scopes(method: str, path: str) -> list[tuple[str, ...]]:
 
 
 def _describe_alternatives(alternatives: Sequence[Sequence[str]]) -> str:
-    shown = [" + ".join(alt) for alt in alternatives if alt]
-    if not shown:
-        return ""
+    """``read:jira-work or read:project:jira + read:user:jira + 9 more`` (one line)."""
+    shown = []
+    for alt in alternatives:
+        if not alt:
+            continue
+        if len(alt) > 3:
+            shown.append(" + ".join(alt[:2]) + f" + {len(alt) - 2} more")
+        else:
+            shown.append(" + ".join(alt))
     return " or ".join(shown)
 
 
@@ -521,7 +527,7 @@ class ApiClient:
     ) -> ScopeNotGranted:
         alternatives = _required_scopes(method, path)
         needed = _describe_alternatives(alternatives)
-        return ScopeNotGranted(
+        error = ScopeNotGranted(
             f"{method} {path} answered {status} ({detail or 'scope does not match'}): the token "
             "lacks this endpoint's scope on this site"
             + (f"; it needs {needed}." if needed else "."),
@@ -531,6 +537,9 @@ class ApiClient:
             status_code=status,
             url=url,
         )
+        # The full sets, for callers that show them (the message abbreviates long ones).
+        error.alternatives = alternatives
+        return error
 
     def _forbidden(self, method: str, path: str, url: str, detail: str) -> ApiError:
         # FACTS.md: treat a 401/403 on a valid token as "scope not granted on this site" - unless

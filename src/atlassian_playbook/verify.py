@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import scopes
 from .api import ApiClient, Site, choose_site
 from .errors import PlaybookError
 from .redact import redact
@@ -33,18 +34,6 @@ OFFLINE_HINT = (
     "No refresh token came back: put offline_access in ATLASSIAN_SCOPES (it goes in the "
     "authorization URL, not on the Permissions tab) and log in again."
 )
-
-# What the checks call, when the scope catalog cannot say (kept in step with the catalog's
-# data: the OpenAPI documents in FACTS.md's scopes/).
-_FALLBACK_REQUIREMENTS: dict[str, list[tuple[str, ...]]] = {
-    "/me": [("read:me",)],
-    "/rest/api/3/myself": [
-        ("read:jira-user",),
-        ("read:application-role:jira", "read:group:jira", "read:user:jira", "read:avatar:jira"),
-    ],
-    "/wiki/rest/api/space": [("read:confluence-space.summary",)],
-    "/wiki/api/v2/spaces": [("read:space:confluence",)],
-}
 
 
 @dataclass(frozen=True)
@@ -125,31 +114,19 @@ def _failed(name: str, error: PlaybookError) -> Check:
 
 
 def _required(method: str, path: str) -> list[tuple[str, ...]]:
-    """Scope alternatives for an endpoint: the catalog's, else the fallback above."""
+    """Scope alternatives for an endpoint from the catalog (``[]`` when it does not know)."""
     try:
-        from . import scopes
-
-        alternatives = [tuple(a) for a in scopes.required_scopes(method, path) or ()]
-    except (ImportError, AttributeError, LookupError, ValueError, PlaybookError):
-        alternatives = []
-    if alternatives:
-        return alternatives
-    for suffix, fallback in _FALLBACK_REQUIREMENTS.items():
-        if path.endswith(suffix):
-            return fallback
-    return []
+        return [tuple(alt) for alt in scopes.required_scopes(method, path)]
+    except PlaybookError:
+        return []
 
 
 def _satisfied(granted: Sequence[str], method: str, path: str) -> bool:
+    """Whether ``granted`` covers the endpoint; an endpoint unknown to the catalog is tried."""
     try:
-        from . import scopes
-
-        return bool(scopes.is_satisfied(tuple(granted), method, path))
-    except (ImportError, AttributeError, LookupError, ValueError, PlaybookError):
-        pass
-    alternatives = _required(method, path)
-    have = set(granted)
-    return not alternatives or any(set(alt) <= have for alt in alternatives)
+        return scopes.is_satisfied(tuple(granted), method, path)
+    except PlaybookError:
+        return True
 
 
 def _needs(method: str, path: str) -> str:
