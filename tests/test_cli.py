@@ -79,7 +79,8 @@ def test_embedded_emulator_full_flow_login_verify_refresh(tmp_path):
     login = run_cli(["login", "--no-browser"], env, tmp_path)
     assert login.returncode == 0, login.stderr
     lines = login.stdout.splitlines()
-    assert lines[0].startswith("http://127.0.0.1:") and "/authorize?audience=api.atlassian.com" in lines[0]
+    assert lines[0].startswith("http://127.0.0.1:")
+    assert "/authorize?audience=api.atlassian.com" in lines[0]
     assert "refresh token present" in login.stdout
 
     verify = run_cli(["verify", "--json"], env, tmp_path)
@@ -201,7 +202,8 @@ def test_rate_limit_and_server_errors_are_retried(tmp_path, external):
     emu.inject_fault("/me", status=503, times=1)
     verify = run_cli(["verify", "--json"], env, tmp_path)
     assert verify.returncode == 0, verify.stderr
-    statuses = [status for _, path, status in emu.request_log if path.startswith(("/me", "/ex/jira/"))]
+    statuses = [status for _, path, status in emu.request_log
+                if path.startswith(("/me", "/ex/jira/"))]
     assert 429 in statuses and 503 in statuses
 
 
