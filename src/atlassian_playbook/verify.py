@@ -283,7 +283,7 @@ def _scope_check(
             if scope in requested and not granted:
                 missing.append(scope)
         else:
-            row["granted (token)"] = scope in token_scopes if token_scopes else None
+            row["granted (token)"] = None  # a site scope: the sites' columns say
             for site, column in columns:
                 row[column] = scope in site.scopes
             lacking = [site for site in judged if scope not in site.scopes]
@@ -302,9 +302,11 @@ def _scope_check(
     report.scope_table = rows
     report.missing_scopes = tuple(missing)
 
-    where = f"on {chosen.name or chosen.id}" if chosen else "on the granted sites"
+    where = f"on {chosen.name or chosen.id}" if chosen else "on every site"
     if not missing:
-        extra = [s for s in every if s not in requested]
+        granted_here = {s for site in judged for s in site.scopes}
+        granted_here |= {s for s in token_scopes if s in ACCOUNT_LEVEL_SCOPES}
+        extra = [s for s in every if s not in requested and s in granted_here]
         detail = f"all {len(requested)} requested scope(s) granted {where}"
         if extra:
             detail += f" (also granted: {' '.join(extra)})"
