@@ -398,3 +398,173 @@ def test_missing_refresh_token_is_a_success_with_a_warning(caplog):
         tokens = oauth.exchange_code("the-code-abcdef")
     assert tokens.refresh_token is None
     assert any("offline_access was not granted" in r.getMessage() for r in caplog.records)
+
+
+# -- against the emulator ------------------------------------------------------------------
+
+
+def authorize(oauth: OAuthClient, scopes=None) -> str:
+    """Play the browser with auto-consent: GET /authorize, read the redirect, parse it."""
+    request = oauth.authorization_request(scopes)
+    response = httpx.get(request.url)
+    assert response.status_code in (302, 303), response.text
+    return oauth.parse_callback(response.headers["location"], request.state)
+
+
+def token_posts(emulator) -> list[int]:
+    return [status for method, path, status in emulator.request_log if path == "/oauth/token"]
+
+
+def test_exchange_and_refresh_against_the_emulator(emulator):
+    with OAuthClient(emulator.settings()) as oauth:
+        code = authorize(oauth)
+        tokens = oauth.exchange_code(code)
+        assert tokens.refresh_token is not None
+        assert "read:me" in tokens.scopes
+        assert 3500 < tokens.expires_in() <= 3600
+        me = httpx.get(
+            f"{emulator.api_base_url}/me",
+            headers={"Authorization": f"Bearer {tokens.access_token.reveal()}"},
+        )
+        assert me.status_code == 200
+
+        fresh = oauth.refresh(tokens.refresh_token)
+        assert fresh.refresh_token != tokens.refresh_token
+        assert fresh.access_token != tokens.access_token
+    assert token_posts(emulator) == [200, 200]
+
+
+def test_codes_are_single_use(emulator):
+    with OAuthClient(emulator.settings()) as oauth:
+        code = authorize(oauth)
+        oauth.exchange_code(code)
+        with pytest.raises(InvalidGrant) as info:
+            oauth.exchange_code(code)
+    assert not isinstance(info.value, ReauthorizationRequired | RedirectUriMismatch)
+    assert code not in str(info.value)
+
+
+def test_refresh_rotates_and_the_old_token_is_rejected_after_the_leeway(emulator):
+    with OAuthClient(emulator.settings()) as oauth:
+        first = oauth.exchange_code(authorize(oauth))
+        second = oauth.refresh(first.refresh_token)
+        emulator.advance_clock(601)  # past Atlassian's 10-minute reuse leeway
+        with pytest.raises(ReauthorizationRequired) as info:
+            oauth.refresh(first.refresh_token)
+        assert info.value.error == "invalid_grant"
+        assert "log" in info.value.hint and "90 days" in info.value.hint
+        # Reuse after the leeway counts as theft: the newest token of the grant dies too.
+        with pytest.raises(ReauthorizationRequired):
+            oauth.refresh(second.refresh_token)
+
+
+def test_revoked_grant_requires_reauthorization(emulator):
+    with OAuthClient(emulator.settings()) as oauth:
+        tokens = oauth.exchange_code(authorize(oauth))
+        emulator.revoke()
+        with pytest.raises(ReauthorizationRequired):
+            oauth.refresh(tokens.refresh_token)
+
+
+def test_wrong_client_secret_is_invalid_client_not_a_consent_problem(emulator):
+    with OAuthClient(emulator.settings()) as oauth:
+        code = authorize(oauth)
+    wrong = emulator.settings(client_secret=Secret("not-the-right-secret-0123456789"))
+    with OAuthClient(wrong) as oauth:
+        with pytest.raises(InvalidClient) as info:
+            oauth.exchange_code(code)
+    assert info.value.error == "access_denied"
+    assert "Consenting again will not help" in info.value.hint
+    assert "not-the-right-secret" not in str(info.value)
+
+
+def test_redirect_uri_differing_from_the_authorization_request(emulator):
+    with OAuthClient(emulator.settings()) as oauth:
+        code = authorize(oauth)
+    other = emulator.settings(redirect_uri="http://localhost:8765/callback")
+    with OAuthClient(other) as oauth:
+        with pytest.raises(RedirectUriMismatch) as info:
+            oauth.exchange_code(code)
+    assert "http://localhost:8765/callback" in info.value.message
+    assert "Authorization tab" in info.value.hint
+
+
+def test_without_offline_access_there_is_no_refresh_token(emulator):
+    with OAuthClient(emulator.settings()) as oauth:
+        tokens = oauth.exchange_code(authorize(oauth, ["read:me"]))
+    assert tokens.refresh_token is None
+    assert tokens.scopes == ("read:me",)
+
+
+def test_token_endpoint_429_is_retried_after_retry_after(emulator):
+    sleeps: list[float] = []
+    with OAuthClient(emulator.settings(), sleep=sleeps.append) as oauth:
+        tokens = oauth.exchange_code(authorize(oauth))
+        emulator.inject_fault("/oauth/token", status=429, retry_after=2, times=1)
+        oauth.refresh(tokens.refresh_token)
+    assert sleeps == [2.0]
+    assert token_posts(emulator) == [200, 429, 200]
+
+
+def test_token_endpoint_5xx_retries_are_bounded(emulator):
+    sleeps: list[float] = []
+    with OAuthClient(emulator.settings(), sleep=sleeps.append, max_retries=2) as oauth:
+        tokens = oauth.exchange_code(authorize(oauth))
+        emulator.inject_fault("/oauth/token", status=503, times=5)
+        with pytest.raises(ServerError) as info:
+            oauth.refresh(tokens.refresh_token)
+    assert info.value.status_code == 503
+    assert token_posts(emulator) == [200, 503, 503, 503]
+    assert sleeps == [0.5, 1.0]
+
+
+def test_persistent_429_ends_in_rate_limited(emulator):
+    with OAuthClient(emulator.settings(), sleep=lambda s: None, max_retries=1) as oauth:
+        tokens = oauth.exchange_code(authorize(oauth))
+        emulator.inject_fault("/oauth/token", status=429, retry_after=1, times=2)
+        with pytest.raises(RateLimited) as info:
+            oauth.refresh(tokens.refresh_token)
+    assert info.value.retry_after == 1
+
+
+def test_no_secret_reaches_messages_or_logs(emulator, caplog):
+    """Client secret, code and tokens never appear in exceptions or DEBUG logs (trace on)."""
+    settings = emulator.settings()
+    used: set[str] = {settings.client_secret.reveal()}
+    messages: list[str] = []
+    with OAuthClient(settings, sleep=lambda s: None) as oauth:
+        request = oauth.authorization_request()
+    # The "browser" (httpcore's own DEBUG log of the redirect's Location header) is not ours.
+    location = httpx.get(request.url).headers["location"]
+    with caplog.at_level(logging.DEBUG):
+        with OAuthClient(settings, sleep=lambda s: None) as oauth:
+            code = oauth.parse_callback(location, request.state)
+            used.add(code)
+            tokens = oauth.exchange_code(code)
+            fresh = oauth.refresh(tokens.refresh_token)
+            for t in (tokens, fresh):
+                used |= {t.access_token.reveal(), t.refresh_token.reveal()}
+            failures = [
+                lambda: oauth.exchange_code(code),  # reused code
+                lambda: oauth.parse_callback(location, "another-state"),
+            ]
+            emulator.advance_clock(601)
+            failures.append(lambda: oauth.refresh(tokens.refresh_token))  # theft
+            emulator.inject_fault("/oauth/token", status=503, times=3)
+            failures.append(lambda: oauth.refresh(fresh.refresh_token))
+            for failure in failures:
+                with pytest.raises(Exception) as info:
+                    failure()
+                messages += [str(info.value), repr(info.value), info.value.one_line()]
+        wrong = settings.replace(client_secret=Secret("wrong-secret-value-0123456789"))
+        used.add("wrong-secret-value-0123456789")
+        with OAuthClient(wrong) as oauth, pytest.raises(InvalidClient) as info:
+            oauth.refresh(fresh.refresh_token)
+        messages += [str(info.value), repr(info.value)]
+        messages.append(repr(tokens))
+    traced = [r for r in caplog.records if r.name == "atlassian_playbook.http"]
+    assert any("/oauth/token" in r.getMessage() for r in traced), "the trace was not on"
+    texts = messages + [r.getMessage() for r in caplog.records] + [caplog.text]
+    for secret in used:
+        for text in texts:
+            assert secret not in text
