@@ -15,7 +15,15 @@ from ..redact import Secret
 from ._admin import Admin
 from ._auth import AuthorizationServer, find_grant
 from ._gateway import Gateway, format_seconds, gateway_error_body
-from ._http import LoopbackServer, Request, Response, html_response, json_response, log
+from ._http import (
+    LoopbackServer,
+    Request,
+    Response,
+    html_response,
+    json_response,
+    log,
+    stop_all,
+)
 from ._pages import error_page
 from ._state import StateStore
 from ._world import APIS, SITES, USER, public_site, site_by_ref
@@ -121,8 +129,7 @@ class Emulator:
 
     def stop(self) -> None:
         servers, self._servers = self._servers, {}
-        for server in servers.values():
-            server.stop()
+        stop_all(servers.values())
 
     def __enter__(self) -> Emulator:
         return self.start()
