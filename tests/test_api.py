@@ -356,6 +356,15 @@ def test_token_expiring_within_a_minute_is_refreshed_before_the_call(emu):
     assert emu.request_log == [("POST", "/oauth/token", 200), ("GET", "/me", 200)]
 
 
+def test_expiring_token_without_refresh_token_is_used_while_it_lasts(emu):
+    settings, tokens = consent(emu, ("read:me",))
+    assert tokens.refresh_token is None
+    source = CountingSource(dataclasses.replace(tokens, expires_at=time.time() + 30))
+    api = ApiClient(settings, source)
+    assert api.me()["name"] == "Ada Lovelace"
+    assert source.refreshed == []
+
+
 def test_expired_token_gets_one_refresh_on_401_and_the_call_succeeds(emu):
     api, source, _ = emulator_client(emu)
     emu.advance_clock(3601)  # the emulator now rejects the access token; our clock does not know

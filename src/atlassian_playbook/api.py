@@ -407,8 +407,14 @@ class ApiClient:
 
         token = self.tokens.get()
         if token.is_expiring(REFRESH_LEEWAY):
-            log.debug("token expires within %ss: refreshing before %s", REFRESH_LEEWAY, endpoint)
-            token = self.tokens.refresh(token)
+            if getattr(token, "refresh_token", None) is None and not token.is_expiring(0):
+                # Nothing to refresh with (no offline_access): use the last seconds it has.
+                log.debug("token expires within %ss and cannot be refreshed", REFRESH_LEEWAY)
+            else:
+                log.debug(
+                    "token expires within %ss: refreshing before %s", REFRESH_LEEWAY, endpoint
+                )
+                token = self.tokens.refresh(token)
 
         refreshed_after_401 = False
         retries = 0

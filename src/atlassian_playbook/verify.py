@@ -215,7 +215,7 @@ def verify_connection(
     if sites:
         try:
             report.chosen_site = choose_site(sites, wanted)
-            how = "as ATLASSIAN_SITE / --site asked" if wanted else "the only site granted"
+            how = "the site asked for" if wanted else "the only site granted"
             checks.append(Check("site chosen", True, f"{report.chosen_site.label} ({how})"))
         except PlaybookError as error:
             checks.append(_failed("site chosen", error))
