@@ -354,3 +354,127 @@ def test_entry_locks_are_per_entry(tmp_path):
         t.join(5)
     assert len(blocked) == 1
     assert "refresh" in blocked[0].message
+
+
+# -- StoredTokenSource against the emulator ------------------------------------------------
+
+
+def login_to_store(emulator, store_path) -> tuple[object, TokenStore, TokenEntry]:
+    """Authorize with auto-consent, exchange, and store the entry, as `login` does."""
+    import httpx
+
+    from atlassian_playbook.oauth import OAuthClient
+
+    settings = emulator.settings(token_store=store_path)
+    with OAuthClient(settings) as oauth:
+        request = oauth.authorization_request()
+        location = httpx.get(request.url).headers["location"]
+        tokens = oauth.exchange_code(oauth.parse_callback(location, request.state))
+    store = TokenStore(store_path)
+    entry = store.put(
+        TokenEntry(settings.client_id, emulator.user["account_id"], tokens, request.scopes)
+    )
+    return settings, store, entry
+
+
+def refresh_posts(emulator) -> int:
+    return sum(1 for _, path, _ in emulator.request_log if path == "/oauth/token") - 1
+
+
+def test_stored_source_refresh_rotates_persists_and_the_next_refresh_works(emulator, tmp_path):
+    from atlassian_playbook.oauth import OAuthClient
+
+    settings, store, entry = login_to_store(emulator, tmp_path / "tokens.json")
+    with OAuthClient(settings) as oauth:
+        source = StoredTokenSource(store, oauth, settings.client_id)
+        first = source.refresh(source.get())
+        assert store.get().tokens == first != entry.tokens
+        emulator.advance_clock(601)  # the original refresh token is now dead for good
+        second = source.refresh(source.get())  # uses the saved, rotated token: still fine
+    assert store.get().tokens == second
+    assert refresh_posts(emulator) == 2
+
+
+def test_threads_refreshing_one_entry_make_one_call(emulator, tmp_path):
+    from atlassian_playbook.oauth import OAuthClient
+
+    settings, store, entry = login_to_store(emulator, tmp_path / "tokens.json")
+    barrier = threading.Barrier(4)
+    results: list[TokenSet] = []
+    errors: list[BaseException] = []
+
+    def run():
+        # Each thread its own OAuthClient, TokenStore object and source: as separate processes.
+        with OAuthClient(settings) as oauth:
+            source = StoredTokenSource(TokenStore(store.path), oauth, settings.client_id)
+            stale = source.get()
+            barrier.wait(10)
+            try:
+                results.append(source.refresh(stale))
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert refresh_posts(emulator) == 1
+    assert len({r.refresh_token for r in results}) == 1
+    assert store.get().tokens == results[0]
+    # The original token was presented exactly once, so no reuse: after the leeway the grant
+    # is intact and the saved token refreshes.
+    emulator.advance_clock(601)
+    with OAuthClient(settings) as oauth:
+        StoredTokenSource(store, oauth, settings.client_id).refresh(results[0])
+
+
+def _refresh_in_another_process(settings, store_path, client_id, barrier, queue) -> None:
+    from atlassian_playbook.oauth import OAuthClient
+
+    with OAuthClient(settings) as oauth:
+        source = StoredTokenSource(TokenStore(store_path), oauth, client_id)
+        stale = source.get()
+        barrier.wait(60)
+        fresh = source.refresh(stale)
+    queue.put(fresh.refresh_token.fingerprint)
+
+
+def test_processes_refreshing_one_entry_make_one_call(emulator, tmp_path):
+    import multiprocessing
+
+    settings, store, entry = login_to_store(emulator, tmp_path / "tokens.json")
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    queue = ctx.Queue()
+    processes = [
+        ctx.Process(
+            target=_refresh_in_another_process,
+            args=(settings, store.path, settings.client_id, barrier, queue),
+        )
+        for _ in range(2)
+    ]
+    for p in processes:
+        p.start()
+    fingerprints = [queue.get(timeout=120) for _ in processes]
+    for p in processes:
+        p.join(60)
+        assert p.exitcode == 0
+    assert refresh_posts(emulator) == 1
+    stored = store.get().tokens
+    assert fingerprints == [stored.refresh_token.fingerprint] * 2
+    assert stored.refresh_token != entry.tokens.refresh_token
+
+
+def test_stored_source_after_revocation_raises_reauthorization(emulator, tmp_path):
+    from atlassian_playbook.oauth import OAuthClient
+
+    settings, store, entry = login_to_store(emulator, tmp_path / "tokens.json")
+    emulator.revoke()
+    with OAuthClient(settings) as oauth:
+        source = StoredTokenSource(store, oauth, settings.client_id)
+        with pytest.raises(ReauthorizationRequired) as info:
+            source.refresh(source.get())
+    assert "login" in info.value.hint
+    assert store.get().tokens == entry.tokens  # nothing half-written
