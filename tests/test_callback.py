@@ -256,3 +256,83 @@ def test_obtain_code_paste_mode_needs_a_paste_function():
     oauth = oauth_for("https://app.merge.dev/oauth/callback")
     with pytest.raises(CallbackError):
         obtain_code(oauth, oauth.authorization_request(), mode="paste", paste=None, timeout=1)
+
+
+# -- the whole browser round trip against the emulator -------------------------------------
+
+
+def emulator_oauth(emulator, redirect_uri: str) -> OAuthClient:
+    registration = emulator.register_client(redirect_uris=[redirect_uri])
+    return OAuthClient(
+        emulator.settings(
+            client_id=registration.client_id,
+            client_secret=registration.client_secret,
+            redirect_uri=redirect_uri,
+        )
+    )
+
+
+def test_listener_catches_the_emulator_redirect_and_the_code_exchanges(emulator, redirect_uri):
+    with emulator_oauth(emulator, redirect_uri) as oauth:
+        request = oauth.authorization_request()
+        pages = []
+
+        def browser(url: str) -> None:
+            pages.append(httpx.get(url, follow_redirects=True))
+
+        code = obtain_code(oauth, request, mode="listen", open_browser=browser, timeout=10)
+        tokens = oauth.exchange_code(code)
+    assert tokens.refresh_token is not None
+    (page,) = pages
+    assert page.status_code == 200
+    assert str(page.url).startswith(redirect_uri)
+    assert "return to the playbook" in page.text
+    assert code not in page.text
+
+
+def test_denied_consent_on_the_emulator_page_raises_consent_denied(redirect_uri):
+    import re
+
+    from atlassian_playbook.emulator import Emulator
+
+    with Emulator(auto_consent=False) as emu, emulator_oauth(emu, redirect_uri) as oauth:
+        request = oauth.authorization_request()
+        pages = []
+
+        def person_presses_deny(url: str) -> None:
+            with httpx.Client(follow_redirects=True) as browser:
+                consent = browser.get(url)
+                consent_id = re.search(r'name="consent_request" value="([^"]+)"', consent.text)
+                pages.append(
+                    browser.post(
+                        f"{emu.auth_base_url}/authorize/decision",
+                        data={"consent_request": consent_id.group(1), "decision": "deny"},
+                    )
+                )
+
+        with pytest.raises(ConsentDenied) as info:
+            obtain_code(oauth, request, mode="listen", open_browser=person_presses_deny, timeout=10)
+    assert "denied" in info.value.message
+    assert "Consent was denied" in pages[0].text
+
+
+def test_paste_mode_with_the_emulator_redirect(emulator):
+    # A partner callback (Merge): nothing listens there; the person pastes where they landed.
+    with OAuthClient(
+        emulator.settings(redirect_uri="https://app.merge.dev/oauth/callback")
+    ) as oauth:
+        request = oauth.authorization_request()
+        landed: list[str] = []
+
+        def browser(url: str) -> None:
+            landed.append(httpx.get(url).headers["location"])
+
+        code = obtain_code(
+            oauth,
+            request,
+            mode="paste",
+            open_browser=browser,
+            paste=lambda: f"'{landed[0]}'\n",
+            timeout=1,
+        )
+        assert oauth.exchange_code(code).refresh_token is not None
