@@ -46,8 +46,9 @@ def site_id(emu: Emulator, name: str) -> str:
     return next(site["id"] for site in emu.sites if site["name"] == name)
 
 
-def authorize_params(client: ClientRegistration, scopes: str, redirect_uri: str = CALLBACK,
-                     **extra) -> dict:
+def authorize_params(
+    client: ClientRegistration, scopes: str, redirect_uri: str = CALLBACK, **extra
+) -> dict:
     params = {
         "audience": "api.atlassian.com",
         "client_id": client.client_id,
@@ -63,8 +64,9 @@ def authorize_params(client: ClientRegistration, scopes: str, redirect_uri: str 
 
 def get_authorize(emu, http, client=None, scopes="read:me offline_access", **params):
     client = client or emu.default_client
-    return http.get(f"{emu.auth_base_url}/authorize",
-                    params=authorize_params(client, scopes, **params))
+    return http.get(
+        f"{emu.auth_base_url}/authorize", params=authorize_params(client, scopes, **params)
+    )
 
 
 def consent_request_id(page: str) -> str:
@@ -82,8 +84,9 @@ def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-def consent(emu, http, scopes="read:me offline_access", site=ACME, client=None,
-            redirect_uri=CALLBACK) -> str:
+def consent(
+    emu, http, scopes="read:me offline_access", site=ACME, client=None, redirect_uri=CALLBACK
+) -> str:
     """Go through the consent page as a person would; return the code."""
     page = get_authorize(emu, http, client, scopes, redirect_uri=redirect_uri)
     assert page.status_code == 200, page.text
@@ -101,23 +104,31 @@ def token_request(emu, http, body: dict) -> httpx.Response:
 
 def exchange(emu, http, code, client=None, redirect_uri=CALLBACK) -> httpx.Response:
     client = client or emu.default_client
-    return token_request(emu, http, {
-        "grant_type": "authorization_code",
-        "client_id": client.client_id,
-        "client_secret": client.client_secret.reveal(),
-        "code": code,
-        "redirect_uri": redirect_uri,
-    })
+    return token_request(
+        emu,
+        http,
+        {
+            "grant_type": "authorization_code",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret.reveal(),
+            "code": code,
+            "redirect_uri": redirect_uri,
+        },
+    )
 
 
 def refresh(emu, http, refresh_token, client=None) -> httpx.Response:
     client = client or emu.default_client
-    return token_request(emu, http, {
-        "grant_type": "refresh_token",
-        "client_id": client.client_id,
-        "client_secret": client.client_secret.reveal(),
-        "refresh_token": refresh_token,
-    })
+    return token_request(
+        emu,
+        http,
+        {
+            "grant_type": "refresh_token",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret.reveal(),
+            "refresh_token": refresh_token,
+        },
+    )
 
 
 def login(emu, http, scopes="read:me offline_access", site=ACME, client=None) -> dict:
@@ -152,8 +163,11 @@ def assert_error_page(response: httpx.Response, *needles: str) -> None:
 
 
 def report(emu, http, token, accounts) -> httpx.Response:
-    return http.post(f"{emu.api_base_url}/app/report-accounts/", json={"accounts": accounts},
-                     headers={"Authorization": f"Bearer {token}"})
+    return http.post(
+        f"{emu.api_base_url}/app/report-accounts/",
+        json={"accounts": accounts},
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 # --- scope classification ----------------------------------------------------------------------
@@ -193,8 +207,17 @@ def test_api_of_scope_rejects_unknown_shapes(scope):
 
 def test_default_world_has_one_user_two_sites_and_a_shared_default_client(emu):
     assert emu.user["account_id"] == "5b10ac8d82e05b22cc7d4ef5"
-    assert {"account_type", "email", "name", "picture", "account_status", "nickname",
-            "zoneinfo", "locale", "extended_profile"} <= set(emu.user)
+    assert {
+        "account_type",
+        "email",
+        "name",
+        "picture",
+        "account_status",
+        "nickname",
+        "zoneinfo",
+        "locale",
+        "extended_profile",
+    } <= set(emu.user)
     sites = {site["name"]: site for site in emu.sites}
     assert sites[ACME]["url"] == "https://acme.atlassian.net"
     assert sites[ACME]["products"] == ["jira", "confluence"]
@@ -203,7 +226,8 @@ def test_default_world_has_one_user_two_sites_and_a_shared_default_client(emu):
     assert isinstance(client.client_secret, Secret)
     assert client.client_secret.reveal() not in repr(client)
     assert set(client.redirect_uris) >= {
-        "http://127.0.0.1:8765/callback", "http://localhost:8765/callback",
+        "http://127.0.0.1:8765/callback",
+        "http://localhost:8765/callback",
         "https://app.merge.dev/oauth/callback",
         "https://accounts.example-clerk.dev/v1/oauth_callback",
     }
@@ -254,8 +278,12 @@ def test_unknown_consent_site_is_refused():
 
 
 def test_authorize_unknown_client_is_an_error_page(emu, http):
-    response = http.get(f"{emu.auth_base_url}/authorize", params=authorize_params(
-        ClientRegistration("nope", Secret("x" * 10), (), (), True, "x"), "read:me"))
+    response = http.get(
+        f"{emu.auth_base_url}/authorize",
+        params=authorize_params(
+            ClientRegistration("nope", Secret("x" * 10), (), (), True, "x"), "read:me"
+        ),
+    )
     assert_error_page(response, "unknown client_id")
 
 
@@ -386,8 +414,9 @@ def test_auto_consent_redirects_with_a_code_for_the_consent_site(http):
         query = query_of(response.headers["location"])
         assert query["state"] == "state-123"
         tokens = exchange(emu, http, query["code"]).json()
-        resources = api_get(emu, http, "/oauth/token/accessible-resources",
-                            tokens["access_token"]).json()
+        resources = api_get(
+            emu, http, "/oauth/token/accessible-resources", tokens["access_token"]
+        ).json()
         assert [r["name"] for r in resources] == [GLOBEX]
 
 
@@ -395,11 +424,13 @@ def test_auto_consent_site_override_and_validation_still_apply(http):
     with Emulator(auto_consent=True) as emu:
         response = get_authorize(emu, http, emulator_site=GLOBEX, scopes="read:jira-work")
         tokens = exchange(emu, http, query_of(response.headers["location"])["code"]).json()
-        resources = api_get(emu, http, "/oauth/token/accessible-resources",
-                            tokens["access_token"]).json()
+        resources = api_get(
+            emu, http, "/oauth/token/accessible-resources", tokens["access_token"]
+        ).json()
         assert [r["name"] for r in resources] == [GLOBEX]
-        assert_error_page(get_authorize(emu, http, redirect_uri="http://127.0.0.1:1/x"),
-                          "redirect_uri")
+        assert_error_page(
+            get_authorize(emu, http, redirect_uri="http://127.0.0.1:1/x"), "redirect_uri"
+        )
 
 
 # --- code exchange -----------------------------------------------------------------------------
@@ -428,8 +459,10 @@ def test_a_code_is_single_use(emu, http):
     assert exchange(emu, http, code).status_code == 200
     again = exchange(emu, http, code)
     assert again.status_code == 403
-    assert again.json() == {"error": "invalid_grant",
-                            "error_description": "Invalid authorization code"}
+    assert again.json() == {
+        "error": "invalid_grant",
+        "error_description": "Invalid authorization code",
+    }
 
 
 def test_a_code_expires_after_ten_minutes(emu, http):
@@ -457,9 +490,13 @@ def test_a_code_belongs_to_its_client(emu, http):
 def test_wrong_client_credentials_are_401_access_denied(emu, http, field):
     code = consent(emu, http)
     client = emu.default_client
-    body = {"grant_type": "authorization_code", "client_id": client.client_id,
-            "client_secret": client.client_secret.reveal(), "code": code,
-            "redirect_uri": CALLBACK}
+    body = {
+        "grant_type": "authorization_code",
+        "client_id": client.client_id,
+        "client_secret": client.client_secret.reveal(),
+        "code": code,
+        "redirect_uri": CALLBACK,
+    }
     body[field] = "wrong-" + body[field]
     response = token_request(emu, http, body)
     assert response.status_code == 401
@@ -468,8 +505,13 @@ def test_wrong_client_credentials_are_401_access_denied(emu, http, field):
 
 
 def test_a_missing_client_secret_is_refused_pkce_or_not(emu, http):
-    body = {"grant_type": "authorization_code", "client_id": emu.default_client.client_id,
-            "code": consent(emu, http), "redirect_uri": CALLBACK, "code_verifier": "x" * 43}
+    body = {
+        "grant_type": "authorization_code",
+        "client_id": emu.default_client.client_id,
+        "code": consent(emu, http),
+        "redirect_uri": CALLBACK,
+        "code_verifier": "x" * 43,
+    }
     assert token_request(emu, http, body).status_code == 401
 
 
@@ -484,10 +526,16 @@ def test_redirect_uri_must_match_the_one_used_at_authorize(emu, http):
 
 def test_a_form_encoded_token_request_is_refused(emu, http):
     client = emu.default_client
-    response = http.post(f"{emu.auth_base_url}/oauth/token", data={
-        "grant_type": "authorization_code", "client_id": client.client_id,
-        "client_secret": client.client_secret.reveal(), "code": consent(emu, http),
-        "redirect_uri": CALLBACK})
+    response = http.post(
+        f"{emu.auth_base_url}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret.reveal(),
+            "code": consent(emu, http),
+            "redirect_uri": CALLBACK,
+        },
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
@@ -507,8 +555,11 @@ def test_token_endpoint_checks_its_body(emu, http, body, status, error):
 
 
 def test_token_endpoint_refuses_a_body_that_is_not_a_json_object(emu, http):
-    response = http.post(f"{emu.auth_base_url}/oauth/token", content=b"[1,2]",
-                         headers={"Content-Type": "application/json"})
+    response = http.post(
+        f"{emu.auth_base_url}/oauth/token",
+        content=b"[1,2]",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 400
 
 
@@ -542,8 +593,10 @@ def test_reusing_a_rotated_refresh_token_after_the_leeway_revokes_them_all(emu, 
     emu.advance_clock(11 * 60)
     reuse = refresh(emu, http, first["refresh_token"])
     assert reuse.status_code == 403
-    assert reuse.json() == {"error": "invalid_grant",
-                            "error_description": "Unknown or invalid refresh token."}
+    assert reuse.json() == {
+        "error": "invalid_grant",
+        "error_description": "Unknown or invalid refresh token.",
+    }
     newest_refresh = refresh(emu, http, newest["refresh_token"])
     assert newest_refresh.status_code == 403
     assert newest_refresh.json()["error"] == "invalid_grant"
@@ -579,8 +632,9 @@ def test_a_refresh_token_belongs_to_its_client(emu, http):
 
 def test_refresh_with_a_wrong_secret_is_access_denied(emu, http):
     tokens = login(emu, http)
-    wrong = ClientRegistration(emu.default_client.client_id, Secret("wrong-secret"), (), (), True,
-                               "x")
+    wrong = ClientRegistration(
+        emu.default_client.client_id, Secret("wrong-secret"), (), (), True, "x"
+    )
     response = refresh(emu, http, tokens["refresh_token"], client=wrong)
     assert response.status_code == 401
     assert response.json()["error"] == "access_denied"
@@ -668,8 +722,9 @@ def test_server_info_needs_only_a_jira_grant_on_the_site(emu, http):
 
 
 def test_confluence_endpoints_and_their_scopes(emu, http):
-    token = login(emu, http, "read:confluence-space.summary read:confluence-user "
-                             "read:space:confluence")["access_token"]
+    token = login(
+        emu, http, "read:confluence-space.summary read:confluence-user read:space:confluence"
+    )["access_token"]
     v1 = api_get(emu, http, confluence(emu, ACME), token)
     assert v1.status_code == 200 and v1.json()["results"]
     user = api_get(emu, http, confluence(emu, ACME, "/wiki/rest/api/user/current"), token)
@@ -690,8 +745,10 @@ def test_a_scope_granted_on_one_site_does_not_carry_to_another(emu, http):
         denied = api_get(emu, http, jira(emu, GLOBEX), token)
         assert denied.status_code == 401
         assert denied.headers["x-failure-category"] == "FAILURE_CLIENT_SCOPE_CHECK"
-        assert api_get(emu, http, jira(emu, GLOBEX, "/rest/api/3/project/search"),
-                       token).status_code == 200
+        assert (
+            api_get(emu, http, jira(emu, GLOBEX, "/rest/api/3/project/search"), token).status_code
+            == 200
+        )
 
 
 def test_a_site_outside_the_grant_is_401(emu, http):
@@ -699,8 +756,9 @@ def test_a_site_outside_the_grant_is_401(emu, http):
     response = api_get(emu, http, jira(emu, GLOBEX), token)
     assert response.status_code == 401
     assert response.headers["x-failure-category"] == "FAILURE_CLIENT_SCOPE_CHECK"
-    made_up = api_get(emu, http, "/ex/jira/00000000-0000-0000-0000-000000000000"
-                      "/rest/api/3/myself", token)
+    made_up = api_get(
+        emu, http, "/ex/jira/00000000-0000-0000-0000-000000000000/rest/api/3/myself", token
+    )
     assert made_up.status_code == 401
 
 
@@ -712,8 +770,9 @@ def test_consenting_again_for_a_site_replaces_its_scopes(emu, http):
 
 def test_accessible_resources_lists_one_entry_per_product_per_site(emu, http):
     login(emu, http, "read:me read:jira-work read:confluence-space.summary", site=ACME)
-    token = login(emu, http, "read:jira-work read:confluence-space.summary read:me",
-                  site=GLOBEX)["access_token"]
+    token = login(emu, http, "read:jira-work read:confluence-space.summary read:me", site=GLOBEX)[
+        "access_token"
+    ]
     response = api_get(emu, http, "/oauth/token/accessible-resources", token)
     assert response.status_code == 200
     resources = response.json()
@@ -724,7 +783,9 @@ def test_accessible_resources_lists_one_entry_per_product_per_site(emu, http):
         by_id.setdefault(entry["id"], []).append(entry)
     acme_entries = by_id[site_id(emu, ACME)]
     assert sorted(sorted(e["scopes"]) for e in acme_entries) == [
-        ["read:confluence-space.summary"], ["read:jira-work"]]
+        ["read:confluence-space.summary"],
+        ["read:jira-work"],
+    ]
     assert [e["scopes"] for e in by_id[site_id(emu, GLOBEX)]] == [["read:jira-work"]]
     assert all(e["url"] == "https://acme.atlassian.net" for e in acme_entries)
 
@@ -735,8 +796,9 @@ def test_an_identity_only_grant_has_no_accessible_resources(emu, http):
 
 
 def test_confluence_on_a_site_without_confluence_is_404(emu, http):
-    token = login(emu, http, "read:confluence-space.summary read:jira-work",
-                  site=GLOBEX)["access_token"]
+    token = login(emu, http, "read:confluence-space.summary read:jira-work", site=GLOBEX)[
+        "access_token"
+    ]
     assert api_get(emu, http, confluence(emu, GLOBEX), token).status_code == 404
 
 
@@ -760,8 +822,9 @@ def test_rate_limit_headers_on_every_gateway_response(emu, http):
         response = api_get(emu, http, path, token)
         assert response.headers["x-ratelimit-limit"] == "500"
         assert int(response.headers["x-ratelimit-remaining"]) < 500
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
-                            response.headers["x-ratelimit-reset"])
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", response.headers["x-ratelimit-reset"]
+        )
         assert "x-ratelimit-nearlimit" not in response.headers
 
 
@@ -789,29 +852,47 @@ def test_spending_the_budget_gets_near_limit_then_429(http):
 def test_report_accounts_answers(emu, http):
     token = login(emu, http, "report:personal-data")["access_token"]
     me = emu.user["account_id"]
-    nothing = report(emu, http, token, [
-        {"accountId": ACTIVE, "updatedAt": "2017-05-12T00:00:00.000Z"},
-        {"accountId": me, "updatedAt": "2099-01-01T00:00:00.000Z"},
-    ])
+    nothing = report(
+        emu,
+        http,
+        token,
+        [
+            {"accountId": ACTIVE, "updatedAt": "2017-05-12T00:00:00.000Z"},
+            {"accountId": me, "updatedAt": "2099-01-01T00:00:00.000Z"},
+        ],
+    )
     assert nothing.status_code == 204
     assert nothing.headers["cycle-period"] == "P7D"
-    answer = report(emu, http, token, [
-        {"accountId": CLOSED, "updatedAt": "2017-05-12T00:00:00.000Z"},
-        {"accountId": me, "updatedAt": "2017-05-12T00:00:00.000Z"},
-        {"accountId": ACTIVE, "updatedAt": "2017-05-12T00:00:00.000Z"},
-    ])
+    answer = report(
+        emu,
+        http,
+        token,
+        [
+            {"accountId": CLOSED, "updatedAt": "2017-05-12T00:00:00.000Z"},
+            {"accountId": me, "updatedAt": "2017-05-12T00:00:00.000Z"},
+            {"accountId": ACTIVE, "updatedAt": "2017-05-12T00:00:00.000Z"},
+        ],
+    )
     assert answer.status_code == 200
     assert answer.headers["cycle-period"] == "P7D"
-    assert answer.json() == {"accounts": [{"accountId": CLOSED, "status": "closed"},
-                                          {"accountId": me, "status": "updated"}]}
+    assert answer.json() == {
+        "accounts": [
+            {"accountId": CLOSED, "status": "closed"},
+            {"accountId": me, "status": "updated"},
+        ]
+    }
 
 
 def test_report_accounts_refuses_more_than_90_and_malformed(emu, http):
     token = login(emu, http, "report:personal-data")["access_token"]
     many = [{"accountId": f"id{i}", "updatedAt": "2017-05-12T00:00:00.000Z"} for i in range(91)]
-    for accounts in (many, [], [{"accountId": ACTIVE}],
-                     [{"accountId": ACTIVE, "updatedAt": "yesterday"}],
-                     [{"accountId": "", "updatedAt": "2017-05-12T00:00:00.000Z"}]):
+    for accounts in (
+        many,
+        [],
+        [{"accountId": ACTIVE}],
+        [{"accountId": ACTIVE, "updatedAt": "yesterday"}],
+        [{"accountId": "", "updatedAt": "2017-05-12T00:00:00.000Z"}],
+    ):
         response = report(emu, http, token, accounts)
         assert response.status_code == 400
         assert set(response.json()) == {"errorType", "errorMessage"}
@@ -845,8 +926,10 @@ def test_an_injected_429_carries_retry_after_and_rate_limit_headers(emu, http):
 def test_an_injected_token_endpoint_fault_spares_accessible_resources(emu, http):
     tokens = login(emu, http)
     emu.inject_fault("/oauth/token", status=503, times=2, retry_after=0.5)
-    assert api_get(emu, http, "/oauth/token/accessible-resources",
-                   tokens["access_token"]).status_code == 200
+    assert (
+        api_get(emu, http, "/oauth/token/accessible-resources", tokens["access_token"]).status_code
+        == 200
+    )
     for _ in range(2):
         response = refresh(emu, http, tokens["refresh_token"])
         assert response.status_code == 503
@@ -857,8 +940,12 @@ def test_an_injected_token_endpoint_fault_spares_accessible_resources(emu, http)
 
 def test_an_injected_500_with_a_custom_body_and_headers(emu, http):
     token = login(emu, http, "read:jira-work")["access_token"]
-    emu.inject_fault("/ex/jira/", status=500, body={"errorMessages": ["boom"], "errors": {}},
-                     headers={"X-Test": "yes"})
+    emu.inject_fault(
+        "/ex/jira/",
+        status=500,
+        body={"errorMessages": ["boom"], "errors": {}},
+        headers={"X-Test": "yes"},
+    )
     response = api_get(emu, http, jira(emu, ACME, "/rest/api/3/project/search"), token)
     assert response.status_code == 500
     assert response.json()["errorMessages"] == ["boom"]
@@ -891,8 +978,12 @@ def test_each_server_serves_only_its_own_paths(emu, http):
     auth_header = {"Authorization": f"Bearer {tokens['access_token']}"}
     for path in ("/me", "/oauth/token/accessible-resources", "/app/report-accounts/"):
         assert http.get(f"{emu.auth_base_url}{path}", headers=auth_header).status_code == 404
-    assert http.get(f"{emu.api_base_url}/authorize",
-                    params=authorize_params(emu.default_client, "read:me")).status_code == 404
+    assert (
+        http.get(
+            f"{emu.api_base_url}/authorize", params=authorize_params(emu.default_client, "read:me")
+        ).status_code
+        == 404
+    )
     assert http.post(f"{emu.api_base_url}/oauth/token", json={}).status_code == 404
     assert http.get(f"{emu.api_base_url}/_emulator/health").status_code == 404
 
@@ -900,8 +991,11 @@ def test_each_server_serves_only_its_own_paths(emu, http):
 def test_wrong_methods_are_405(emu, http):
     assert http.get(f"{emu.auth_base_url}/oauth/token").status_code == 405
     tokens = login(emu, http)
-    response = http.post(f"{emu.api_base_url}/me", json={},
-                         headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    response = http.post(
+        f"{emu.api_base_url}/me",
+        json={},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
     assert response.status_code == 405
 
 
@@ -912,19 +1006,28 @@ def test_admin_endpoints_drive_the_emulator_over_http(emu, http):
     assert health["api_base_url"] == emu.api_base_url
     assert health["default_client_id"] == emu.default_client.client_id
 
-    created = http.post(f"{admin}/clients", json={"redirect_uris": ["http://127.0.0.1:4444/cb"],
-                                                   "apis": ["identity"], "name": "Remote"})
+    created = http.post(
+        f"{admin}/clients",
+        json={
+            "redirect_uris": ["http://127.0.0.1:4444/cb"],
+            "apis": ["identity"],
+            "name": "Remote",
+        },
+    )
     assert created.status_code == 201
     registration = created.json()
     assert registration["client_secret"]
-    assert emu.client(registration["client_id"]).client_secret.reveal() == \
-        registration["client_secret"]
+    assert (
+        emu.client(registration["client_id"]).client_secret.reveal()
+        == registration["client_secret"]
+    )
     fetched = http.get(f"{admin}/clients/{registration['client_id']}").json()
     assert fetched == registration
 
     tokens = login(emu, http)
-    assert http.post(f"{admin}/faults", json={"path_prefix": "/me", "status": 502}).status_code \
-        == 201
+    assert (
+        http.post(f"{admin}/faults", json={"path_prefix": "/me", "status": 502}).status_code == 201
+    )
     assert api_get(emu, http, "/me", tokens["access_token"]).status_code == 502
 
     assert http.post(f"{admin}/clock", json={"advance": 3601}).status_code == 200
@@ -941,8 +1044,7 @@ def test_admin_endpoints_drive_the_emulator_over_http(emu, http):
 def test_admin_endpoints_refuse_bad_input(emu, http):
     admin = f"{emu.auth_base_url}/_emulator"
     assert http.post(f"{admin}/faults", json={"status": 500}).status_code == 400
-    assert http.post(f"{admin}/faults", json={"path_prefix": "/me", "bogus": 1}).status_code \
-        == 400
+    assert http.post(f"{admin}/faults", json={"path_prefix": "/me", "bogus": 1}).status_code == 400
     assert http.post(f"{admin}/clock", json={"advance": "soon"}).status_code == 400
     assert http.post(f"{admin}/clock", data={"advance": "1"}).status_code == 400  # not JSON
     assert http.post(f"{admin}/clients", json={"apis": ["bitbucket"]}).status_code == 400
@@ -988,8 +1090,12 @@ def test_secrets_are_never_logged_or_printed(emu, http, caplog, capfd):
     refreshed = refresh(emu, http, tokens["refresh_token"]).json()
     api_get(emu, http, "/me", refreshed["access_token"])
     exchange(emu, http, "x")  # an error path
-    secrets_seen = [emu.default_client.client_secret.reveal(), tokens["access_token"],
-                    tokens["refresh_token"], refreshed["access_token"]]
+    secrets_seen = [
+        emu.default_client.client_secret.reveal(),
+        tokens["access_token"],
+        tokens["refresh_token"],
+        refreshed["access_token"],
+    ]
     out, err = capfd.readouterr()
     for secret in secrets_seen:
         assert secret not in caplog.text
@@ -1008,7 +1114,10 @@ def test_serve_prints_urls_and_client_id_but_not_the_secret(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "atlassian_playbook.emulator", "--state", str(state)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         lines = []

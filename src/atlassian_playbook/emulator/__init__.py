@@ -45,6 +45,12 @@ Where FACTS.md is silent, the emulator chooses:
   zone means UTC); the emulated user's profile changed at 2025-01-15T09:30:00.000Z;
   ``Cycle-Period: P7D`` is on every answer of that path, errors included.
 * Revocation removes the grant; a later consent starts a new grant.
+* Consent requests (the page's hidden id) are single-use and expire after an hour.
+* Faults: ``status=None`` means "answer normally, after ``delay``"; a fault for ``/authorize...``
+  or exactly ``/oauth/token`` applies to the auth server only (``server=`` overrides), so it
+  cannot hit ``/oauth/token/accessible-resources``; ``/_emulator/*`` is never faulted.
+* Shared state (``state_path``): the world is shared; ``request_log`` and the rate budget
+  are each process's own.
 """
 
 from ._core import DEFAULT_REDIRECT_URIS, ClientRegistration, Emulator

@@ -12,8 +12,16 @@ from ._http import Request, Response, json_response
 
 __all__ = ["Admin"]
 
-_FAULT_KEYS = {"path_prefix", "status", "times", "retry_after", "delay", "body", "headers",
-               "server"}
+_FAULT_KEYS = {
+    "path_prefix",
+    "status",
+    "times",
+    "retry_after",
+    "delay",
+    "body",
+    "headers",
+    "server",
+}
 _CLIENT_KEYS = {"client_id", "client_secret", "redirect_uris", "apis", "sharing", "name"}
 
 
@@ -35,8 +43,10 @@ class Admin:
 
     def __call__(self, request: Request) -> Response:
         handler = self.routes.get((request.method, request.path))
-        if handler is None and request.method == "GET" and request.path.startswith(
-            "/_emulator/clients/"
+        if (
+            handler is None
+            and request.method == "GET"
+            and request.path.startswith("/_emulator/clients/")
         ):
             return self.client(request.path.removeprefix("/_emulator/clients/"))
         if handler is None:

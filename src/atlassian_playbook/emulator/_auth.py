@@ -199,7 +199,12 @@ class AuthorizationServer:
         return redirect_response(with_query(redirect_uri, code=code, state=state))
 
     def consent(
-        self, data: dict, client: dict, redirect_uri: str, scopes: list[str], site_id: str,
+        self,
+        data: dict,
+        client: dict,
+        redirect_uri: str,
+        scopes: list[str],
+        site_id: str,
         now: float,
     ) -> str:
         """Record the user's consent for one site and return a fresh authorization code.
@@ -237,7 +242,8 @@ class AuthorizationServer:
     def token(self, request: Request) -> Response:
         if request.content_type != "application/json":
             return oauth_error(
-                400, "invalid_request",
+                400,
+                "invalid_request",
                 "The token endpoint accepts only a JSON body (Content-Type: application/json).",
             )
         try:
@@ -246,8 +252,14 @@ class AuthorizationServer:
             body = None
         if not isinstance(body, dict):
             return oauth_error(400, "invalid_request", "The request body must be a JSON object.")
-        for key in ("grant_type", "client_id", "client_secret", "code", "redirect_uri",
-                    "refresh_token"):
+        for key in (
+            "grant_type",
+            "client_id",
+            "client_secret",
+            "code",
+            "redirect_uri",
+            "refresh_token",
+        ):
             if key in body and not isinstance(body[key], str):
                 return oauth_error(400, "invalid_request", f"{key} must be a string.")
         grant_type = body.get("grant_type")
@@ -284,12 +296,19 @@ class AuthorizationServer:
             return oauth_error(403, "invalid_grant", INVALID_CODE)
         if body.get("redirect_uri") != record["redirect_uri"]:
             return oauth_error(
-                403, "invalid_grant",
+                403,
+                "invalid_grant",
                 "The redirect_uri does not match the redirect_uri of the authorization request.",
             )
         record["used"] = True
-        return self._issue(data, record["grant_id"], client["client_id"], record["scopes"], now,
-                           family_started_at=now)
+        return self._issue(
+            data,
+            record["grant_id"],
+            client["client_id"],
+            record["scopes"],
+            now,
+            family_started_at=now,
+        )
 
     def _refresh(self, data: dict, client: dict, body: dict, now: float) -> Response:
         token = body.get("refresh_token")
@@ -318,11 +337,23 @@ class AuthorizationServer:
         else:
             record["status"] = "rotated"
             record["rotated_at"] = now
-        return self._issue(data, record["grant_id"], client["client_id"], record["scopes"], now,
-                           family_started_at=record["family_started_at"])
+        return self._issue(
+            data,
+            record["grant_id"],
+            client["client_id"],
+            record["scopes"],
+            now,
+            family_started_at=record["family_started_at"],
+        )
 
     def _issue(
-        self, data: dict, grant_id: str, client_id: str, scopes: list[str], now: float, *,
+        self,
+        data: dict,
+        grant_id: str,
+        client_id: str,
+        scopes: list[str],
+        now: float,
+        *,
         family_started_at: float,
     ) -> Response:
         access = secrets.token_urlsafe(40)
@@ -373,11 +404,13 @@ def prune(data: dict, now: float) -> None:
         k: v for k, v in data["codes"].items() if v["expires_at"] > now and v["grant_id"] in grants
     }
     data["access_tokens"] = {
-        k: v for k, v in data["access_tokens"].items()
+        k: v
+        for k, v in data["access_tokens"].items()
         if v["expires_at"] > now - 86400 and v["grant_id"] in grants
     }
     data["refresh_tokens"] = {
-        k: v for k, v in data["refresh_tokens"].items()
+        k: v
+        for k, v in data["refresh_tokens"].items()
         if v["grant_id"] in grants
         and now - max(v["issued_at"], v["rotated_at"] or 0) < REFRESH_IDLE + REUSE_LEEWAY
         and now - v["family_started_at"] < REFRESH_ABSOLUTE

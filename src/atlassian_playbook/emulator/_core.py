@@ -299,8 +299,9 @@ class Emulator:
         if server not in (None, "auth", "api"):
             raise ValueError("server must be 'auth', 'api' or None.")
         for name, value in (("retry_after", retry_after), ("delay", delay)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                      or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
                 raise ValueError(f"{name} must be a non-negative number.")
         if body is not None and not isinstance(body, dict):
             raise ValueError("body must be a JSON object (dict).")

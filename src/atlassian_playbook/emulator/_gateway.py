@@ -46,10 +46,17 @@ JIRA_USER_GRANULAR = frozenset(
 )
 PROJECT_SEARCH_GRANULAR = frozenset(
     {
-        "read:issue-type:jira", "read:project:jira", "read:project.property:jira",
-        "read:user:jira", "read:application-role:jira", "read:avatar:jira", "read:group:jira",
-        "read:issue-type-hierarchy:jira", "read:project-category:jira",
-        "read:project-version:jira", "read:project.component:jira",
+        "read:issue-type:jira",
+        "read:project:jira",
+        "read:project.property:jira",
+        "read:user:jira",
+        "read:application-role:jira",
+        "read:avatar:jira",
+        "read:group:jira",
+        "read:issue-type-hierarchy:jira",
+        "read:project-category:jira",
+        "read:project-version:jira",
+        "read:project.component:jira",
     }
 )
 
@@ -123,6 +130,7 @@ class Gateway:
     def __init__(self, emulator) -> None:
         self.emu = emulator
         self.budget = _Budget()
+        self.routes = {JIRA: self.jira_routes(), CONFLUENCE: self.confluence_routes()}
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -135,7 +143,8 @@ class Gateway:
             if remaining < 0:
                 retry = max(1, int(reset - now + 0.999))
                 response = json_response(
-                    429, gateway_error_body(request.path, 429, "Rate limit exceeded"),
+                    429,
+                    gateway_error_body(request.path, 429, "Rate limit exceeded"),
                     {
                         "Retry-After": str(retry),
                         "RateLimit-Reason": rate_limit_reason(request.path),
@@ -183,8 +192,9 @@ class Gateway:
         else:
             return json_response(404, {"code": 404, "message": "Not Found"})
         if request.method != method:
-            return json_response(405, {"code": 405, "message": "Method Not Allowed"},
-                                 {"Allow": method})
+            return json_response(
+                405, {"code": 405, "message": "Method Not Allowed"}, {"Allow": method}
+            )
         access = data["access_tokens"].get(digest(token)) if token else None
         if (
             access is None
@@ -231,16 +241,16 @@ class Gateway:
         site = _SITE_BY_ID[cloud_id]
         if product not in site["products"]:
             return json_response(404, {"code": 404, "message": "Not Found"})
-        routes = self.jira_routes if product == JIRA else self.confluence_routes
-        route = routes().get(sub_path)
+        route = self.routes[product].get(sub_path)
         if route is None:
             return json_response(
                 404, gateway_error_body(request.path, 404, f"No API at {sub_path}")
             )
         method, requirement, render = route
         if request.method != method:
-            return json_response(405, gateway_error_body(request.path, 405, "Method Not Allowed"),
-                                 {"Allow": method})
+            return json_response(
+                405, gateway_error_body(request.path, 405, "Method Not Allowed"), {"Allow": method}
+            )
         granted = set(site_scopes)
         if requirement is ANY_PRODUCT_SCOPE:
             allowed = bool(scopes_of_api(site_scopes, product))
@@ -253,11 +263,14 @@ class Gateway:
     def jira_routes(self) -> dict[str, tuple[str, list, Callable]]:
         return {
             "/rest/api/3/myself": (
-                "GET", [frozenset({"read:jira-user"}), JIRA_USER_GRANULAR], self.jira_myself
+                "GET",
+                [frozenset({"read:jira-user"}), JIRA_USER_GRANULAR],
+                self.jira_myself,
             ),
             "/rest/api/3/serverInfo": ("GET", ANY_PRODUCT_SCOPE, self.jira_server_info),
             "/rest/api/3/project/search": (
-                "GET", [frozenset({"read:jira-work"}), PROJECT_SEARCH_GRANULAR],
+                "GET",
+                [frozenset({"read:jira-work"}), PROJECT_SEARCH_GRANULAR],
                 self.jira_project_search,
             ),
         }
@@ -265,13 +278,19 @@ class Gateway:
     def confluence_routes(self) -> dict[str, tuple[str, list, Callable]]:
         return {
             "/wiki/rest/api/space": (
-                "GET", [frozenset({"read:confluence-space.summary"})], self.confluence_spaces_v1
+                "GET",
+                [frozenset({"read:confluence-space.summary"})],
+                self.confluence_spaces_v1,
             ),
             "/wiki/rest/api/user/current": (
-                "GET", [frozenset({"read:confluence-user"})], self.confluence_current_user
+                "GET",
+                [frozenset({"read:confluence-user"})],
+                self.confluence_current_user,
             ),
             "/wiki/api/v2/spaces": (
-                "GET", [frozenset({"read:space:confluence"})], self.confluence_spaces_v2
+                "GET",
+                [frozenset({"read:space:confluence"})],
+                self.confluence_spaces_v2,
             ),
         }
 
@@ -324,11 +343,14 @@ class Gateway:
                 raise ValueError
         except ValueError:
             return json_response(
-                400, {"errorMessages": ["startAt and maxResults must be non-negative integers."],
-                      "errors": {}}
+                400,
+                {
+                    "errorMessages": ["startAt and maxResults must be non-negative integers."],
+                    "errors": {},
+                },
             )
         projects = site["projects"]
-        page = projects[start:start + min(limit, 100)]
+        page = projects[start : start + min(limit, 100)]
         base = self._jira_base(site)
         return json_response(
             200,
@@ -364,8 +386,10 @@ class Gateway:
                 "name": s["name"],
                 "type": "global",
                 "status": "current",
-                "_links": {"webui": f"/spaces/{s['key']}",
-                           "self": f"{base}/rest/api/space/{s['key']}"},
+                "_links": {
+                    "webui": f"/spaces/{s['key']}",
+                    "self": f"{base}/rest/api/space/{s['key']}",
+                },
             }
             for s in site["spaces"]
         ]
@@ -391,7 +415,10 @@ class Gateway:
                 "publicName": USER["name"],
                 "displayName": USER["name"],
                 "profilePicture": {
-                    "path": USER["picture"], "width": 48, "height": 48, "isDefault": False
+                    "path": USER["picture"],
+                    "width": 48,
+                    "height": 48,
+                    "isDefault": False,
                 },
                 "isExternalCollaborator": False,
                 "_links": {"base": f"{site['url']}/wiki", "context": "/wiki"},
@@ -432,11 +459,14 @@ class Gateway:
             return bad("The body is not valid JSON.")
         accounts = body.get("accounts") if isinstance(body, dict) else None
         if not isinstance(accounts, list) or not accounts:
-            return bad('The body must be {"accounts": [{"accountId": ..., "updatedAt": ...}]} '
-                       "with at least one account.")
+            return bad(
+                'The body must be {"accounts": [{"accountId": ..., "updatedAt": ...}]} '
+                "with at least one account."
+            )
         if len(accounts) > MAX_REPORTED_ACCOUNTS:
-            return bad(f"At most {MAX_REPORTED_ACCOUNTS} accounts per request "
-                       f"({len(accounts)} sent).")
+            return bad(
+                f"At most {MAX_REPORTED_ACCOUNTS} accounts per request ({len(accounts)} sent)."
+            )
         profile_updated = _parse_time(USER_PROFILE_UPDATED_AT)
         answers = []
         for index, entry in enumerate(accounts):
@@ -444,8 +474,10 @@ class Gateway:
             updated_at = entry.get("updatedAt") if isinstance(entry, dict) else None
             when = _parse_time(updated_at) if isinstance(updated_at, str) else None
             if not isinstance(account_id, str) or not account_id or when is None:
-                return bad(f"accounts[{index}] needs a non-empty accountId and an ISO 8601 "
-                           "updatedAt such as 2017-05-12T00:00:00.000Z.")
+                return bad(
+                    f"accounts[{index}] needs a non-empty accountId and an ISO 8601 "
+                    "updatedAt such as 2017-05-12T00:00:00.000Z."
+                )
             if account_id == CLOSED_TEST_ACCOUNT:
                 answers.append({"accountId": account_id, "status": "closed"})
             elif account_id == USER["account_id"] and when < profile_updated:

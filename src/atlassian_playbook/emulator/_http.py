@@ -176,8 +176,10 @@ class LoopbackServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"atlassian-emulator-{self.name}", daemon=True,
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"atlassian-emulator-{self.name}",
+            daemon=True,
         )
         self._thread.start()
 

@@ -23,9 +23,9 @@ button{margin-right:8px}#accept{background:#0052cc;color:#fff;border:0;border-ra
 
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main>{body}<p class=\"note\">Atlassian emulator (loopback). Not "
+        f'<body><main>{body}<p class="note">Atlassian emulator (loopback). Not '
         "auth.atlassian.com.</p></main></body></html>\n"
     )
 

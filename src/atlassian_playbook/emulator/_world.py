@@ -172,6 +172,4 @@ def site_by_ref(ref: str) -> dict | None:
 
 def public_site(site: dict) -> dict:
     """What :attr:`Emulator.sites` shows of a site."""
-    return copy.deepcopy(
-        {k: site[k] for k in ("id", "name", "url", "avatarUrl", "products")}
-    )
+    return copy.deepcopy({k: site[k] for k in ("id", "name", "url", "avatarUrl", "products")})
