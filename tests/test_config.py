@@ -22,7 +22,8 @@ def test_environment_wins_over_env_file(tmp_path):
 def test_secret_is_masked_in_repr_and_str(tmp_path):
     settings = load_settings(None, environ={"ATLASSIAN_CLIENT_SECRET": SECRET})
     assert isinstance(settings.client_secret, Secret)
-    for text in (repr(settings), str(settings), f"{settings.client_secret}", str(settings.describe())):
+    shown = (repr(settings), str(settings), f"{settings.client_secret}", str(settings.describe()))
+    for text in shown:
         assert SECRET not in text
     assert settings.client_secret.reveal() == SECRET
 

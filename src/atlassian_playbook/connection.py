@@ -14,10 +14,10 @@ import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .api import ApiClient, Site
+from .api import ApiClient, Site, choose_site
 from .callback import is_loopback, obtain_code
 from .config import Settings
-from .errors import CallbackError, PlaybookError
+from .errors import CallbackError, PlaybookError, SiteSelectionRequired
 from .oauth import OAuthClient
 from .redact import get_logger
 from .target import Target
@@ -225,14 +225,12 @@ def login(
 
 
 def _chosen_site(settings: Settings, sites: list[Site]) -> dict | None:
-    if settings.site:
-        for site in sites:
-            if settings.site in (site.id, site.name, site.url, site.url.removeprefix("https://")):
-                return {"id": site.id, "name": site.name, "url": site.url}
+    """The site this connection will use: ATLASSIAN_SITE's, or the only one; never a guess."""
+    try:
+        site = choose_site(sites, settings.site)
+    except SiteSelectionRequired:
         return None
-    if len(sites) == 1:
-        return {"id": sites[0].id, "name": sites[0].name, "url": sites[0].url}
-    return None
+    return {"id": site.id, "name": site.name, "url": site.url}
 
 
 def api_client(target: Target, *, account_id: str | None = None) -> ApiClient:
