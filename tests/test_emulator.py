@@ -1140,3 +1140,28 @@ def test_serve_prints_urls_and_client_id_but_not_the_secret(tmp_path):
         assert process.wait(timeout=10) == 0
         process.stdout.close()
         process.stderr.close()
+
+
+def test_auto_consent_deny_redirects_with_access_denied_and_state():
+    with Emulator(auto_consent="deny") as emu:
+        client = emu.default_client
+        response = httpx.get(
+            f"{emu.auth_base_url}/authorize",
+            params={"audience": "api.atlassian.com", "client_id": client.client_id,
+                    "scope": "read:me", "redirect_uri": client.redirect_uris[0],
+                    "state": "s1", "response_type": "code", "prompt": "consent"},
+        )
+    assert response.status_code == 302
+    location = httpx.URL(response.headers["location"])
+    assert location.params["error"] == "access_denied"
+    assert location.params["state"] == "s1"
+    assert "code" not in location.params
+
+
+def test_settings_never_point_at_the_users_real_token_store(tmp_path):
+    from atlassian_playbook.config import default_token_store
+
+    with Emulator() as emu:
+        assert emu.settings().token_store != default_token_store()
+    with Emulator(state_path=tmp_path / "emulator-state.json") as emu:
+        assert emu.settings().token_store == tmp_path / "tokens.json"

@@ -57,7 +57,11 @@ def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:
 
 
 def file_lock(path: str | os.PathLike[str], timeout: float = 60.0) -> FileLock:
-    """An inter-process lock beside ``path`` (``path.lock``), re-entrant within a process."""
+    """An inter-process lock beside ``path`` (``path.lock``).
+
+    Re-entrant per lock *object* only: two objects for the same path in one thread deadlock,
+    so take one and pass it down rather than calling this twice.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path) + ".lock", timeout=timeout)

@@ -178,8 +178,7 @@ def cmd_refresh(args) -> int:
 def cmd_emulator(args) -> int:
     from .emulator import serve
 
-    serve(port=args.port, auto_consent=args.auto_consent)
-    return EXIT_OK
+    return serve(port=args.port, auto_consent=args.auto_consent, state_path=args.state)
 
 
 def cmd_demo(args) -> int:
@@ -255,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="auth server port (the API gateway uses the next one)")
     emulator.add_argument("--auto-consent", action="store_true",
                           help="consent at once, without the consent page")
+    emulator.add_argument("--state", metavar="FILE",
+                          help="keep the emulated world in FILE (0600), shared across restarts")
 
     demo = add("demo", cmd_demo, "the main job: the whole playbook against the emulator")
     demo.add_argument("--output", default="output", help="folder for what the demo writes")

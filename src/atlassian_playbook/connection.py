@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .api import ApiClient, Site, choose_site
 from .callback import is_loopback, obtain_code
 from .config import Settings
-from .errors import CallbackError, PlaybookError, SiteSelectionRequired
+from .errors import CallbackError, SiteSelectionRequired
 from .oauth import OAuthClient
 from .redact import get_logger
 from .target import Target
@@ -250,11 +250,6 @@ def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
     settings.require_credentials()
     store = TokenStore(settings.token_store)
     entry = store.get(settings.client_id, account_id)
-    if entry.tokens.refresh_token is None:
-        raise PlaybookError(
-            "The stored connection has no refresh token.",
-            "Add offline_access to ATLASSIAN_SCOPES and run `atlassian-playbook login` again.",
-        )
     previous = str(entry.tokens.refresh_token)
     with OAuthClient(settings) as oauth:
         source = StoredTokenSource(store, oauth, entry.client_id, entry.account_id)

@@ -38,6 +38,8 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 INVALID_CODE = "Invalid authorization code"
 INVALID_REFRESH = "Unknown or invalid refresh token."
 
+DENIED = "The user denied access to the app."
+
 
 def oauth_error(status: int, error: str, description: str) -> Response:
     return json_response(status, {"error": error, "error_description": description}, _NO_STORE)
@@ -138,6 +140,10 @@ class AuthorizationServer:
             state = param("state")
             if not state:
                 return _fail_page("The state parameter is missing.", "invalid_request")
+            if self.emu.auto_consent == "deny":
+                return redirect_response(with_query(
+                    redirect_uri, error="access_denied", error_description=DENIED, state=state
+                ))
             if self.emu.auto_consent:
                 ref = param("emulator_site") or self.emu._consent_site_id
                 site = site_by_ref(ref)
@@ -187,7 +193,7 @@ class AuthorizationServer:
                     with_query(
                         redirect_uri,
                         error="access_denied",
-                        error_description="The user denied access to the app.",
+                        error_description=DENIED,
                         state=state,
                     )
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,14 +79,15 @@ class Emulator:
     """A strict local stand-in for auth.atlassian.com and api.atlassian.com.
 
     ``auto_consent``: /authorize redirects with a code at once (for ``consent_site``, a site
-    name or cloud id, default ``acme``) instead of showing the consent page. ``state_path``:
+    name or cloud id, default ``acme``) instead of showing the consent page; ``"deny"``
+    redirects with ``error=access_denied`` at once, as a user pressing Deny. ``state_path``:
     share the world with every other Emulator on that file. ``clock``: a ``time.time``-like
     callable; :meth:`advance_clock` adds to it.
     """
 
     def __init__(
         self,
-        auto_consent: bool = False,
+        auto_consent: bool | str = False,
         consent_site: str | None = None,
         state_path: str | Path | None = None,
         clock: Callable[[], float] | None = None,
@@ -98,6 +100,7 @@ class Emulator:
         self._consent_site_id = site["id"]
         self._clock = clock or time.time
         self._store = StateStore(state_path)
+        self._scratch: tempfile.TemporaryDirectory | None = None
         self.state_path = self._store.path
         self.request_log: list[tuple[str, str, int]] = []
         self._auth = AuthorizationServer(self, Admin(self))
@@ -225,9 +228,19 @@ class Emulator:
 
     def settings(self, **overrides):
         """A :class:`~atlassian_playbook.config.Settings` pointing at this emulator, with the
-        default client's credentials; ``overrides`` go to ``Settings.replace``."""
+        default client's credentials; ``overrides`` go to ``Settings.replace``.
+
+        The token store defaults to one beside the state file, or to this emulator's own
+        temporary folder: emulated tokens never land in the user's real store.
+        """
         from ..config import DEFAULT_REDIRECT_URI, Settings
 
+        if self._store.path is not None:
+            token_store = Path(self._store.path).with_name("tokens.json")
+        else:
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="atlassian-emulator-")
+            token_store = Path(self._scratch.name) / "tokens.json"
         client = self.default_client
         return Settings(
             client_id=client.client_id,
@@ -235,6 +248,7 @@ class Emulator:
             redirect_uri=DEFAULT_REDIRECT_URI,
             auth_base_url=self.auth_base_url,
             api_base_url=self.api_base_url,
+            token_store=token_store,
         ).replace(**overrides)
 
     # --- test controls -----------------------------------------------------------------------
