@@ -19,7 +19,6 @@ One core, :meth:`ApiClient.request`, does what every call needs:
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from ._http import retry_after_seconds
 from .errors import (
     ApiError,
     ConfigError,
@@ -284,24 +284,6 @@ def _describe_alternatives(alternatives: Sequence[Sequence[str]]) -> str:
     return " or ".join(shown)
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _error_detail(response: httpx.Response) -> str:
     """The human part of an error body, whatever API answered (redacted, one line)."""
     try:
@@ -463,7 +445,7 @@ class ApiClient:
             if status == 403:
                 raise self._forbidden(method, path, url, detail)
             if status == 429:
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 if retries < self.max_retries and (
                     retry_after is None or retry_after <= self.max_retry_after
                 ):
@@ -492,7 +474,7 @@ class ApiClient:
                 )
             if status >= 500:
                 if retries < self.max_retries:
-                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                     if retry_after is not None and retry_after <= self.max_retry_after:
                         self._sleep(retry_after)
                     else:

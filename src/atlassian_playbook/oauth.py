@@ -16,7 +16,6 @@ through :func:`~.redact.redact` only.
 
 from __future__ import annotations
 
-import email.utils
 import hmac
 import secrets
 import time
@@ -27,6 +26,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
+from ._http import retry_after_seconds
 from .config import Settings
 from .errors import (
     CallbackError,
@@ -282,7 +282,9 @@ class OAuthClient:
 
             status = response.status_code
             if status == 429 or status >= 500:
-                retry_after = _retry_after(response, self._clock())
+                retry_after = retry_after_seconds(
+                    response.headers.get("Retry-After"), self._clock()
+                )
                 if attempt < self.max_retries and (
                     retry_after is None or retry_after <= self.max_retry_wait
                 ):
@@ -427,22 +429,6 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _retry_after(response: httpx.Response, now: float) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or ``None``."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 def _shorten(text: str, limit: int = 300) -> str:
