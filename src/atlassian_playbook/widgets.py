@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 import ipywidgets as w
 
 from .redact import Secret, mask, redact
-from .scopes import check_scopes, list_scopes, preset
+from .scopes import OFFLINE_ACCESS, PRESETS, check_scopes, list_scopes, preset
 
 __all__ = [
     "ChecklistWidget",
@@ -30,8 +30,14 @@ __all__ = [
     "SecretReveal",
 ]
 
-API_FILTERS = (("All", None), ("Jira", "jira"), ("JSM", "jsm"), ("Confluence", "confluence"),
-               ("Identity", "identity"), ("Platform", "platform"))
+API_FILTERS = (
+    ("All", None),
+    ("Jira", "jira"),
+    ("JSM", "jsm"),
+    ("Confluence", "confluence"),
+    ("Identity", "identity"),
+    ("Platform", "platform"),
+)
 KIND_FILTERS = (("Both", None), ("Classic", "classic"), ("Granular", "granular"))
 
 
@@ -47,23 +53,28 @@ class _Displayable:
 class ChecklistWidget(_Displayable):
     """One checkbox per console step, with the values to enter; ticks go to ``on_tick``."""
 
-    def __init__(self, checklist, done: Iterable[str],
-                 on_tick: Callable[[str, bool], object]) -> None:
+    def __init__(
+        self, checklist, done: Iterable[str], on_tick: Callable[[str, bool], object]
+    ) -> None:
         done = set(done)
         self.boxes: dict[str, w.Checkbox] = {}
         rows: list[w.Widget] = [w.HTML(f"<b>{html.escape(checklist.policy_note)}</b>")]
         for number, step in enumerate(checklist.steps, 1):
-            box = w.Checkbox(value=step.id in done, indent=False,
-                             description=f"{number}. [{step.tab}] {step.title}",
-                             layout=w.Layout(width="auto"))
+            box = w.Checkbox(
+                value=step.id in done,
+                indent=False,
+                description=f"{number}. [{step.tab}] {step.title}",
+                layout=w.Layout(width="auto"),
+            )
             box.observe(lambda change, sid=step.id: on_tick(sid, change["new"]), names="value")
             self.boxes[step.id] = box
             values = "".join(
                 f"<li><code>{html.escape(k)}</code>: <code>{html.escape(str(v))}</code></li>"
                 for k, v in step.values.items()
             )
-            detail = (f"<div style='margin-left:2em'>{html.escape(step.detail)}"
-                      f"<ul>{values}</ul></div>")
+            detail = (
+                f"<div style='margin-left:2em'>{html.escape(step.detail)}<ul>{values}</ul></div>"
+            )
             rows += [box, w.HTML(detail)]
         self.widget = w.VBox(rows)
 
@@ -71,24 +82,43 @@ class ChecklistWidget(_Displayable):
 class ScopePicker(_Displayable):
     """Scopes grouped by API, with search, a classic/granular filter, presets and live checks.
 
-    ``on_save(scopes)`` persists the choice (the notebook passes a function that validates
-    and writes ``ATLASSIAN_SCOPES`` to .env); it is what the headless path calls too.
+    The list shows each scope as ``[API · kind] name — description``, grouped by API in the
+    console's order. Filters only change what is shown: a scope selected under one filter stays
+    selected under another. ``on_save(scopes)`` persists the choice (the notebook passes the
+    function that validates and writes ``ATLASSIAN_SCOPES`` to .env, the one the headless
+    parameters call too) and may return the saved, normalised selection.
     """
 
-    def __init__(self, selected: Sequence[str], on_save: Callable[[tuple[str, ...]], object],
-                 *, console_apis: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        selected: Sequence[str],
+        on_save: Callable[[tuple[str, ...]], object],
+        *,
+        console_apis: Iterable[str] | None = None,
+    ) -> None:
         self.selected: list[str] = list(dict.fromkeys(selected))
         self._on_save = on_save
         self._console_apis = list(console_apis) if console_apis is not None else None
         self._updating = False
-        self.search = w.Text(placeholder="search scopes or descriptions", description="Search")
+        self.search = w.Text(
+            placeholder="search scopes or descriptions",
+            description="Search",
+            continuous_update=True,
+        )
         self.api = w.ToggleButtons(options=API_FILTERS, value=None, description="API")
         self.kind = w.ToggleButtons(options=KIND_FILTERS, value=None, description="Kind")
-        self.preset = w.Dropdown(options=[("(keep selection)", ""), ("merge", "merge"),
-                                          ("clerk", "clerk"), ("minimal", "minimal")],
-                                 value="", description="Preset")
-        self.options = w.SelectMultiple(rows=12, description="Scopes",
-                                        layout=w.Layout(width="95%"))
+        self.preset = w.Dropdown(
+            options=[("(keep selection)", ""), *[(name, name) for name in PRESETS]],
+            value="",
+            description="Preset",
+        )
+        self.offline = w.Checkbox(
+            value=OFFLINE_ACCESS in self.selected,
+            indent=False,
+            description="offline_access (refresh token)",
+        )
+        self.options = w.SelectMultiple(rows=14, description="Scopes", layout=w.Layout(width="95%"))
+        self.shown = w.HTML()
         self.summary = w.HTML()
         self.warnings = w.HTML()
         self.save = w.Button(description="Save to .env", button_style="primary", icon="save")
@@ -96,58 +126,133 @@ class ScopePicker(_Displayable):
         for control in (self.search, self.api, self.kind):
             control.observe(lambda _: self._refresh_options(), names="value")
         self.preset.observe(self._apply_preset, names="value")
+        self.offline.observe(self._toggle_offline, names="value")
         self.options.observe(self._on_pick, names="value")
         self.save.on_click(lambda _: self.save_now())
-        self.widget = w.VBox([self.search, self.api, self.kind, self.preset, self.options,
-                              self.summary, self.warnings, w.HBox([self.save, self.status])])
+        self.widget = w.VBox(
+            [
+                self.search,
+                self.api,
+                self.kind,
+                w.HBox([self.preset, self.offline]),
+                self.options,
+                self.shown,
+                self.summary,
+                self.warnings,
+                w.HBox([self.save, self.status]),
+            ]
+        )
         self._refresh_options()
+
+    @staticmethod
+    def _order(scope) -> tuple:
+        api_rank = {api: i for i, (_, api) in enumerate(API_FILTERS)}
+        return (api_rank.get(scope.api, 99), scope.kind, scope.name)
 
     def _refresh_options(self) -> None:
         needle = self.search.value.strip().lower()
-        shown = [s for s in list_scopes(api=self.api.value, kind=self.kind.value)
-                 if not needle or needle in s.name.lower() or needle in s.description.lower()]
+        shown = sorted(
+            (
+                s
+                for s in list_scopes(api=self.api.value, kind=self.kind.value)
+                if not needle or needle in s.name.lower() or needle in s.description.lower()
+            ),
+            key=self._order,
+        )
+        labels = dict((api, label) for label, api in API_FILTERS)
         self._updating = True
         try:
-            self.options.options = [(f"{s.name} — {s.description}"[:140], s.name) for s in shown]
+            self.options.options = [
+                (
+                    f"[{labels.get(s.api, s.api)} · {s.kind}] {s.name} — {s.description}"[:160],
+                    s.name,
+                )
+                for s in shown
+            ]
             visible = {s.name for s in shown}
             self.options.value = tuple(n for n in self.selected if n in visible)
         finally:
             self._updating = False
+        self.shown.value = f"<small>{len(shown)} scope(s) shown</small>"
         self._render()
+
+    @property
+    def visible(self) -> list[str]:
+        """The scope names the current filters show."""
+        return [value for _, value in self.options.options]
 
     def _on_pick(self, change) -> None:
         if self._updating:
             return
-        visible = {value for _, value in self.options.options}
-        picked = set(change["new"])
-        self.selected = list(dict.fromkeys(
-            [n for n in self.selected if n not in visible or n in picked] + list(change["new"])
-        ))
-        self.status.value = "<i>unsaved changes</i>"
-        self._render()
+        visible = set(self.visible)
+        picked = list(change["new"])
+        self.selected = list(
+            dict.fromkeys([n for n in self.selected if n not in visible or n in picked] + picked)
+        )
+        self._changed()
 
     def _apply_preset(self, change) -> None:
         if change["new"]:
             self.select(preset(change["new"]))
 
+    def _toggle_offline(self, change) -> None:
+        if self._updating:
+            return
+        has = OFFLINE_ACCESS in self.selected
+        if change["new"] and not has:
+            self.selected.append(OFFLINE_ACCESS)
+        elif not change["new"] and has:
+            self.selected.remove(OFFLINE_ACCESS)
+        else:
+            return
+        self._changed()
+        self._refresh_options()
+
     def select(self, scopes: Iterable[str]) -> None:
         """Replace the selection (what a preset or a notebook parameter does)."""
         self.selected = list(dict.fromkeys(scopes))
-        self.status.value = "<i>unsaved changes</i>"
+        self._changed()
         self._refresh_options()
 
+    def _changed(self) -> None:
+        self._updating = True
+        try:
+            self.offline.value = OFFLINE_ACCESS in self.selected
+        finally:
+            self._updating = False
+        self.status.value = "<i>unsaved changes</i>"
+        self._render()
+
     def _render(self) -> None:
-        self.summary.value = (f"<b>Selected ({len(self.selected)}):</b> "
-                              + html.escape(" ".join(self.selected) or "(none)"))
+        self.summary.value = f"<b>Selected ({len(self.selected)}):</b> " + html.escape(
+            " ".join(self.selected) or "(none)"
+        )
         found = check_scopes(self.selected, console_apis=self._console_apis)
         self.warnings.value = "".join(
             f"<div style='color:#a15c00'>⚠ {html.escape(x.message)} "
-            f"<i>{html.escape(x.hint)}</i></div>" for x in found
+            f"<i>{html.escape(x.hint)}</i></div>"
+            for x in found
         )
 
-    def save_now(self) -> tuple[str, ...]:
-        saved = tuple(self._on_save(tuple(self.selected)) or self.selected)
+    @property
+    def warning_codes(self) -> list[str]:
+        """The live validation's findings, as stable codes (``missing-offline-access``…)."""
+        return [x.code for x in check_scopes(self.selected, console_apis=self._console_apis)]
+
+    def save_now(self) -> tuple[str, ...] | None:
+        """Save through ``on_save``; an invalid selection is shown, not raised (a button
+        callback has no cell to raise into)."""
+        try:
+            saved = self._on_save(tuple(self.selected))
+        except Exception as error:
+            self.status.value = (
+                f"<span style='color:#b00'>not saved: {html.escape(redact(error))}</span>"
+            )
+            return None
+        saved = tuple(saved) if saved else tuple(self.selected)
+        self.selected = list(saved)
         self.status.value = f"saved to .env at {time.strftime('%H:%M:%S')}"
+        self._render()
         return saved
 
 
@@ -158,54 +263,76 @@ class CredentialsForm(_Displayable):
     JupyterLab can save into the notebook) keeps it.
     """
 
-    def __init__(self, client_id: str | None,
-                 on_save: Callable[[str, Secret], object]) -> None:
+    def __init__(self, client_id: str | None, on_save: Callable[[str, Secret], object]) -> None:
         self._on_save = on_save
-        self.client_id = w.Text(value=client_id or "", description="Client ID",
-                                placeholder="from the console's Settings tab")
+        self.client_id = w.Text(
+            value=client_id or "",
+            description="Client ID",
+            placeholder="from the console's Settings tab",
+        )
         self.secret = w.Password(description="Secret", placeholder="paste the Secret")
         self.save = w.Button(description="Save to .env", button_style="primary", icon="lock")
         self.status = w.HTML()
         self.save.on_click(lambda _: self.save_now())
         self.widget = w.VBox([self.client_id, self.secret, w.HBox([self.save, self.status])])
 
-    def save_now(self) -> None:
+    def save_now(self) -> bool:
+        """Hand the values to ``on_save``; the password field is empty afterwards, whatever
+        happened. Returns True when saved."""
         client_id, value = self.client_id.value.strip(), self.secret.value.strip()
         self.secret.value = ""
         if not client_id or not value:
             self.status.value = "<span style='color:#b00'>Both fields are needed.</span>"
-            return
+            return False
         secret = Secret(value)
-        self._on_save(client_id, secret)
+        try:
+            self._on_save(client_id, secret)
+        except Exception as error:  # shown, not raised: a button callback has no cell
+            self.status.value = (
+                f"<span style='color:#b00'>not saved: {html.escape(redact(error))}</span>"
+            )
+            return False
         self.status.value = f"saved to .env (mode 0600); secret {html.escape(str(secret))}"
+        return True
 
 
-class AuthorizationPanel(_Displayable):
-    """The authorization link, a status line and, in paste mode, a box for the redirected URL."""
+class AuthorizationPanel:
+    """The authorization link and a status line, as two updatable outputs.
 
-    def __init__(self, url: str, *, on_paste: Callable[[str], object] | None = None) -> None:
-        link = w.HTML(f"<a href='{html.escape(url, quote=True)}' target='_blank' "
-                      "rel='noopener' id='authorize-link'>Authorize the app at Atlassian →</a>")
-        self.status = w.HTML("Waiting for consent…")
-        children: list[w.Widget] = [link, self.status]
-        if on_paste is not None:
-            self.pasted = w.Text(placeholder="paste the URL the browser landed on",
-                                 layout=w.Layout(width="90%"))
-            button = w.Button(description="Exchange the code", button_style="primary")
+    Plain display outputs (``display_id``), not widget state, so they survive in an executed
+    or saved notebook, where widget state is not kept. Shown before anything waits, so a person
+    can always open the link by hand. The redirected URL, which holds the code, is asked for in
+    a masked input box, never here.
+    """
 
-            def submit(_):
-                value, self.pasted.value = self.pasted.value, ""  # the code must not linger
-                try:
-                    on_paste(value)
-                except Exception as error:  # shown, not raised: a widget callback has no cell
-                    self.show(f"<span style='color:#b00'>{html.escape(redact(error))}</span>")
+    def __init__(self) -> None:
+        from IPython.display import HTML, display
 
-            button.on_click(submit)
-            children += [self.pasted, button]
-        self.widget = w.VBox(children)
+        self.url: str | None = None
+        self._link = display(HTML("<i>preparing the authorization URL…</i>"), display_id=True)
+        self._status = display(HTML(""), display_id=True)
+
+    def set_url(self, url: str) -> None:
+        from IPython.display import HTML
+
+        self.url = url
+        self._update(
+            self._link,
+            HTML(
+                f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener' "
+                "id='authorize-link'>Authorize the app at Atlassian →</a>"
+            ),
+        )
 
     def show(self, html_text: str) -> None:
-        self.status.value = html_text
+        from IPython.display import HTML
+
+        self._update(self._status, HTML(redact(html_text)))
+
+    @staticmethod
+    def _update(handle, value) -> None:
+        if handle is not None:  # None outside IPython
+            handle.update(value)
 
 
 class SecretReveal(_Displayable):
@@ -219,8 +346,9 @@ class SecretReveal(_Displayable):
         self._secret = secret
         shown = mask(secret.reveal()) if secret else "«none»"
         self.masked = w.HTML(f"<b>{html.escape(label)}</b>: <code>{shown}</code>")
-        self.toggle = w.ToggleButton(description="Reveal to copy", icon="eye",
-                                     disabled=secret is None)
+        self.toggle = w.ToggleButton(
+            description="Reveal to copy", icon="eye", disabled=secret is None
+        )
         self.field = w.Text(layout=w.Layout(width="60%", display="none"))
         self.toggle.observe(self._flip, names="value")
         self.widget = w.HBox([self.masked, self.toggle, self.field])
