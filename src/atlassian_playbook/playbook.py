@@ -418,7 +418,10 @@ def show_checklist(
 
     for sid in wanted:
         tick(sid, True)
-    done = read_json(path, default={}) or {}
+    done = read_json(path, default=None)
+    if done is None:  # start the progress file, so it is there to find (and to tick into)
+        done = {}
+        atomic_write_json(path, done, mode=0o644)
     _markdown(checklist.to_markdown())
     _display(ChecklistWidget(checklist, done, tick))
     open_required = [s.id for s in checklist.steps if s.required and s.id not in done]
@@ -759,15 +762,17 @@ def exchange_tokens(
     )
     for warning in result.warnings:
         _markdown(f"⚠️ {warning}")
+    # "refresh_token" as a key would be masked by the record's redaction, whatever its value.
+    issued = data.pop("refresh_token") == "present"
     record(
         "login",
         {
             **data,
+            "refresh_token_issued": issued,
             "consent": consent,
             "headless": consent in ("auto", "deny") and session.headless_possible,
         },
     )
-    return
 
 
 def show_token_store(session: Session) -> None:
