@@ -30,12 +30,13 @@ __all__ = [
     "SecretReveal",
 ]
 
+# In the console's Permissions-tab order; "Platform" is offline_access and personal data reporting.
 API_FILTERS = (
     ("All", None),
+    ("Identity", "identity"),
     ("Jira", "jira"),
     ("JSM", "jsm"),
     ("Confluence", "confluence"),
-    ("Identity", "identity"),
     ("Platform", "platform"),
 )
 KIND_FILTERS = (("Both", None), ("Classic", "classic"), ("Granular", "granular"))
