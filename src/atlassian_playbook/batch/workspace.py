@@ -1,0 +1,161 @@
+"""What a run's ``workspace`` parameter implies for the batch runner.
+
+A playbook notebook opens its workspace with :func:`atlassian_playbook.playbook.start`: settings
+from ``<workspace>/.env`` (the environment wins) and, against the emulator, the token store
+``<workspace>/.playbook/tokens.json``. From the same rules the runner derives
+
+* the token-store entry a run refreshes (:func:`token_entry_key`): runs of one entry must never
+  overlap, because two refreshes of a rotating refresh token outside a lock can revoke the
+  whole grant (FACTS.md, "Refresh tokens");
+* the secrets its executed notebook must not contain (:func:`known_secrets`);
+* the entries a ``--from-store`` batch runs (:func:`store_entries`).
+
+:func:`seed_emulator_workspace` makes a workspace with one emulator login, for trying a batch,
+the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from .._files import read_json
+from ..config import Settings, load_settings, save_settings
+from ..tokens import TokenEntry, TokenStore
+
+__all__ = [
+    "workspace_settings",
+    "token_entry_key",
+    "store_entries",
+    "known_secrets",
+    "seed_emulator_workspace",
+]
+
+EMULATOR_CLIENT = "emulator"
+
+
+def workspace_settings(workspace: str | Path) -> Settings:
+    """The settings a notebook started on ``workspace`` uses (the token store resolved).
+
+    Mirrors ``playbook.start``: without credentials, the store is the workspace's own unless
+    ``ATLASSIAN_TOKEN_STORE`` is set in the environment or ``.env``.
+    """
+    workspace = Path(workspace).expanduser().resolve()
+    env_file = workspace / ".env"
+    settings = load_settings(env_file, validate=False)
+    if not settings.has_credentials and not _store_configured(env_file):
+        settings = settings.replace(token_store=workspace / ".playbook" / "tokens.json")
+    return settings
+
+
+def _store_configured(env_file: Path) -> bool:
+    if os.environ.get("ATLASSIAN_TOKEN_STORE"):
+        return True
+    return env_file.is_file() and bool(dotenv_values(env_file).get("ATLASSIAN_TOKEN_STORE"))
+
+
+def _client_id(settings: Settings) -> str:
+    # Without credentials the notebook uses the emulator's default client; a workspace's
+    # emulator has exactly one, so one name for it is enough to tell entries apart.
+    return settings.client_id if settings.has_credentials else EMULATOR_CLIENT
+
+
+def _emulator_default_client(settings: Settings) -> str | None:
+    state = read_json(settings.token_store.with_name("emulator-state.json"), default=None)
+    return state.get("default_client_id") if isinstance(state, dict) else None
+
+
+def store_entries(workspace: str | Path) -> list[TokenEntry]:
+    """The entries of the workspace's store that its notebooks can refresh (its client's)."""
+    settings = workspace_settings(workspace)
+    entries = TokenStore(settings.token_store).list()
+    client = (settings.client_id if settings.has_credentials
+              else _emulator_default_client(settings))
+    return [e for e in entries if client is None or e.client_id == client]
+
+
+def token_entry_key(parameters: Mapping[str, Any]) -> str | None:
+    """The token-store entry a run with these parameters refreshes, or ``None`` (no workspace).
+
+    ``store#client#account``. With no ``account_id`` the notebook takes the store's only entry
+    for the client, so the key names that entry; with several (or none) the run fails before
+    refreshing anything and the key is the store's wildcard.
+    """
+    workspace = parameters.get("workspace")
+    if not isinstance(workspace, str) or not workspace:
+        return None
+    settings = workspace_settings(workspace)
+    store = settings.token_store.expanduser().resolve()
+    account = parameters.get("account_id") or None
+    if account is None:
+        try:
+            matching = store_entries(workspace)
+        except Exception:  # an unreadable store: the run will fail and say why
+            matching = []
+        account = matching[0].account_id if len(matching) == 1 else "*"
+    return f"{store}#{_client_id(settings)}#{account}"
+
+
+def known_secrets(workspace: str | Path | None) -> set[str]:
+    """Every secret a run on ``workspace`` may have seen: the client secret, the emulator's
+    client secrets and every token in the store. Read again after a run for rotated tokens."""
+    if not workspace:
+        return set()
+    settings = workspace_settings(workspace)
+    found: set[str] = set()
+    if settings.client_secret:
+        found.add(settings.client_secret.reveal())
+    state = read_json(settings.token_store.with_name("emulator-state.json"), default=None)
+    if isinstance(state, dict):
+        for client in (state.get("clients") or {}).values():
+            if isinstance(client, dict) and client.get("client_secret"):
+                found.add(client["client_secret"])
+    try:
+        for entry in TokenStore(settings.token_store).list():
+            found.add(entry.tokens.access_token.reveal())
+            if entry.tokens.refresh_token:
+                found.add(entry.tokens.refresh_token.reveal())
+    except Exception:  # an unreadable store holds nothing we could scrub with
+        pass
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def seed_emulator_workspace(workspace: str | Path) -> TokenEntry:
+    """A workspace with one emulator login: its own emulated world and token store.
+
+    The emulator has one user, so one workspace holds one entry; N workspaces give N entries
+    (N separate grants) for a batch. The login catches its callback on a free loopback port,
+    saved as ``ATLASSIAN_REDIRECT_URI`` in the workspace's ``.env``.
+    """
+    from .. import connection
+    from ..emulator import Emulator
+    from ..target import Target, emulator_state_path
+
+    workspace = Path(workspace).expanduser().resolve()
+    redirect = f"http://127.0.0.1:{_free_port()}/callback"
+    save_settings({"ATLASSIAN_REDIRECT_URI": redirect}, workspace / ".env")
+    settings = load_settings(workspace / ".env", environ={}).replace(
+        token_store=workspace / ".playbook" / "tokens.json")
+    with Emulator(auto_consent=True, state_path=emulator_state_path(settings)) as emulator:
+        client = emulator.default_client
+        # The emulated console: add this callback URL, as target.connect does.
+        emulator.register_client(
+            client_id=client.client_id, client_secret=client.client_secret,
+            redirect_uris=(*client.redirect_uris, redirect), apis=client.apis,
+            sharing=client.sharing, name=client.name,
+        )
+        target = Target(emulator.settings(redirect_uri=redirect, scopes=settings.scopes,
+                                          token_store=settings.token_store), emulator)
+        result = connection.login(target, browser="headless", show_url=lambda url: None)
+    return result.entry
