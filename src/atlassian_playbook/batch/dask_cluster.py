@@ -1,0 +1,172 @@
+"""The Dask executor: the same runs, on an existing Dask distributed cluster.
+
+``pip install 'atlassian-oauth-playbook[dask]'`` on the runner's machine and on every worker.
+Workers need the package, a Jupyter kernel, read-write access to each run's workspace (its
+token store) at the same path as the runner sees it, and the credentials in that workspace's
+``.env`` or in their own environment: a plan never carries a secret.
+
+What keeps a token-store entry safe on a cluster:
+
+* The runner submits at most one run per entry at a time (it waits for the result before
+  submitting the next run of that entry).
+* Inside the task, a ``distributed.Lock`` named after the entry is held for the run, so two
+  *batches* sharing a cluster cannot refresh one entry at once either (the store's file lock
+  already covers processes on one machine, not several machines).
+* Every run is its own task: ``pure=False`` (never deduplicated or taken from a cache), a
+  unique key, ``retries=0``.
+* Worker loss: the scheduler re-runs a task whose worker died (``allowed-failures``, a
+  cluster-wide setting the runner cannot change per task). A run may have rotated a refresh
+  token before its worker died, so a second attempt must not refresh again: each task sets a
+  ``distributed.Event`` when it starts, and an attempt that finds it set returns ``lost``
+  without running. Rerun lost runs with ``--resume`` once the entry is known to be healthy.
+
+The executed notebook travels back in the result and the runner writes it, so workers need no
+access to the batch folder. Per-run timeouts are papermill's per-cell limit here (several runs
+may share a worker process, so a kernel cannot be told apart for a whole-run watchdog).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from concurrent.futures import Future
+from typing import Any
+
+from ..errors import PlaybookError
+from .plan import PlanError, RunSpec
+from .results import RunResult
+
+__all__ = ["DaskExecutor", "run_on_worker"]
+
+INSTALL_HINT = ("pip install 'atlassian-oauth-playbook[dask]' (on the runner and on every "
+                "worker), or use --executor local.")
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise PlaybookError("Dask is not installed, so --executor dask is not available.",
+                            INSTALL_HINT) from None
+    return distributed
+
+
+def entry_lock_name(entry: str) -> str:
+    return "atlassian-playbook-entry-" + hashlib.sha256(entry.encode()).hexdigest()[:24]
+
+
+def run_on_worker(spec: RunSpec, claim: str) -> RunResult:
+    """The task: claim the run, hold the entry's lock, execute, ship the notebook back."""
+    from distributed import Event, Lock
+
+    from .task import execute_run
+
+    started = Event(claim)
+    if started.is_set():
+        return RunResult(
+            index=spec.index, run_id=spec.run_id, notebook=spec.notebook.rsplit("/", 1)[-1],
+            parameters={}, status="lost", entry=spec.entry,
+            failure={"cell": None, "error": "WorkerLost",
+                     "message": "The worker running this died; Dask scheduled it again.",
+                     "hint": "Not run a second time: the first attempt may have refreshed the "
+                             "token. Check the entry, then rerun with --resume."},
+        )
+    started.set()
+    if spec.entry is None:
+        return execute_run(spec, watchdog=False, ship_notebook=True)
+    lock = Lock(entry_lock_name(spec.entry))
+    wait = spec.timeout or 600
+    if not lock.acquire(timeout=wait):
+        return RunResult(
+            index=spec.index, run_id=spec.run_id, notebook=spec.notebook.rsplit("/", 1)[-1],
+            parameters={}, status="failed", entry=spec.entry,
+            failure={"cell": None, "error": "EntryBusy",
+                     "message": f"Another run held this token-store entry for {wait:g} s.",
+                     "hint": "Another batch is running this entry; rerun with --resume later."},
+        )
+    try:
+        return execute_run(spec, watchdog=False, ship_notebook=True)
+    finally:
+        lock.release()
+
+
+class DaskExecutor:
+    """Runs on the cluster at ``scheduler`` (an address such as ``tcp://10.0.0.5:8786``), or
+    through an existing ``distributed.Client``."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None,
+                 client: Any = None, **_unused: object) -> None:
+        self._distributed = _distributed()
+        if scheduler is None and client is None:
+            raise PlanError("--executor dask needs the scheduler's address.",
+                            "Pass --scheduler tcp://HOST:8786 (the cluster must already run).")
+        self._address = scheduler
+        self._client = client
+        self._own_client = client is None
+        self._limit = workers
+        self.capacity = 1
+        self.logs = "(the cluster's worker logs)"
+        self._claims: list[str] = []
+        self._futures: dict[str, Any] = {}
+
+    def start(self) -> None:
+        distributed = self._distributed
+        if self._client is None:
+            try:
+                self._client = distributed.Client(self._address, timeout="15s",
+                                                  set_as_default=False)
+            except OSError as error:
+                raise PlaybookError(
+                    f"Cannot reach the Dask scheduler at {self._address}: {error}",
+                    "Check the address and that the scheduler runs (dask scheduler).",
+                ) from None
+        from .task import warm_up
+
+        try:
+            self._client.run(warm_up)  # every worker imports papermill now, once
+        except ImportError as error:
+            raise PlaybookError(f"A Dask worker cannot import the playbook: {error}",
+                                INSTALL_HINT) from None
+        threads = sum(self._client.nthreads().values())
+        if not threads:
+            raise PlaybookError("The Dask cluster has no workers.", "Start some workers.")
+        self.capacity = min(self._limit, threads) if self._limit else threads
+        self.logs = self._client.dashboard_link or self.logs
+
+    def submit(self, spec: RunSpec) -> Future[RunResult]:
+        key = f"atlassian-playbook-run-{spec.run_id}-{uuid.uuid4().hex[:12]}"
+        claim = f"{key}-started"
+        self._claims.append(claim)
+        task = self._client.submit(run_on_worker, spec, claim, key=key, pure=False, retries=0)
+        self._futures[key] = task
+        bridge: Future[RunResult] = Future()
+        bridge.set_running_or_notify_cancel()
+
+        def settle(done) -> None:
+            self._futures.pop(key, None)
+            try:
+                bridge.set_result(done.result())
+            except BaseException as error:  # lost, cancelled, or the task raised
+                bridge.set_exception(error)
+
+        task.add_done_callback(settle)
+        return bridge
+
+    def shutdown(self, *, abandon: bool = False) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if abandon and self._futures:
+            # Dask cannot interrupt a running task: it finishes on its worker, unrecorded.
+            client.cancel(list(self._futures.values()))
+        distributed = self._distributed
+        for claim in self._claims:
+            try:
+                distributed.Event(claim, client=client).clear()
+            except Exception:  # the scheduler went away; nothing left to clean
+                break
+        self._claims.clear()
+        if self._own_client:
+            client.close()

@@ -1,0 +1,105 @@
+"""The local executor: a pool of worker processes on this machine.
+
+Each worker imports papermill once (the forkserver preloads it, so starting 4 workers costs
+about what starting 1 does) and then runs notebook after notebook, each in its own kernel.
+Workers ignore Ctrl-C: stopping is the runner's decision (it lets running runs finish, since
+killing one mid-refresh could lose a rotated refresh token). Their output, and the kernels',
+goes to ``workers.log`` in the batch folder instead of the terminal.
+
+A worker that dies (killed, out of memory) breaks a ``ProcessPoolExecutor``: every run in
+flight is then reported lost, and the pool is started again for the runs still to go.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from .plan import RunSpec
+from .results import RunResult
+from .task import execute_run, warm_up
+
+__all__ = ["LocalPoolExecutor"]
+
+_PRELOAD = ["papermill", "nbclient", "atlassian_playbook.batch.task"]
+
+
+def _init_worker(environ: dict[str, str], cwd: str, log_path: str | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forkserver child inherits the server's environment and folder, which may be older
+    # than the runner's: take the runner's, so kernels see the settings the runner sees.
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    if log_path:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    warm_up()
+
+
+class LocalPoolExecutor:
+    """``workers`` processes (default: the CPU count), each running one notebook at a time."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, log_dir: str | Path | None = None,
+                 **_unused: object) -> None:
+        self.capacity = max(1, int(workers or os.cpu_count() or 1))
+        self._log_path = str(Path(log_dir) / "workers.log") if log_dir else None
+        self.logs = self._log_path or "(worker output not kept)"
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _context(self):
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_PRELOAD)  # ignored if the server already runs
+            return context
+        return multiprocessing.get_context("spawn")
+
+    def start(self) -> None:
+        if self._log_path:
+            Path(self._log_path).parent.mkdir(parents=True, exist_ok=True)
+        self._pool = ProcessPoolExecutor(
+            self.capacity, mp_context=self._context(), initializer=_init_worker,
+            initargs=(dict(os.environ), os.getcwd(), self._log_path),
+        )
+        # Start every worker now, together, rather than one by one as the first runs arrive.
+        wait([self._pool.submit(warm_up) for _ in range(self.capacity)])
+
+    def submit(self, spec: RunSpec) -> Future[RunResult]:
+        assert self._pool is not None, "start() first"
+        try:
+            return self._pool.submit(execute_run, spec, watchdog=True)
+        except BrokenProcessPool:
+            # A worker died earlier; its runs were reported lost. Start a fresh pool.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self.start()
+            return self._pool.submit(execute_run, spec, watchdog=True)
+
+    def shutdown(self, *, abandon: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if abandon:
+            _kill_workers(pool)
+        pool.shutdown(wait=not abandon, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers and their kernels now (a second Ctrl-C)."""
+    import psutil
+
+    # ProcessPoolExecutor has no public way to kill its workers before Python 3.14.
+    for pid in list(getattr(pool, "_processes", {}) or {}):
+        try:
+            worker = psutil.Process(pid)
+            for process in [*worker.children(recursive=True), worker]:
+                process.kill()
+        except psutil.Error:
+            pass
