@@ -187,6 +187,41 @@ def cmd_demo(args) -> int:
     return run_demo(output_dir=args.output)
 
 
+def cmd_batch(args) -> int:
+    from pathlib import Path
+
+    from .batch import plan_from_store, run_batch
+    from .batch.plan import PlanError, load_plan
+
+    if bool(args.plan) == bool(args.from_store):
+        raise PlanError("Give a plan file or --from-store (one of them).",
+                        "atlassian-playbook batch examples/batch-plan.yaml, or "
+                        "atlassian-playbook batch --from-store --workspace DIR")
+    if args.from_store:
+        workspaces = args.workspace or [str(Path(args.env_file).parent)]
+        plan = plan_from_store(workspaces, notebook=args.notebook)
+    else:
+        plan = load_plan(args.plan)
+    summary = run_batch(
+        plan, output_dir=args.output, workers=args.workers, timeout=args.timeout,
+        executor=args.executor, scheduler=args.scheduler, resume=args.resume,
+        progress="none" if args.json else args.progress,
+    )
+    if args.json:
+        _print_json(summary.to_dict())
+    else:
+        print(summary.to_text())
+    return summary.exit_code
+
+
+def cmd_render(args) -> int:
+    from .render import render_playbook
+
+    result = render_playbook(args.output, timeout=args.timeout)
+    print(result.to_text())
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -259,6 +294,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "the main job: the whole playbook against the emulator")
     demo.add_argument("--output", default="output", help="folder for what the demo writes")
+
+    batch = add("batch", cmd_batch, "run a notebook once per parameter set, in parallel, "
+                "with a JSON and HTML summary (exit 1 when a run failed)")
+    batch.add_argument("plan", nargs="?", metavar="PLAN",
+                       help="plan file, YAML or JSON (see examples/batch-plan.yaml)")
+    batch.add_argument("--from-store", action="store_true",
+                       help="run the health-check notebook once per token-store entry")
+    batch.add_argument("--workspace", action="append", metavar="DIR",
+                       help="with --from-store: a workspace (.env and .playbook/); repeat for "
+                       "several (default: the folder of --env-file)")
+    batch.add_argument("--notebook", help="with --from-store: another notebook taking "
+                       "workspace and account_id (default 09-health-check.ipynb)")
+    batch.add_argument("--output", help="batch folder (default output/batch/<plan name>/)")
+    batch.add_argument("--workers", type=int,
+                       help="runs at once (default: CPU count; dask: the cluster's threads)")
+    batch.add_argument("--timeout", type=float,
+                       help="seconds per run (default: the plan's, else 600)")
+    batch.add_argument("--resume", action="store_true",
+                       help="skip runs that already succeeded with the same notebook and "
+                       "parameters (from results.jsonl)")
+    batch.add_argument("--executor", choices=["local", "dask"], default="local",
+                       help="local process pool (default) or an existing Dask cluster")
+    batch.add_argument("--scheduler", metavar="ADDRESS",
+                       help="with --executor dask: the scheduler, e.g. tcp://10.0.0.5:8786")
+    batch.add_argument("--progress", choices=["bar", "none"], default="bar",
+                       help="progress bar on stderr (default) or none")
+    json_flag(batch)
+
+    render = add("render", cmd_render, "the training build: execute notebooks 01..09 against "
+                 "the emulator and write a static HTML site")
+    render.add_argument("--output", default="output/site",
+                        help="folder for the site (default output/site)")
+    render.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds per cell (default 600)")
     return parser
 
 
