@@ -1,0 +1,110 @@
+"""The training build: the playbook executed against the emulator and rendered to HTML."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from atlassian_playbook.batch.workspace import known_secrets
+from atlassian_playbook.render import playbook_notebooks, render_playbook
+
+from .conftest import assert_no_secrets
+
+_HREF = re.compile(r"""href=['"]([^'"]+)['"]""")
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,}")
+
+
+def local_links(page: Path) -> list[str]:
+    return [link for link in _HREF.findall(page.read_text())
+            if not re.match(r"^(https?:|mailto:|#|data:)", link)]
+
+
+def issued_digests(workspace: Path) -> set[str]:
+    state = json.loads((workspace / ".playbook" / "emulator-state.json").read_text())
+    return {d for kind in ("access_tokens", "refresh_tokens", "codes") for d in state[kind]}
+
+
+def assert_no_issued_token(site: Path, digests: set[str]) -> None:
+    for page in site.glob("*.html"):
+        for candidate in _TOKEN_SHAPE.findall(page.read_text()):
+            assert hashlib.sha256(candidate.encode()).hexdigest() not in digests, (
+                f"a token the emulator issued is in {page.name}")
+
+
+def write_notebook(path: Path, *cells: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    first = nbformat.v4.new_code_cell('workspace = ""')
+    first.metadata["tags"] = ["parameters"]
+    notebook.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem.title()}"), first,
+                      *(nbformat.v4.new_code_cell(c) for c in cells)]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("render")
+def test_render_builds_the_playbook_site_with_working_links_and_no_secret(tmp_path):
+    assert len(playbook_notebooks()) == 9
+    site = tmp_path / "site"
+    result = render_playbook(site, keep_workspace=True)
+
+    assert result.ok, result.to_text()
+    assert [p.status for p in result.pages] == ["ok"] * 9
+    index = site / "index.html"
+    links = local_links(index)
+    assert links == [f"{nb.stem}.html" for nb in playbook_notebooks()]
+    for page in site.glob("*.html"):
+        for link in local_links(page):
+            assert (site / link).is_file(), f"{page.name} links to missing {link}"
+    text = index.read_text()
+    assert all(p.title in text.replace("&#x27;", "'") for p in result.pages)
+    assert_no_secrets([site], known_secrets(result.workspace))
+    assert_no_issued_token(site, issued_digests(result.workspace))
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("render")
+def test_render_masks_tokens_a_notebook_printed_and_stops_at_the_first_failure(tmp_path):
+    leaky = write_notebook(
+        tmp_path / "01-leaky.ipynb",
+        "import json, pathlib\n"
+        "from atlassian_playbook import connection\n"
+        "from atlassian_playbook.batch.workspace import seed_emulator_workspace\n"
+        "import atlassian_playbook.playbook as pb\n"
+        "entry = seed_emulator_workspace(workspace)\n"
+        "session = pb.start(workspace, quiet=True)\n"
+        "connection.refresh(session.target)  # the seeded refresh token is now rotated out\n"
+        "leaked = {'old_refresh': entry.tokens.refresh_token.reveal(),\n"
+        "          'access': entry.tokens.access_token.reveal(),\n"
+        "          'client_secret': session.settings.client_secret.reveal()}\n"
+        "pathlib.Path(workspace, 'leaked.json').write_text(json.dumps(leaked))\n"
+        "print('a careless print:', *leaked.values())",
+    )
+    failing = write_notebook(
+        tmp_path / "02-fails.ipynb",
+        "from atlassian_playbook.errors import PlaybookError\n"
+        "raise PlaybookError('Broken on purpose.', 'Fix the notebook.')",
+    )
+    never = write_notebook(tmp_path / "03-never.ipynb", "print('not reached')")
+    site = tmp_path / "site"
+    result = render_playbook(site, notebooks=[leaky, failing, never], keep_workspace=True)
+
+    assert [p.status for p in result.pages] == ["ok", "failed", "not run"]
+    assert not result.ok
+    assert result.masked >= 3
+    assert sorted(p.name for p in site.iterdir()) == [
+        "01-leaky.html", "02-fails.html", "index.html"]
+    index = (site / "index.html").read_text()
+    assert "Broken on purpose." in index and "Fix the notebook." in index
+    assert "(not run)" in index
+    leaked = json.loads((result.workspace / "leaked.json").read_text())
+    assert_no_secrets([site], leaked.values())
+    assert "«secret:" in (site / "01-leaky.html").read_text()
+    assert_no_issued_token(site, issued_digests(result.workspace))
