@@ -28,7 +28,7 @@ import re
 import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,6 @@ class Session:
     workspace: Path
     target: Target
     auto_consent: bool = True
-    notes: list[str] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
@@ -599,32 +598,39 @@ def select_scopes(
 
 def _consent_page_deny(url: str) -> str:
     """Play a person who presses Deny on the emulator's consent screen; return where the
-    browser lands (the callback with ``error=access_denied``)."""
+    browser lands (the callback with ``error=access_denied``).
+
+    The emulator has no headless "deny" mode, so this posts its consent form as a browser
+    would. Emulator only: nothing here is sent to Atlassian.
+    """
     import httpx
 
-    page = httpx.get(url, follow_redirects=False, timeout=30)
-    if page.is_redirect:
-        raise PlaybookError(
-            "The emulator consented on its own (auto-consent), so there was no Deny to press.",
-            "Use consent='deny' with the embedded emulator, or start the emulator without "
-            "auto_consent.",
+    with httpx.Client(follow_redirects=False, timeout=30) as browser:
+        page = browser.get(url)
+        if page.is_redirect:
+            raise PlaybookError(
+                "The emulator consented on its own (auto-consent): there was no Deny to press.",
+                "Use consent='deny' with the embedded emulator, or start the emulator without "
+                "auto_consent.",
+            )
+        if page.status_code >= 400:
+            return connection.visit_headless(url)  # raises with the page's text
+        form = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+        request = re.search(r'name="consent_request" value="([^"]+)"', page.text)
+        if not form or not request:
+            raise CallbackError(
+                "The consent page has no consent form to answer.",
+                "Open the authorization URL in a browser to see what it shows.",
+            )
+        answer = browser.post(
+            str(page.url.join(html.unescape(form.group(1)))),
+            data={"consent_request": html.unescape(request.group(1)), "decision": "deny"},
         )
-    if page.status_code >= 400:
-        return connection.visit_headless(url)  # raises with the page's text
-    found = re.search(r'name="consent_request" value="([^"]+)"', page.text)
-    if not found:
+    if not answer.is_redirect:
         raise CallbackError(
-            "The consent page has no consent form.",
+            f"Pressing Deny answered {answer.status_code} instead of redirecting.",
             "Open the authorization URL in a browser to see what it shows.",
         )
-    answer = httpx.post(
-        str(page.url.join("/authorize/decision")),
-        timeout=30,
-        data={"consent_request": html.unescape(found.group(1)), "decision": "deny"},
-        follow_redirects=False,
-    )
-    if not answer.is_redirect:
-        return connection.visit_headless(url)
     return str(answer.url.join(answer.headers["location"]))
 
 
