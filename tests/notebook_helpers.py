@@ -138,7 +138,16 @@ class Played:
     secrets: set[str] = field(default_factory=set)
 
     def records(self, name: str) -> dict[str, Any]:
-        return self.outcomes[name].records
+        """What ``name`` recorded; fails the test with the reason when it did not complete."""
+        outcome = self.outcomes.get(name)
+        if outcome is None or not outcome.ok:
+            stopped = next((n for n, o in self.outcomes.items() if not o.ok), None)
+            failure = self.outcomes[stopped].failure.to_dict() if stopped else None
+            pytest.fail(
+                f"{self.profile}: {name} did not complete; the sequence stopped at "
+                f"{stopped}: {failure}"
+            )
+        return outcome.records
 
 
 def play(profile: str, workspace: Path) -> Played:
