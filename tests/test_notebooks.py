@@ -535,10 +535,15 @@ def test_select_scopes_defaults_to_the_profile_preset(session):
     assert session.settings.scopes == preset("merge")
 
 
-def test_show_checklist_ticks_persist_and_unknown_steps_are_refused(session, tmp_path):
+def test_show_checklist_ticks_persist_and_unknown_steps_are_refused(session, monkeypatch):
     pb.show_checklist(session, "custom", completed_steps="create-app, offline-access")
+    shown: list = []
+    monkeypatch.setattr(pb, "_display", lambda *objects: shown.extend(objects))
     pb.show_checklist(session, "custom")
     assert session.recorded["checklist"]["done"] == ["create-app", "offline-access"]
+    markdown = shown[0].data
+    assert "- [x] **1. Create an OAuth 2.0 integration**" in markdown
+    assert "- [ ] **" in markdown and "- [x]" not in markdown.split("authorization-callback")[1]
     with pytest.raises(PlaybookError, match="Unknown checklist step"):
         pb.show_checklist(session, "custom", completed_steps="create-ap")
     with pytest.raises(PlaybookError, match="Unknown profile"):

@@ -421,7 +421,16 @@ def show_checklist(
     if done is None:  # start the progress file, so it is there to find (and to tick into)
         done = {}
         atomic_write_json(path, done, mode=0o644)
-    _markdown(checklist.to_markdown())
+    # The Markdown copy shows the ticks too, for executed notebooks and HTML renders (where
+    # the checkboxes' widget state is not kept); each step's line ends with <!-- step id -->.
+    _markdown(
+        "\n".join(
+            line.replace("- [ ]", "- [x]", 1)
+            if (m := re.search(r"<!-- (\S+) -->$", line)) and m.group(1) in done
+            else line
+            for line in checklist.to_markdown().splitlines()
+        )
+    )
     _display(ChecklistWidget(checklist, done, tick))
     open_required = [s.id for s in checklist.steps if s.required and s.id not in done]
     _markdown(
