@@ -63,6 +63,8 @@ class LocalPoolExecutor:
         return multiprocessing.get_context("spawn")
 
     def start(self) -> None:
+        if self._pool is not None:
+            return
         if self._log_path:
             Path(self._log_path).parent.mkdir(parents=True, exist_ok=True)
         self._pool = ProcessPoolExecutor(
@@ -78,7 +80,8 @@ class LocalPoolExecutor:
             return self._pool.submit(execute_run, spec, watchdog=True)
         except BrokenProcessPool:
             # A worker died earlier; its runs were reported lost. Start a fresh pool.
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            broken, self._pool = self._pool, None
+            broken.shutdown(wait=False, cancel_futures=True)
             self.start()
             return self._pool.submit(execute_run, spec, watchdog=True)
 

@@ -30,6 +30,8 @@ class Progress(Protocol):
 
 
 class NoProgress:
+    """No bar; the rare messages (stopping, abandoning) still reach stderr."""
+
     def start(self, total: int, done: Sequence[RunResult]) -> None:
         pass
 
@@ -37,7 +39,7 @@ class NoProgress:
         pass
 
     def message(self, text: str) -> None:
-        pass
+        print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass

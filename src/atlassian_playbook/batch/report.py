@@ -34,6 +34,7 @@ class BatchSummary:
     finished: float
     results: list[RunResult] = field(default_factory=list)
     interrupted: bool = False
+    startup_seconds: float = 0.0  # starting the executor (worker processes, cluster client)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -71,6 +72,7 @@ class BatchSummary:
             "started": _iso(self.started),
             "finished": _iso(self.finished),
             "wall_seconds": round(self.finished - self.started, 3),
+            "startup_seconds": round(self.startup_seconds, 3),
             "interrupted": self.interrupted,
             "ok": self.ok,
             "counts": self.counts,
@@ -83,7 +85,13 @@ class BatchSummary:
         lines = [f"batch {self.name}: {len(self.results)} runs ({counts}) in "
                  f"{self.finished - self.started:.1f} s with {self.workers} {self.executor} "
                  f"worker(s)"]
+        not_run = [r for r in self.failed if r.status == "cancelled" and not r.failure]
+        if not_run:
+            lines.append(f"  {len(not_run)} run(s) not started (stopped); "
+                         "run again with --resume to do them")
         for result in self.failed:
+            if result in not_run:
+                continue
             failure = result.failure or {}
             cell = f" at cell {failure['cell']}" if failure.get("cell") is not None else ""
             lines.append(f"  {result.status}: run {result.index}{cell}: "

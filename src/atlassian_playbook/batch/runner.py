@@ -86,10 +86,12 @@ def run_batch(
     started = time.time()
     display.start(len(specs), list(results.values()))
     state = _Loop(runner, display, journal, results, cancel, on_result)
+    startup = 0.0
     try:
         if todo:
             try:
                 runner.start()
+                startup = time.time() - started
                 state.run(todo)
             except KeyboardInterrupt:  # during start(): nothing was running yet
                 state.interrupted = True
@@ -103,6 +105,7 @@ def run_batch(
         workers=runner.capacity, folder=folder, started=started, finished=time.time(),
         results=[results[i] for i in sorted(results)],
         interrupted=state.interrupted or bool(cancel is not None and cancel.is_set()),
+        startup_seconds=startup,
     )
     write_reports(summary)
     return summary
