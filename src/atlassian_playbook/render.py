@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._files import atomic_write_text, read_json
+from .config import DEFAULT_REDIRECT_URI, save_settings
 from .errors import PlaybookError
 from .execute import NOTEBOOKS_DIR, run_notebook
 from .redact import mask
@@ -74,6 +75,20 @@ class RenderResult:
             lines.append(f"masked {self.masked} secret(s) found in notebook outputs")
         lines.append(f"site: {self.index}")
         return "\n".join(lines)
+
+
+def _callback_url() -> str:
+    import socket
+    from urllib.parse import urlsplit
+
+    port = urlsplit(DEFAULT_REDIRECT_URI).port
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/callback"
 
 
 def playbook_notebooks() -> list[Path]:
@@ -206,6 +221,9 @@ def render_playbook(
     scratch = Path(tempfile.mkdtemp(prefix="playbook-render-"))
     workspace, executed = scratch / "workspace", scratch / "executed"
     workspace.mkdir()
+    # Notebook 04 listens on the callback URL: keep the default one, unless something (a
+    # JupyterLab session, another build) holds its port.
+    save_settings({"ATLASSIAN_REDIRECT_URI": _callback_url()}, workspace / ".env")
     result = RenderResult(out, [RenderedPage(p.name, _title(p), "not run") for p in paths],
                           workspace=workspace if keep_workspace else None)
     try:
