@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -235,6 +237,52 @@ def test_cli_batch_exits_non_zero_when_a_run_fails(tmp_path, notebooks):
     data = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [r["status"] for r in data["runs"]] == ["ok", "failed"]
     assert (tmp_path / "out" / "summary.html").is_file()
+
+
+@pytest.mark.xdist_group("batch")
+def test_cli_ctrl_c_lets_running_runs_finish_and_keeps_them(tmp_path, notebooks):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"name": "stop", "notebook": str(notebooks / "params.ipynb"),
+                                "product": {"value": list(range(6))}}))
+    journal = tmp_path / "out" / "results.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atlassian_playbook", "batch", str(plan), "--workers", "1",
+         "--progress", "none", "--output", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (journal.exists() and journal.read_text()) and process.poll() is None:
+        assert time.monotonic() < deadline, "no run finished"
+        time.sleep(0.05)  # waiting for the first result, not timing anything
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    stdout, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 130, stderr
+    data = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert data["interrupted"] is True
+    statuses = [r["status"] for r in data["runs"]]
+    assert statuses.count("ok") >= 1 and statuses.count("cancelled") >= 1
+    assert set(statuses) == {"ok", "cancelled"}  # the run in flight finished, nothing broke
+    assert len(journal.read_text().splitlines()) == statuses.count("ok")
+    assert "not started (stopped)" in stdout
+
+
+@pytest.mark.xdist_group("batch")
+def test_cli_from_store_checks_every_entry_and_exits_zero(tmp_path, workspaces):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "atlassian_playbook", "batch", "--from-store",
+         "--workspace", str(workspaces[0]), "--workspace", str(workspaces[1]),
+         "--workers", "2", "--json", "--output", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["notebook"] == "09-health-check.ipynb" and data["counts"] == {"ok": 2}
+    assert [r["parameters"]["workspace"] for r in data["runs"]] == [str(w) for w in workspaces]
+    assert all(r["records"]["health"]["healthy"] for r in data["runs"])
 
 
 @pytest.mark.xdist_group("batch")
