@@ -1,0 +1,208 @@
+"""Speed figures for the README, measured in one run on this machine (not timed tests).
+
+    .venv/bin/python benchmarks/run_benchmarks.py [--runs 16] [--workers 1 2 4] [--no-overhead]
+
+1. ``import atlassian_playbook`` vs ``import httpx``, each in fresh interpreters (median), and
+   which heavy modules the import pulls in (none of papermill, ipywidgets, jupyter, dask).
+2. The emulator's token endpoint: refresh grants per second over one httpx connection, with
+   the world in memory and in a state file (as the notebooks' embedded emulators share it).
+3. A batch of health checks (notebook 09) with 1, 2 and 4 local workers: pool start, wall time,
+   speedup over 1 worker, and the runner's overhead per run next to a bare kernel run.
+4. ``benchmarks/playbook_overhead.py``, if present: the playbook vs bare kernels.
+
+The health-check batch needs one token-store entry per run. The emulator has one user, so each
+entry gets its own workspace (its own emulated world and store, one headless login each):
+N workspaces give N independent grants, as N customers' connections would be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+HEAVY = ("papermill", "ipywidgets", "jupyter_client", "jupyter_core", "nbclient", "nbconvert",
+         "IPython", "dask", "distributed", "tornado", "zmq")
+
+
+def machine() -> str:
+    version = subprocess.run([sys.executable, "-V"], capture_output=True, text=True).stdout
+    return (f"{os.cpu_count()} cores, {version.strip()}, {platform.system()} "
+            f"{platform.machine()}, {datetime.date.today().isoformat()}")
+
+
+# --- 1. imports ------------------------------------------------------------------------------
+
+
+def import_seconds(module: str, repeat: int) -> float:
+    code = (f"import time; t = time.perf_counter(); import {module}; "
+            "print(time.perf_counter() - t)")
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout) for _ in range(repeat)]
+    return statistics.median(times)
+
+
+def heavy_after_import() -> list[str]:
+    code = ("import sys, atlassian_playbook, atlassian_playbook.batch, atlassian_playbook.cli\n"
+            "atlassian_playbook.cli.build_parser()\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return [m for m in out.split(",") if m]
+
+
+def bench_imports(repeat: int = 7) -> None:
+    ours = import_seconds("atlassian_playbook", repeat)
+    httpx = import_seconds("httpx", repeat)
+    print(f"import atlassian_playbook: {ours * 1000:.1f} ms   import httpx: {httpx * 1000:.1f} ms"
+          f"   (median of {repeat} fresh interpreters)")
+    heavy = heavy_after_import()
+    assert not heavy, f"imported too eagerly: {heavy}"
+    print("  after `import atlassian_playbook, atlassian_playbook.batch, atlassian_playbook.cli`"
+          f": none of {', '.join(HEAVY)} in sys.modules")
+
+
+# --- 2. the emulator's token endpoint --------------------------------------------------------
+
+
+def refresh_rate(state_path: Path | None, requests: int) -> float:
+    import httpx
+
+    from atlassian_playbook import connection
+    from atlassian_playbook.emulator import Emulator
+    from atlassian_playbook.target import Target
+
+    with Emulator(auto_consent=True, state_path=state_path) as emu:
+        target = Target(emu.settings(token_store=Path(tempfile.mkdtemp()) / "tokens.json"), emu)
+        refresh = connection.login(target, browser="headless",
+                                   show_url=lambda url: None).entry.tokens.refresh_token.reveal()
+        client = emu.default_client
+        with httpx.Client(base_url=emu.auth_base_url) as http:
+            started = time.perf_counter()
+            for _ in range(requests):
+                response = http.post("/oauth/token", json={
+                    "grant_type": "refresh_token", "client_id": client.client_id,
+                    "client_secret": client.client_secret.reveal(), "refresh_token": refresh})
+                response.raise_for_status()
+                refresh = response.json()["refresh_token"]
+            return requests / (time.perf_counter() - started)
+
+
+def bench_token_endpoint(requests: int = 500) -> None:
+    memory = refresh_rate(None, requests)
+    with tempfile.TemporaryDirectory() as folder:
+        shared = refresh_rate(Path(folder) / "emulator-state.json", requests)
+    print(f"emulator token endpoint, refresh grant loop ({requests} requests, one connection): "
+          f"{memory:.0f} req/s in memory, {shared:.0f} req/s with a shared state file")
+
+
+# --- 3. batch of health checks ---------------------------------------------------------------
+
+
+def bare_kernel_seconds(folder: Path, repeat: int = 3) -> float:
+    import nbformat
+
+    from atlassian_playbook.execute import run_notebook
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, folder / "empty.ipynb")
+    run_notebook(folder / "empty.ipynb", folder / "empty-out.ipynb")  # papermill imported
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run_notebook(folder / "empty.ipynb", folder / "empty-out.ipynb")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bench_batch(runs: int, worker_counts: list[int]) -> None:
+    """Each worker count in a fresh ``atlassian-playbook batch`` process, as a user runs it:
+    the wall time includes the interpreter, the imports and starting the worker pool."""
+    import json
+
+    from atlassian_playbook.batch.workspace import seed_emulator_workspace
+
+    root = Path(tempfile.mkdtemp(prefix="playbook-bench-"))
+    started = time.perf_counter()
+    workspaces = [root / f"customer-{i:02d}" for i in range(runs)]
+    for workspace in workspaces:
+        seed_emulator_workspace(workspace)
+    print(f"seeded {runs} workspaces (one emulator login each) in "
+          f"{time.perf_counter() - started:.1f} s")
+    kernel = bare_kernel_seconds(root)
+    print(f"bare kernel run (empty notebook through run_notebook, in process): {kernel:.2f} s")
+    plan = root / "plan.json"
+    plan.write_text(json.dumps({"name": "bench", "notebook": "09-health-check.ipynb",
+                                "product": {"workspace": [str(w) for w in workspaces],
+                                            "account_id": [""]}}))
+    cli = Path(sys.executable).with_name("atlassian-playbook")
+
+    baseline = None
+    print(f"batch of {runs} health checks (notebook 09), `atlassian-playbook batch` per row:")
+    print("  workers  process wall  pool start  speedup  mean run  overhead/run")
+    for workers in worker_counts:
+        out = root / f"w{workers}"
+        started = time.perf_counter()
+        done = subprocess.run([str(cli), "batch", str(plan), "--workers", str(workers),
+                               "--progress", "none", "--json", "--output", str(out)],
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        summary = json.loads(done.stdout)
+        assert done.returncode == 0 and summary["ok"], done.stderr[-2000:]
+        durations = [r["duration"] for r in summary["runs"]]
+        mean = statistics.mean(durations)
+        busy = summary["wall_seconds"] - summary["startup_seconds"]
+        # Worker-seconds not spent inside a run: dispatch, pickling, journal, reports, idle tail.
+        overhead = (busy * workers - sum(durations)) / runs
+        baseline = baseline or wall
+        print(f"  {workers:>7}  {wall:>10.2f} s  {summary['startup_seconds']:>8.2f} s  "
+              f"{baseline / wall:>6.2f}x  {mean:>6.2f} s  {overhead:>10.3f} s")
+    print("  (a run's time includes starting its kernel; overhead/run is worker time outside runs)")
+
+
+# --- 4. playbook vs bare kernels -------------------------------------------------------------
+
+
+def bench_playbook_overhead() -> None:
+    script = HERE / "playbook_overhead.py"
+    if not script.exists():
+        print("benchmarks/playbook_overhead.py not present: skipped")
+        return
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    print("playbook_overhead.py:")
+    print("\n".join(f"  {line}" for line in done.stdout.strip().splitlines()))
+    if done.returncode:
+        print(f"  (exit {done.returncode}) {done.stderr.strip().splitlines()[-1:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=16)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--no-overhead", action="store_true",
+                        help="skip benchmarks/playbook_overhead.py")
+    args = parser.parse_args()
+    for name in list(os.environ):
+        if name.startswith("ATLASSIAN_"):  # the emulator only, whatever the shell says
+            del os.environ[name]
+    print(f"machine: {machine()}")
+    bench_imports()
+    bench_token_endpoint()
+    bench_batch(args.runs, args.workers)
+    if not args.no_overhead:
+        bench_playbook_overhead()
+
+
+if __name__ == "__main__":  # the worker processes import this file again; keep it guarded
+    main()
