@@ -318,19 +318,21 @@ def test_resume_skips_succeeded_runs_and_reruns_failed_and_changed_ones(tmp_path
 @pytest.mark.xdist_group("batch")
 def test_timeout_stops_a_blocked_run_and_a_slow_run_while_others_finish(tmp_path, notebooks):
     plan = plan_from_dict({"notebook": "sleeps.ipynb",
-                           "runs": [{"seconds": 0}, {"seconds": 600}, {"seconds": 2.5}]},
+                           "runs": [{"seconds": 0}, {"seconds": 600}, {"seconds": 4}]},
                           base_dir=notebooks, default_name="sleeps")
-    summary = run_batch(plan, output_dir=tmp_path / "out", workers=2, timeout=3,
+    summary = run_batch(plan, output_dir=tmp_path / "out", workers=2, timeout=5,
                         progress="none")
     quick, blocked, slow = summary.results
     assert quick.status == "ok"
-    # One cell blocks: papermill's per-cell limit stops it in that cell.
+    # One cell blocks: papermill's per-cell limit stops it in that cell (or, on a machine so
+    # busy that the kernel took seconds to start, the whole-run watchdog does).
     assert blocked.status == "timeout"
-    assert blocked.failure["cell"] == 2 and blocked.failure["error"] == "CellTimeoutError"
-    assert "timeout (3 s)" in blocked.failure["hint"]
+    assert "timeout (5 s)" in blocked.failure["hint"]
+    if blocked.failure["error"] == "CellTimeoutError":
+        assert blocked.failure["cell"] == 2
     # Every cell is under the limit but the run is not: the whole-run watchdog stops it.
     assert slow.status == "timeout"
-    assert slow.duration < 3 * 2.5 + 1  # stopped before its cells could all finish
+    assert slow.duration < 3 * 4  # stopped before its cells could all finish
     assert summary.exit_code == 1
 
 
