@@ -230,12 +230,24 @@ def test_accessible_resources_failing_skips_the_rest(emu):
 
 
 def test_no_site_at_all_fails_with_the_consent_hint(emu):
+    # The consent gave identity scopes only, yet Jira scopes are asked for: no site reached.
     api, _ = client(emu, ("read:me", "offline_access"))
-    report = verify_connection(api, requested_scopes=("read:me", "offline_access"))
+    requested = ("read:me", "read:jira-user", "offline_access")
+    report = verify_connection(api, requested_scopes=requested)
     resources = report.check("accessible resources")
     assert resources.ok is False
     assert "at least one" in resources.hint and "choose a site" in resources.hint
     assert report.check("/me").ok is True
+    assert not report.ok
+
+
+def test_identity_only_grant_reaching_no_site_is_expected_not_a_failure(emu):
+    # A Clerk sign-in (read:me, offline_access): Atlassian lists no site for such a grant.
+    api, _ = client(emu, ("read:me", "offline_access"))
+    report = verify_connection(api, requested_scopes=("read:me", "offline_access"))
+    assert report.check("accessible resources").ok is None
+    assert report.check("/me").ok is True
+    assert report.ok, report.to_text()
 
 
 def test_report_is_json_safe_and_holds_no_secret(emu):

@@ -22,7 +22,7 @@ from .oauth import OAuthClient
 from .redact import get_logger
 from .target import Target
 from .tokens import StaticTokenSource, StoredTokenSource, TokenEntry, TokenSet, TokenStore
-from .verify import VerificationReport, verify_connection
+from .verify import VerificationReport, consent_check, verify_connection
 
 __all__ = [
     "LoginResult",
@@ -129,7 +129,8 @@ def visit_headless(url: str) -> str:
             url = str(response.url.join(response.headers["location"]))
             continue
         if response.status_code >= 400:
-            text = html.unescape(re.sub(r"<[^>]+>", " ", response.text))
+            page = re.sub(r"(?is)<(style|script|head)\b.*?</\1>", " ", response.text)
+            text = html.unescape(re.sub(r"<[^>]+>", " ", page))
             text = re.sub(r"\s+", " ", text).strip()
             raise CallbackError(
                 f"The authorization page answered {response.status_code}: {text[:300]}",
@@ -185,9 +186,16 @@ def login(
 
     with OAuthClient(settings) as oauth:
         request = oauth.authorization_request(scopes)
-        show_url(request.url)
+
+        def send_user(url: str) -> None:
+            # Called once the listener is bound (listen mode), so the link a person sees
+            # always has someone waiting behind it.
+            show_url(url)
+            if opener is not None:
+                opener(url)
+
         code = obtain_code(
-            oauth, request, mode=mode, open_browser=opener, paste=paste, timeout=timeout
+            oauth, request, mode=mode, open_browser=send_user, paste=paste, timeout=timeout
         )
         tokens = oauth.exchange_code(code)
 
@@ -269,9 +277,12 @@ def verify(target: Target, *, account_id: str | None = None) -> VerificationRepo
     store = TokenStore(settings.token_store)
     entry = store.get(settings.client_id, account_id)
     with api_client(target, account_id=entry.account_id) as api:
-        return verify_connection(
+        report = verify_connection(
             api,
             requested_scopes=entry.requested_scopes or settings.scopes,
             site=settings.site or (entry.site or {}).get("id"),
             has_refresh_token=entry.tokens.refresh_token is not None,
         )
+    if entry.requested_scopes:
+        report.checks.append(consent_check(settings.scopes, entry.requested_scopes))
+    return report

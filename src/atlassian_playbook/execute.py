@@ -55,16 +55,24 @@ def check_parameters(parameters: Mapping[str, Any], known_secrets: Iterable[str]
 
 @dataclass
 class RunFailure:
-    """Where and why a run stopped, in words a person can act on (no secret)."""
+    """Where and why a run stopped, in words a person can act on (no secret).
+
+    ``cell_index`` counts the cells papermill executed (the injected-parameters cell included,
+    its two error banner cells not); ``execution_count`` and ``source`` (the cell's first line)
+    are what a person sees in the executed notebook: ``In [5]: pb.exchange_tokens(...)``.
+    """
 
     cell_index: int | None
     ename: str
     evalue: str
     hint: str | None = None
+    execution_count: int | None = None
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell_index, "error": self.ename, "message": self.evalue,
-                "hint": self.hint}
+                "hint": self.hint, "execution_count": self.execution_count,
+                "source": self.source}
 
 
 @dataclass
@@ -105,8 +113,11 @@ def run_notebook(
     from papermill.exceptions import PapermillExecutionError
 
     source = Path(notebook)
-    if not source.exists() and (NOTEBOOKS_DIR / source).exists():
-        source = NOTEBOOKS_DIR / source
+    if not source.exists():
+        for candidate in (NOTEBOOKS_DIR / source, NOTEBOOKS_DIR / f"{source}.ipynb"):
+            if candidate.exists():
+                source = candidate
+                break
     parameters = dict(parameters or {})
     known = list(known_secrets)
     for secret in known:
@@ -129,7 +140,9 @@ def run_notebook(
         )
     except PapermillExecutionError as error:
         message, hint = _hint_of(redact(error.evalue))
-        failure = RunFailure(error.cell_index, error.ename, message, hint)
+        first_line = redact((error.source or "").strip().splitlines()[0]) if error.source else None
+        failure = RunFailure(error.cell_index, error.ename, message, hint,
+                             error.exec_count, first_line)
     except Exception as error:  # kernel died, timeout, bad notebook: still a recorded failure
         message, hint = _hint_of(redact(str(error)))
         failure = RunFailure(None, type(error).__name__, message, hint)

@@ -825,45 +825,11 @@ def show_token_store(session: Session) -> None:
 
 
 def _verify(session: Session, account_id: str | None):
-    """connection.verify plus what a notebook user needs on top:
-
-    * an identity-only grant (Clerk sign-in: read:me, offline_access) reaches no site, and
-      Atlassian lists none: that is expected, not a failure;
-    * scopes in .env that the stored consent did not include need a new consent.
-    """
     from .tokens import TokenStore
-    from .verify import ACCOUNT_LEVEL_SCOPES, Check
 
     settings = session.settings
     entry = TokenStore(settings.token_store).get(settings.client_id, account_id)
-    report = connection.verify(session.target, account_id=entry.account_id)
-    requested = set(entry.requested_scopes or settings.scopes)
-    if requested <= ACCOUNT_LEVEL_SCOPES:
-        for index, check in enumerate(report.checks):
-            if check.name == "accessible resources" and check.ok is False and not report.sites:
-                report.checks[index] = Check(
-                    check.name,
-                    None,
-                    "no site scopes requested (identity only, e.g. a Clerk sign-in): Atlassian "
-                    "lists no site for such a grant",
-                )
-    pending = [s for s in settings.scopes if s not in (entry.requested_scopes or ())]
-    if entry.requested_scopes and pending:
-        report.checks.append(
-            Check(
-                "settings vs consent",
-                False,
-                f"ATLASSIAN_SCOPES asks for {' '.join(pending)}, which the stored connection was "
-                "never consented to",
-                "Scope changes need a new consent: run 04-token-exchange again (or "
-                "`atlassian-playbook login`), then verify.",
-            )
-        )
-    else:
-        report.checks.append(
-            Check("settings vs consent", True, "every scope in ATLASSIAN_SCOPES was consented to")
-        )
-    return entry, report
+    return entry, connection.verify(session.target, account_id=entry.account_id)
 
 
 def _failure(prefix: str, checks) -> PlaybookError:

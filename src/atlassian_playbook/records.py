@@ -22,8 +22,8 @@ def record(name: str, value: Any) -> None:
     from IPython.display import display
 
     safe = json.loads(redact(json.dumps(value, default=str)))
-    display({RECORD_MIME: {"name": name, "value": safe}, "text/plain": f"recorded: {name}"},
-            raw=True)
+    # An empty text/plain: front ends that do not know the record type show nothing.
+    display({RECORD_MIME: {"name": name, "value": safe}, "text/plain": ""}, raw=True)
 
 
 def read_records(notebook) -> dict[str, Any]:

@@ -155,6 +155,22 @@ def _guard(name: str, run: Callable[[], Check]) -> Check:
         return _failed(name, error)
 
 
+def consent_check(configured: Sequence[str], consented: Sequence[str]) -> Check:
+    """Scopes in the settings that the stored consent never included need a new consent
+    (FACTS.md: changing scopes later requires users to consent again)."""
+    pending = [s for s in configured if s not in consented]
+    if pending:
+        return Check(
+            "settings vs consent",
+            False,
+            f"ATLASSIAN_SCOPES asks for {' '.join(pending)}, which the stored connection was "
+            "never consented to",
+            "Scope changes need a new consent: run `atlassian-playbook login` (or notebook 04) "
+            "again, then verify.",
+        )
+    return Check("settings vs consent", True, "every scope in ATLASSIAN_SCOPES was consented to")
+
+
 def verify_connection(
     api: ApiClient,
     *,
@@ -198,6 +214,17 @@ def verify_connection(
                 "accessible resources",
                 True,
                 f"{len(sites)} site(s): " + "; ".join(s.label for s in sites),
+            )
+        )
+    elif set(requested) <= ACCOUNT_LEVEL_SCOPES:
+        # An identity-only grant (a Clerk sign-in: read:me, offline_access) reaches no site,
+        # and Atlassian lists none for it: expected, not a failure.
+        checks.append(
+            Check(
+                "accessible resources",
+                None,
+                "no site scopes requested (identity only, e.g. a Clerk sign-in): Atlassian "
+                "lists no site for such a grant",
             )
         )
     else:
