@@ -384,7 +384,7 @@ def test_wrong_secret_stops_at_the_exchange_with_the_invalid_client_hint(tmp_pat
 @pytest.mark.notebook
 @failures
 def test_denied_consent_stops_at_the_exchange_with_what_to_do(tmp_path):
-    # The emulator has no headless "deny" mode; consent="deny" presses Deny on its consent page.
+    # consent="deny": the embedded emulator refuses at once, as a user pressing Deny.
     workspace = new_workspace(tmp_path / "ws")
     outcome = run("04-token-exchange", workspace, consent="deny")
     assert outcome.failure.ename == "ConsentDenied"

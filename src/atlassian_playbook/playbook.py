@@ -162,7 +162,7 @@ class Session:
 
     workspace: Path
     target: Target
-    auto_consent: bool = True
+    auto_consent: bool | str = True  # the embedded emulator's: True, False or "deny"
 
     @property
     def settings(self) -> Settings:
@@ -230,7 +230,7 @@ def start(
     workspace: str | Path = "..",
     *,
     parameters: dict[str, Any] | None = None,
-    auto_consent: bool = True,
+    auto_consent: bool | str = True,
     quiet: bool = False,
 ) -> Session:
     """Open the workspace, refuse secret parameters, and connect (starting the emulator if
@@ -605,44 +605,6 @@ def select_scopes(
 # --- 4. token exchange ----------------------------------------------------------------------
 
 
-def _consent_page_deny(url: str) -> str:
-    """Play a person who presses Deny on the emulator's consent screen; return where the
-    browser lands (the callback with ``error=access_denied``).
-
-    The emulator has no headless "deny" mode, so this posts its consent form as a browser
-    would. Emulator only: nothing here is sent to Atlassian.
-    """
-    import httpx
-
-    with httpx.Client(follow_redirects=False, timeout=30) as browser:
-        page = browser.get(url)
-        if page.is_redirect:
-            raise PlaybookError(
-                "The emulator consented on its own (auto-consent): there was no Deny to press.",
-                "Use consent='deny' with the embedded emulator, or start the emulator without "
-                "auto_consent.",
-            )
-        if page.status_code >= 400:
-            return connection.visit_headless(url)  # raises with the page's text
-        form = re.search(r'<form[^>]*action="([^"]+)"', page.text)
-        request = re.search(r'name="consent_request" value="([^"]+)"', page.text)
-        if not form or not request:
-            raise CallbackError(
-                "The consent page has no consent form to answer.",
-                "Open the authorization URL in a browser to see what it shows.",
-            )
-        answer = browser.post(
-            str(page.url.join(html.unescape(form.group(1)))),
-            data={"consent_request": html.unescape(request.group(1)), "decision": "deny"},
-        )
-    if not answer.is_redirect:
-        raise CallbackError(
-            f"Pressing Deny answered {answer.status_code} instead of redirecting.",
-            "Open the authorization URL in a browser to see what it shows.",
-        )
-    return str(answer.url.join(answer.headers["location"]))
-
-
 def _ask_pasted_url() -> str:
     """A masked input box in JupyterLab for the URL the browser landed on (it holds the code)."""
     from getpass import getpass
@@ -681,35 +643,21 @@ def _login(
             "Press Deny yourself on Atlassian's consent screen to see it live.",
         )
     headless = consent in ("auto", "deny") and session.headless_possible
-    wanted_auto = consent == "auto"
-    if session.uses_emulator and session.auto_consent != wanted_auto:
-        session.auto_consent = wanted_auto
+    # The embedded emulator answers consent itself: at once (auto), with a refusal (deny), or
+    # with its consent page for a person (browser).
+    wanted = {"auto": True, "deny": "deny"}.get(consent, False)
+    if session.uses_emulator and session.auto_consent != wanted:
+        session.auto_consent = wanted
         session.reload()
     settings = session.settings
     loopback = is_loopback(settings.redirect_uri)
     mode = ("listen" if loopback else "paste") if callback == "auto" else callback
-    shown: list[str] = []
-
-    def remember(url: str) -> None:
-        shown.append(url)
-        if show_url is not None:
-            show_url(url)
-
-    if consent == "deny":
-        return connection.login(
-            session.target,
-            mode="paste",
-            browser="none",
-            show_url=remember,
-            paste=lambda: _consent_page_deny(shown[-1]),
-            timeout=timeout,
-        )
     return connection.login(
         session.target,
         mode=mode,
         browser="headless" if headless else "none",
         paste=None if headless else _ask_pasted_url,
-        show_url=remember,
+        show_url=show_url or (lambda url: None),
         timeout=timeout,
     )
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Target", "connect", "emulator_state_path"]
 
-_embedded: dict[tuple[Path, bool], Emulator] = {}
+_embedded: dict[tuple[Path, bool | str], Emulator] = {}
 _embedded_lock = threading.Lock()
 
 
@@ -57,12 +57,13 @@ def emulator_state_path(settings: Settings) -> Path:
 
 def connect(
     settings: Settings | None = None, *, env_file: str | Path | None = ".env",
-    auto_consent: bool = True,
+    auto_consent: bool | str = True,
 ) -> Target:
     """Resolve the target for ``settings`` (loaded from ``env_file`` when not given).
 
     ``auto_consent`` only matters for the embedded emulator: on, its authorize endpoint
-    consents at once (headless runs); off, it shows a consent page for a person to click.
+    consents at once (headless runs); off, it shows a consent page for a person to click;
+    ``"deny"`` refuses at once (rehearsing a user who presses Deny).
     """
     settings = settings or load_settings(env_file)
     if settings.has_credentials:
