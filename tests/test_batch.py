@@ -211,7 +211,11 @@ def test_batch_reports_statuses_failing_cell_hint_and_records(tmp_path, notebook
         if fail:
             assert run["failure"] == {"cell": FAIL_CELL, "error": "PlaybookError",
                                       "message": f"Value {value} is refused.",
-                                      "hint": "Choose another value."}
+                                      "hint": "Choose another value.",
+                                      "execution_count": run["failure"]["execution_count"],
+                                      "source": run["failure"]["source"]}
+            assert run["failure"]["execution_count"] >= 1  # the In [n] a person sees
+            assert run["failure"]["source"]  # and the first line of that cell
         else:
             assert run["failure"] is None
     page = (tmp_path / "out" / "summary.html").read_text()
