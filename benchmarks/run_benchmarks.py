@@ -1,13 +1,14 @@
 """Speed figures for the README, measured in one run on this machine (not timed tests).
 
-    .venv/bin/python benchmarks/run_benchmarks.py [--runs 16] [--workers 1 2 4] [--no-overhead]
+    .venv/bin/python benchmarks/run_benchmarks.py [--runs 16] [--workers 1 2 4] [--repeat 3]
 
 1. ``import atlassian_playbook`` vs ``import httpx``, each in fresh interpreters (median), and
    which heavy modules the import pulls in (none of papermill, ipywidgets, jupyter, dask).
 2. The emulator's token endpoint: refresh grants per second over one httpx connection, with
    the world in memory and in a state file (as the notebooks' embedded emulators share it).
-3. A batch of health checks (notebook 09) with 1, 2 and 4 local workers: pool start, wall time,
-   speedup over 1 worker, and the runner's overhead per run next to a bare kernel run.
+3. A batch of health checks (notebook 09) with 1, 2 and 4 local workers, each in a fresh CLI
+   process: wall time end to end and after the pool started, speedups over 1 worker, and the
+   runner's overhead per run next to a bare kernel run.
 4. ``benchmarks/playbook_overhead.py``, if present: the playbook vs bare kernels.
 
 The health-check batch needs one token-store entry per run. The emulator has one user, so each
@@ -126,9 +127,24 @@ def bare_kernel_seconds(folder: Path, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-def bench_batch(runs: int, worker_counts: list[int]) -> None:
-    """Each worker count in a fresh ``atlassian-playbook batch`` process, as a user runs it:
-    the wall time includes the interpreter, the imports and starting the worker pool."""
+def cli_batch(plan: Path, workers: int, out: Path) -> tuple[float, dict]:
+    import json
+
+    cli = Path(sys.executable).with_name("atlassian-playbook")
+    started = time.perf_counter()
+    done = subprocess.run([str(cli), "batch", str(plan), "--workers", str(workers),
+                           "--progress", "none", "--json", "--output", str(out)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    summary = json.loads(done.stdout)
+    assert done.returncode == 0 and summary["ok"], done.stderr[-2000:]
+    return wall, summary
+
+
+def bench_batch(runs: int, worker_counts: list[int], repeat: int) -> None:
+    """Each worker count in a fresh ``atlassian-playbook batch`` process, as a user runs it
+    (``repeat`` times, medians): the process wall includes the interpreter, the imports and
+    starting the worker pool; the batch wall is the runner's time after the pool started."""
     import json
 
     from atlassian_playbook.batch.workspace import seed_emulator_workspace
@@ -146,29 +162,35 @@ def bench_batch(runs: int, worker_counts: list[int]) -> None:
     plan.write_text(json.dumps({"name": "bench", "notebook": "09-health-check.ipynb",
                                 "product": {"workspace": [str(w) for w in workspaces],
                                             "account_id": [""]}}))
-    cli = Path(sys.executable).with_name("atlassian-playbook")
 
-    baseline = None
-    print(f"batch of {runs} health checks (notebook 09), `atlassian-playbook batch` per row:")
-    print("  workers  process wall  pool start  speedup  mean run  overhead/run")
+    rows = {}
+    for _ in range(repeat):  # interleaved, so a slow spell of the machine hits every row
+        for workers in worker_counts:
+            wall, summary = cli_batch(plan, workers, root / f"w{workers}")
+            durations = [r["duration"] for r in summary["runs"]]
+            batch = summary["wall_seconds"] - summary["startup_seconds"]
+            rows.setdefault(workers, []).append({
+                "wall": wall, "start": summary["startup_seconds"], "batch": batch,
+                "mean": statistics.mean(durations),
+                # Worker time outside runs: dispatch, pickling, journal, idle tail.
+                "overhead": (batch * workers - sum(durations)) / runs,
+            })
+    median = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+              for w, rs in rows.items()}
+    base = median[worker_counts[0]]
+    print(f"batch of {runs} health checks (notebook 09), one `atlassian-playbook batch` process"
+          f" per row, median of {repeat}:")
+    print("  workers  process wall  speedup  pool start  batch wall  speedup  mean run"
+          "  overhead/run")
     for workers in worker_counts:
-        out = root / f"w{workers}"
-        started = time.perf_counter()
-        done = subprocess.run([str(cli), "batch", str(plan), "--workers", str(workers),
-                               "--progress", "none", "--json", "--output", str(out)],
-                              capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        summary = json.loads(done.stdout)
-        assert done.returncode == 0 and summary["ok"], done.stderr[-2000:]
-        durations = [r["duration"] for r in summary["runs"]]
-        mean = statistics.mean(durations)
-        busy = summary["wall_seconds"] - summary["startup_seconds"]
-        # Worker-seconds not spent inside a run: dispatch, pickling, journal, reports, idle tail.
-        overhead = (busy * workers - sum(durations)) / runs
-        baseline = baseline or wall
-        print(f"  {workers:>7}  {wall:>10.2f} s  {summary['startup_seconds']:>8.2f} s  "
-              f"{baseline / wall:>6.2f}x  {mean:>6.2f} s  {overhead:>10.3f} s")
-    print("  (a run's time includes starting its kernel; overhead/run is worker time outside runs)")
+        m = median[workers]
+        print(f"  {workers:>7}  {m['wall']:>10.2f} s  {base['wall'] / m['wall']:>6.2f}x  "
+              f"{m['start']:>8.2f} s  {m['batch']:>8.2f} s  {base['batch'] / m['batch']:>6.2f}x"
+              f"  {m['mean']:>6.2f} s  {m['overhead']:>10.3f} s")
+    print("  (a run's time includes starting and stopping its kernel)")
+    for workers in worker_counts:
+        walls = " / ".join(f"{r['wall']:.1f}" for r in rows[workers])
+        print(f"  process walls, {workers} worker(s), each repetition: {walls} s")
 
 
 # --- 4. playbook vs bare kernels -------------------------------------------------------------
@@ -190,6 +212,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=16)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="batches per worker count; medians are printed (default 3)")
     parser.add_argument("--no-overhead", action="store_true",
                         help="skip benchmarks/playbook_overhead.py")
     args = parser.parse_args()
@@ -199,7 +223,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     bench_imports()
     bench_token_endpoint()
-    bench_batch(args.runs, args.workers)
+    bench_batch(args.runs, args.workers, args.repeat)
     if not args.no_overhead:
         bench_playbook_overhead()
 
