@@ -36,6 +36,7 @@ from .conftest import assert_no_secrets
 REPO = Path(__file__).resolve().parents[1]
 HEALTH = NOTEBOOKS_DIR / "09-health-check.ipynb"
 FAIL_CELL = 4  # in the executed notebook: parameters, injected parameters, record, kill, fail
+FAIL_SOURCE = "from atlassian_playbook.errors import PlaybookError"
 
 
 def write_notebook(path: Path, parameters: str, *cells: str) -> Path:
@@ -215,7 +216,7 @@ def test_batch_reports_statuses_failing_cell_hint_and_records(tmp_path, notebook
                                       "execution_count": run["failure"]["execution_count"],
                                       "source": run["failure"]["source"]}
             assert run["failure"]["execution_count"] >= 1  # the In [n] a person sees
-            assert run["failure"]["source"]  # and the first line of that cell
+            assert run["failure"]["source"] == FAIL_SOURCE  # and the first line of that cell
         else:
             assert run["failure"] is None
     page = (tmp_path / "out" / "summary.html").read_text()
@@ -236,7 +237,8 @@ def test_cli_batch_exits_non_zero_when_a_run_fails(tmp_path, notebooks):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 1, done.stderr
-    assert f"failed: run 1 at cell {FAIL_CELL}: Value 4 is refused." in done.stdout
+    assert f"failed: run 1 at cell {FAIL_CELL} (In [" in done.stdout
+    assert f"]: {FAIL_SOURCE}): Value 4 is refused." in done.stdout
     assert "hint: Choose another value." in done.stdout
     data = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [r["status"] for r in data["runs"]] == ["ok", "failed"]
@@ -334,6 +336,7 @@ def test_timeout_stops_a_blocked_run_and_a_slow_run_while_others_finish(tmp_path
     assert "timeout (5 s)" in blocked.failure["hint"]
     if blocked.failure["error"] == "CellTimeoutError":
         assert blocked.failure["cell"] == 2
+        assert blocked.failure["source"] == "import time"
     # Every cell is under the limit but the run is not: the whole-run watchdog stops it.
     assert slow.status == "timeout"
     assert slow.duration < 3 * 4  # stopped before its cells could all finish

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..errors import PlaybookError
 from .plan import PlanError, RunSpec
-from .results import RunResult
+from .results import RunResult, failure
 
 __all__ = ["DaskExecutor", "run_on_worker"]
 
@@ -66,10 +66,9 @@ def run_on_worker(spec: RunSpec, claim: str) -> RunResult:
         return RunResult(
             index=spec.index, run_id=spec.run_id, notebook=spec.notebook.rsplit("/", 1)[-1],
             parameters={}, status="lost", entry=spec.entry,
-            failure={"cell": None, "error": "WorkerLost",
-                     "message": "The worker running this died; Dask scheduled it again.",
-                     "hint": "Not run a second time: the first attempt may have refreshed the "
-                             "token. Check the entry, then rerun with --resume."},
+            failure=failure("WorkerLost", "The worker running this died; Dask scheduled it again.",
+                            "Not run a second time: the first attempt may have refreshed the "
+                            "token. Check the entry, then rerun with --resume."),
         )
     started.set()
     if spec.entry is None:
@@ -80,9 +79,8 @@ def run_on_worker(spec: RunSpec, claim: str) -> RunResult:
         return RunResult(
             index=spec.index, run_id=spec.run_id, notebook=spec.notebook.rsplit("/", 1)[-1],
             parameters={}, status="failed", entry=spec.entry,
-            failure={"cell": None, "error": "EntryBusy",
-                     "message": f"Another run held this token-store entry for {wait:g} s.",
-                     "hint": "Another batch is running this entry; rerun with --resume later."},
+            failure=failure("EntryBusy", f"Another run held this token-store entry for {wait:g} s.",
+                            "Another batch is running this entry; rerun with --resume later."),
         )
     try:
         return execute_run(spec, watchdog=False, ship_notebook=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..redact import redact
-from .results import RunResult
+from .results import RunResult, where
 
 __all__ = ["Progress", "PROGRESS", "create_progress", "live_summary_html"]
 
@@ -82,10 +82,10 @@ class TerminalProgress:
 
 def _line(result: RunResult) -> str:
     failure = result.failure or {}
-    where = f" cell {failure['cell']}" if failure.get("cell") is not None else ""
+    cell = f" at {where(failure)}" if where(failure) else ""
     hint = f"  hint: {failure['hint']}" if failure.get("hint") else ""
     params = " ".join(f"{k}={v}" for k, v in result.parameters.items())
-    return (f"{result.status}: run {result.index} ({params}){where}: "
+    return (f"{result.status}: run {result.index} ({params}){cell}: "
             f"{failure.get('error', '')} {failure.get('message', '')}{hint}")
 
 

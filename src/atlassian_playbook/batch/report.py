@@ -18,7 +18,7 @@ from typing import Any
 
 from .._files import atomic_write_text
 from ..redact import redact
-from .results import STATUSES, RunResult
+from .results import STATUSES, RunResult, where
 
 __all__ = ["BatchSummary", "write_reports"]
 
@@ -93,7 +93,7 @@ class BatchSummary:
             if result in not_run:
                 continue
             failure = result.failure or {}
-            cell = f" at cell {failure['cell']}" if failure.get("cell") is not None else ""
+            cell = f" at {where(failure)}" if where(failure) else ""
             lines.append(f"  {result.status}: run {result.index}{cell}: "
                          f"{failure.get('message') or ''}"
                          + (f"  hint: {failure['hint']}" if failure.get("hint") else ""))
@@ -160,7 +160,7 @@ def _html(summary: BatchSummary, data: dict[str, Any]) -> str:
         rows.append(
             f"<tr><td>{run['index']}</td><td class='{_e(run['status'])}'>{_e(run['status'])}"
             f"{resumed}</td><td>{params}</td><td>{duration}</td>"
-            f"<td>{_e(failure.get('cell'))}</td>"
+            f"<td>{_e(where(failure))}</td>"
             f"<td>{_e(failure.get('error'))} {_e(failure.get('message'))}</td>"
             f"<td>{_e(failure.get('hint'))}</td><td>{recorded}</td><td>{link}</td></tr>"
         )

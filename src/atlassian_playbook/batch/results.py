@@ -15,7 +15,7 @@ from typing import Any
 
 from ..redact import redact
 
-__all__ = ["RunResult", "Journal", "STATUSES"]
+__all__ = ["RunResult", "Journal", "STATUSES", "failure", "where"]
 
 # Every status a run can end with, and what it means (the HTML report's legend).
 STATUSES: dict[str, str] = {
@@ -25,6 +25,25 @@ STATUSES: dict[str, str] = {
     "lost": "the worker died during the run; not retried, since it may have refreshed tokens",
     "cancelled": "not run (the batch was stopped)",
 }
+
+
+def failure(error: str, message: str, hint: str | None, *, cell: int | None = None,
+            execution_count: int | None = None, source: str | None = None) -> dict[str, Any]:
+    """A run's failure, shaped like :meth:`~atlassian_playbook.execute.RunFailure.to_dict`."""
+    return {"cell": cell, "error": error, "message": message, "hint": hint,
+            "execution_count": execution_count, "source": source}
+
+
+def where(failure: dict[str, Any] | None) -> str:
+    """``cell 4 (In [3]: pb.health_check(...))``: where a person finds the failure."""
+    failure = failure or {}
+    if failure.get("cell") is None:
+        return ""
+    text = f"cell {failure['cell']}"
+    if failure.get("execution_count") is not None or failure.get("source"):
+        count = failure.get("execution_count")
+        text += f" (In [{'' if count is None else count}]: {failure.get('source') or ''})"
+    return text
 
 
 @dataclass

@@ -29,7 +29,7 @@ from .executors import Executor, create_executor
 from .plan import Plan, RunSpec, load_plan
 from .progress import Progress, create_progress
 from .report import BatchSummary, write_reports
-from .results import Journal, RunResult
+from .results import Journal, RunResult, failure
 
 __all__ = ["run_batch", "DEFAULT_TIMEOUT", "default_output_dir"]
 
@@ -200,19 +200,18 @@ def _base(spec: RunSpec, status: str, failure: dict[str, Any] | None) -> RunResu
 
 
 def _lost(spec: RunSpec, error: BaseException, logs: str) -> RunResult:
-    return _base(spec, "lost", {
-        "cell": None, "error": type(error).__name__,
-        "message": redact(str(error)).splitlines()[0] if str(error) else "worker lost",
-        "hint": f"The worker died during the run (see {logs}). It may have refreshed the "
-                "token first: check the entry, then rerun with --resume.",
-    })
+    return _base(spec, "lost", failure(
+        type(error).__name__,
+        redact(str(error)).splitlines()[0] if str(error) else "worker lost",
+        f"The worker died during the run (see {logs}). It may have refreshed the token "
+        "first: check the entry, then rerun with --resume.",
+    ))
 
 
 def _not_run(spec: RunSpec, abandoned: bool) -> RunResult:
     if abandoned:
-        return _base(spec, "cancelled", {
-            "cell": None, "error": "Abandoned",
-            "message": "Stopped by a second Ctrl-C while it was running.",
-            "hint": "It may have refreshed the token: check the entry, then rerun with --resume.",
-        })
+        return _base(spec, "cancelled", failure(
+            "Abandoned", "Stopped by a second Ctrl-C while it was running.",
+            "It may have refreshed the token: check the entry, then rerun with --resume.",
+        ))
     return _base(spec, "cancelled", None)

@@ -22,7 +22,7 @@ from .._files import atomic_write_text
 from ..errors import PlaybookError
 from ..redact import redact, redact_mapping, register_secret
 from .plan import RunSpec
-from .results import RunResult
+from .results import RunResult, failure
 from .workspace import known_secrets
 
 __all__ = ["execute_run", "warm_up", "WATCHDOG_GRACE"]
@@ -109,32 +109,33 @@ def execute_run(spec: RunSpec, *, watchdog: bool = True, ship_notebook: bool = F
         # Tokens rotated during the run were unknown to the scrub inside run_notebook.
         records = _scrub_again(output, known_secrets(workspace) - before)
         result.records = outcome.records if records is None else records
-        failure = outcome.failure
-        if failure is None:
+        stopped = outcome.failure
+        if stopped is None:
             result.status = "ok"
-        elif fired or failure.ename in _TIMEOUT_ERRORS:
+        elif fired or stopped.ename in _TIMEOUT_ERRORS:
             result.status = "timeout"
-            cell = failure.cell_index if failure.cell_index is not None else _running_cell(output)
-            result.failure = {
-                "cell": cell, "error": failure.ename,
-                "message": redact(failure.evalue.splitlines()[0] if failure.evalue else ""),
-                "hint": f"The run took longer than its timeout ({spec.timeout:g} s)"
-                        + (f" in cell {cell}" if cell is not None else "")
-                        + ". Raise --timeout, or look at what that cell waits for.",
-            }
+            cell, count, source = _running_cell(output)
+            if stopped.cell_index is not None:
+                cell = stopped.cell_index
+            result.failure = failure(
+                stopped.ename, redact(stopped.evalue.splitlines()[0] if stopped.evalue else ""),
+                f"The run took longer than its timeout ({spec.timeout:g} s)"
+                + (f" in cell {cell}" if cell is not None else "")
+                + ". Raise --timeout, or look at what that cell waits for.",
+                cell=cell, execution_count=count, source=source,
+            )
         else:
-            result.failure = failure.to_dict()
+            result.failure = stopped.to_dict()
         if scratch is not None and output.exists():
             result.notebook_text = output.read_text(encoding="utf-8")
     except PlaybookError as error:
         result.finished = result.finished or time.time()
-        result.failure = {"cell": None, "error": type(error).__name__,
-                          "message": redact(error.message), "hint": redact(error.hint)}
+        result.failure = failure(type(error).__name__, redact(error.message), redact(error.hint))
     except Exception as error:  # a bug or an environment problem: still this run's result
         result.finished = result.finished or time.time()
-        result.failure = {"cell": None, "error": type(error).__name__,
-                          "message": redact(str(error)).splitlines()[0] if str(error) else "",
-                          "hint": "See the worker log in the batch folder."}
+        result.failure = failure(type(error).__name__,
+                                 redact(str(error)).splitlines()[0] if str(error) else "",
+                                 "See the worker log in the batch folder.")
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -157,16 +158,23 @@ def _scrub_again(output: Path, new_secrets: set[str]) -> dict[str, Any] | None:
     return read_records(json.loads(scrubbed))
 
 
-def _running_cell(output: Path) -> int | None:
-    """The cell a stopped run was in: papermill marks it running, or it holds the error."""
+def _running_cell(output: Path) -> tuple[int | None, int | None, str | None]:
+    """The cell a stopped run was in (index, ``In [n]``, first line): papermill marks it
+    running, or it holds the error the interrupt left."""
     try:
         cells = json.loads(output.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
-        return None
-    for index, cell in enumerate(cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return index
-    for index in range(len(cells) - 1, -1, -1):
-        if any(o.get("output_type") == "error" for o in cells[index].get("outputs", [])):
-            return index
-    return None
+        return None, None, None
+    found = next((i for i, c in enumerate(cells)
+                  if c.get("metadata", {}).get("papermill", {}).get("status") == "running"), None)
+    if found is None:
+        found = next((i for i in range(len(cells) - 1, -1, -1)
+                      if any(o.get("output_type") == "error"
+                             for o in cells[i].get("outputs", []))), None)
+    if found is None:
+        return None, None, None
+    cell = cells[found]
+    source = cell.get("source") or ""
+    source = "".join(source) if isinstance(source, list) else source
+    first = source.strip().splitlines()[0] if source.strip() else None
+    return found, cell.get("execution_count"), redact(first) if first else None
