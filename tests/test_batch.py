@@ -151,6 +151,22 @@ def test_from_store_runs_each_entry_and_keys_runs_by_entry(tmp_path, workspaces)
         plan_from_store([tmp_path / "empty"])
 
 
+@pytest.mark.parametrize("env", [
+    "",  # no credentials: the embedded emulator, the workspace's store
+    "ATLASSIAN_CLIENT_ID=app\nATLASSIAN_CLIENT_SECRET=s3cret-value-123\n"
+    "ATLASSIAN_AUTH_BASE_URL=http://127.0.0.1:9/\nATLASSIAN_API_BASE_URL=http://127.0.0.1:9/\n",
+    "ATLASSIAN_CLIENT_ID=app\nATLASSIAN_CLIENT_SECRET=s3cret-value-123\n",  # real Atlassian
+    "ATLASSIAN_TOKEN_STORE={root}/shared/tokens.json\n",
+], ids=["emulator", "test-double", "atlassian", "configured-store"])
+def test_runner_finds_the_store_the_notebook_will_open(tmp_path, env):
+    import atlassian_playbook.playbook as pb
+    from atlassian_playbook.batch.workspace import workspace_settings
+
+    (tmp_path / ".env").write_text(env.format(root=tmp_path))
+    opened = pb.start(tmp_path, quiet=True).settings
+    assert workspace_settings(tmp_path).token_store == opened.token_store
+
+
 def test_importing_the_package_and_batch_loads_neither_dask_nor_papermill():
     code = (
         "import sys, atlassian_playbook, atlassian_playbook.batch, atlassian_playbook.cli\n"

@@ -42,13 +42,15 @@ EMULATOR_CLIENT = "emulator"
 def workspace_settings(workspace: str | Path) -> Settings:
     """The settings a notebook started on ``workspace`` uses (the token store resolved).
 
-    Mirrors ``playbook.start``: without credentials, the store is the workspace's own unless
+    Mirrors ``playbook.start`` (a test compares the two): against anything but the real
+    Atlassian (the emulator, a test double), the store is the workspace's own unless
     ``ATLASSIAN_TOKEN_STORE`` is set in the environment or ``.env``.
     """
     workspace = Path(workspace).expanduser().resolve()
     env_file = workspace / ".env"
     settings = load_settings(env_file, validate=False)
-    if not settings.has_credentials and not _store_configured(env_file):
+    if (not settings.is_atlassian or not settings.has_credentials) and not _store_configured(
+            env_file):
         settings = settings.replace(token_store=workspace / ".playbook" / "tokens.json")
     return settings
 
