@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--scheduler", metavar="ADDRESS",
                        help="with --executor dask: the scheduler, e.g. tcp://10.0.0.5:8786")
     batch.add_argument("--progress", choices=["bar", "none"], default="bar",
-                       help="progress bar on stderr (default) or none")
+                       help="progress bar on stderr when it is a terminal (default), or "
+                       "none; failures print as they happen either way")
     json_flag(batch)
 
     render = add("render", cmd_render, "the training build: execute notebooks 01..09 against "

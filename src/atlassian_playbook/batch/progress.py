@@ -46,7 +46,7 @@ class NoProgress:
 
 
 class TerminalProgress:
-    """A tqdm bar on stderr; the postfix counts runs by status."""
+    """A tqdm bar on stderr; the postfix counts runs by status; failures print as they come."""
 
     def __init__(self, stream=None) -> None:
         self._stream = stream or sys.stderr
@@ -54,11 +54,12 @@ class TerminalProgress:
         self._counts: Counter[str] = Counter()
 
     def start(self, total: int, done: Sequence[RunResult]) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # not tqdm.auto: that imports IPython to look for a notebook
 
         self._counts.update(r.status for r in done)
+        # disable=None: no bar when stderr is not a terminal (CI logs); failures still print.
         self._bar = tqdm(total=total, initial=len(done), unit="run", file=self._stream,
-                         dynamic_ncols=True, desc="batch")
+                         dynamic_ncols=True, desc="batch", disable=None)
         self._bar.set_postfix(self._counts, refresh=True)
 
     def update(self, result: RunResult) -> None:
