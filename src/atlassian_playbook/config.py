@@ -26,6 +26,7 @@ from .redact import Secret
 __all__ = [
     "Settings",
     "load_settings",
+    "load_workspace_settings",
     "save_settings",
     "parse_scopes",
     "DEFAULT_AUTH_BASE_URL",
@@ -190,6 +191,27 @@ def load_settings(
         env_file=env_path,
     )
     return settings.validate() if validate else settings
+
+
+def load_workspace_settings(
+    workspace: str | os.PathLike[str], *, validate: bool = True
+) -> Settings:
+    """The settings of a workspace folder (its ``.env``; the environment wins).
+
+    Against anything but the real Atlassian (the emulator, a test double) the token store is
+    the workspace's own ``.playbook/tokens.json`` unless ``ATLASSIAN_TOKEN_STORE`` is set, so
+    an emulated world and its tokens stay together and every kernel of a workspace shares
+    them. The notebooks and the batch runner both resolve workspaces here.
+    """
+    workspace = Path(workspace).expanduser().resolve()
+    env_file = workspace / ".env"
+    settings = load_settings(env_file, validate=validate)
+    configured = bool(os.environ.get("ATLASSIAN_TOKEN_STORE")) or (
+        env_file.is_file() and bool(dotenv_values(env_file).get("ATLASSIAN_TOKEN_STORE"))
+    )
+    if (not settings.is_atlassian or not settings.has_credentials) and not configured:
+        settings = settings.replace(token_store=workspace / ".playbook" / "tokens.json")
+    return settings
 
 
 def _quote(value: str) -> str:

@@ -8,6 +8,7 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     ├── ConfigError                  bad or missing setting
     ├── TokenStoreError              no stored connection, unreadable store
     ├── NotebookParameterError       a secret passed as a papermill parameter
+    ├── PlanError                    a batch plan that cannot run
     ├── CallbackError                the browser never came back, or came back wrong
     │   ├── CallbackTimeout
     │   ├── StateMismatch
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "TokenStoreError",
     "NotebookParameterError",
+    "PlanError",
     "CallbackError",
     "CallbackTimeout",
     "StateMismatch",
@@ -93,6 +95,10 @@ class NotebookParameterError(PlaybookError):
         "Put secrets in .env or the environment; papermill writes every parameter into the "
         "executed notebook."
     )
+
+
+class PlanError(PlaybookError):
+    default_hint = "See examples/batch-plan.yaml for the plan format."
 
 
 class CallbackError(PlaybookError):

@@ -23,7 +23,6 @@ function here accepts ``""`` wherever it accepts ``None``.
 from __future__ import annotations
 
 import html
-import os
 import re
 import stat
 import time
@@ -32,13 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from . import connection
 from ._files import atomic_write_json, read_json
 from .callback import is_loopback
 from .checklist import MERGE_CALLBACK_URL, PROFILES, is_placeholder
-from .config import Settings, load_settings, parse_scopes, save_settings
+from .config import Settings, load_workspace_settings, parse_scopes, save_settings
 from .errors import CallbackError, PlaybookError, ReauthorizationRequired
 from .execute import check_parameters
 from .records import record
@@ -220,12 +217,6 @@ class Session:
         return redact("  \n".join(lines))
 
 
-def _configured_token_store(env_file: Path) -> bool:
-    if os.environ.get("ATLASSIAN_TOKEN_STORE"):
-        return True
-    return env_file.is_file() and bool(dotenv_values(env_file).get("ATLASSIAN_TOKEN_STORE"))
-
-
 def start(
     workspace: str | Path = "..",
     *,
@@ -251,13 +242,9 @@ def start(
             "Pass workspace= the folder holding .env (the repository root when JupyterLab runs "
             "in notebooks/, which is the default '..').",
         )
-    env_file = workspace / ".env"
-    settings = load_settings(env_file)
+    settings = load_workspace_settings(workspace)
     if parameters and settings.client_secret:
         check_parameters(parameters, [settings.client_secret.reveal()])
-    if not settings.is_atlassian or not settings.has_credentials:
-        if not _configured_token_store(env_file):
-            settings = settings.replace(token_store=workspace / ".playbook" / "tokens.json")
     session = Session(workspace, connect(settings, auto_consent=auto_consent), auto_consent)
     if not quiet:
         _display(session)

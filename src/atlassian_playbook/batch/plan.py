@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PlaybookError
+from ..errors import PlanError, PlaybookError
 from ..execute import NOTEBOOKS_DIR, check_parameters
 
 __all__ = [
@@ -46,10 +46,6 @@ __all__ = [
 
 HEALTH_CHECK_NOTEBOOK = "09-health-check.ipynb"
 _PLAN_KEYS = {"name", "notebook", "timeout", "parameters", "runs", "product", "path_parameters"}
-
-
-class PlanError(PlaybookError):
-    default_hint = "See examples/batch-plan.yaml for the plan format."
 
 
 @dataclass(frozen=True)

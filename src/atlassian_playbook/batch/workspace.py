@@ -16,16 +16,13 @@ the tests and the benchmarks.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from .._files import read_json
-from ..config import Settings, load_settings, save_settings
+from ..config import Settings, load_settings, load_workspace_settings, save_settings
 from ..tokens import TokenEntry, TokenStore
 
 __all__ = [
@@ -40,25 +37,8 @@ EMULATOR_CLIENT = "emulator"
 
 
 def workspace_settings(workspace: str | Path) -> Settings:
-    """The settings a notebook started on ``workspace`` uses (the token store resolved).
-
-    Mirrors ``playbook.start`` (a test compares the two): against anything but the real
-    Atlassian (the emulator, a test double), the store is the workspace's own unless
-    ``ATLASSIAN_TOKEN_STORE`` is set in the environment or ``.env``.
-    """
-    workspace = Path(workspace).expanduser().resolve()
-    env_file = workspace / ".env"
-    settings = load_settings(env_file, validate=False)
-    if (not settings.is_atlassian or not settings.has_credentials) and not _store_configured(
-            env_file):
-        settings = settings.replace(token_store=workspace / ".playbook" / "tokens.json")
-    return settings
-
-
-def _store_configured(env_file: Path) -> bool:
-    if os.environ.get("ATLASSIAN_TOKEN_STORE"):
-        return True
-    return env_file.is_file() and bool(dotenv_values(env_file).get("ATLASSIAN_TOKEN_STORE"))
+    """The settings a notebook started on ``workspace`` uses (the token store resolved)."""
+    return load_workspace_settings(workspace, validate=False)
 
 
 def _client_id(settings: Settings) -> str:
