@@ -259,3 +259,19 @@ def test_verify_without_a_login_says_to_log_in(tmp_path):
     result = run_cli(["verify"], cli_env(tmp_path), tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith("error:") and "login" in result.stderr
+
+
+def test_demo_runs_the_whole_playbook_and_says_where_its_output_is(tmp_path):
+    """What `make demo` runs: notebooks 01-09 headless, executed copies and an HTML site."""
+    result = run_cli(["demo", "--output", str(tmp_path / "out")], cli_env(tmp_path), tmp_path,
+                     timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("  ok  ") == 9
+    executed = sorted(p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb"))
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    assert executed == sorted(p.name for p in notebooks.glob("0*.ipynb"))
+    assert str((tmp_path / "out" / "site" / "index.html").resolve()) in result.stdout
+    # The demo's own workspace is temporary; its secrets are masked tokens in the outputs.
+    text = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert "«secret:" in text  # masked values are shown ...
+    assert '"access_token": "' not in text  # ... never the tokens themselves

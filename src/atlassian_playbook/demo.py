@@ -1,57 +1,38 @@
-"""``make demo``: log in, verify and refresh, then print a short report.
+"""``make demo``: the whole playbook, headless, against the emulator.
 
-Against the embedded emulator (no credentials in .env) everything is headless and isolated in
-``output/demo/``; with credentials it is the real flow, with a browser to consent in.
+Runs notebooks 01..09 in a fresh workspace (the training build of :mod:`render`), keeps the
+executed notebooks in ``output/notebooks/`` and the HTML rendering in ``output/site/``, and
+prints each notebook's outcome as it finishes.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from . import connection
 from .config import load_settings
-from .redact import redact
-from .target import connect
+from .render import RenderedPage, render_playbook
 
 __all__ = ["run_demo"]
 
 
 def run_demo(output_dir: str | Path = "output", env_file: str | Path = ".env") -> int:
-    out = Path(output_dir) / "demo"
-    out.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(env_file)
-    if not settings.has_credentials:
-        settings = settings.replace(token_store=out / "tokens.json")
-    target = connect(settings, auto_consent=True)
-    headless = target.emulator is not None
-    print(f"1/3 login against {target.describe()}")
-    result = connection.login(
-        target, browser="headless" if headless else "system",
-        show_url=lambda url: print(f"    {url}"),
-    )
-    print(_indent(result.to_text()))
-    print("2/3 verify")
-    report = connection.verify(target, account_id=result.entry.account_id)
-    print(_indent(report.to_text()))
-    print("3/3 refresh")
-    refreshed = connection.refresh(target, account_id=result.entry.account_id)
-    print(_indent(refreshed.to_text()))
+    out = Path(output_dir)
+    if load_settings(env_file, validate=False).has_credentials:
+        print("Credentials found in .env: the demo still runs against the emulator, since a "
+              "headless run has no one to consent. Use the notebooks in JupyterLab or "
+              "`atlassian-playbook login` for your real app.")
+    print("Running the playbook (notebooks 01-09) headless against the embedded emulator:")
 
-    summary = {
-        "target": target.kind,
-        "login": result.to_dict(),
-        "verify": report.to_dict(),
-        "refresh": refreshed.to_dict(),
-    }
-    report_path = out / "report.json"
-    report_path.write_text(redact(json.dumps(summary, indent=2, default=str)) + "\n")
-    ok = report.ok and refreshed.rotated
-    print(f"{'Demo passed' if ok else 'Demo FAILED'}; report written to {report_path}")
+    def progress(page: RenderedPage) -> None:
+        took = f"{page.seconds:5.1f} s" if page.seconds is not None else ""
+        print(f"  {page.status:>6}  {page.notebook:<28} {took}", flush=True)
+        if page.error:
+            print(f"          {page.error}\n          hint: {page.hint}", flush=True)
+
+    result = render_playbook(out / "site", executed_dir=out / "notebooks", on_page=progress)
+    print(f"Executed notebooks: {(out / 'notebooks').resolve()}")
+    print(f"HTML rendering:     {result.index.resolve()}")
+    print("Playbook passed." if result.ok else "Playbook FAILED (see above).")
     sys.stdout.flush()
-    return 0 if ok else 1
-
-
-def _indent(text: str) -> str:
-    return "\n".join(f"    {line}" for line in text.splitlines())
+    return 0 if result.ok else 1

@@ -102,10 +102,12 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None)
         _markdown("_(nothing to show)_")
         return
     columns = list(columns or rows[0].keys())
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    # Left-aligned: JupyterLab right-aligns table cells, which makes prose columns hard to read.
+    left = "style='text-align:left'"
+    head = "".join(f"<th {left}>{html.escape(str(c))}</th>" for c in columns)
     body = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape(redact(_cell(row.get(c))))}</td>" for c in columns)
+        + "".join(f"<td {left}>{html.escape(redact(_cell(row.get(c))))}</td>" for c in columns)
         + "</tr>"
         for row in rows
     )

@@ -22,7 +22,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,13 +200,17 @@ def render_playbook(
     notebooks: Sequence[str | Path] | None = None,
     timeout: float = 600,
     keep_workspace: bool = False,
+    executed_dir: str | Path | None = None,
+    on_page: Callable[[RenderedPage], object] | None = None,
 ) -> RenderResult:
     """Execute ``notebooks`` (default 01..09) in a fresh workspace and write the site.
 
     Stops executing at the first failing notebook (the later ones depend on it); the failing
     page is still written, with its error, and the rest are listed as not run.
     ``keep_workspace``: keep the temporary workspace (and ``kernels.log`` beside it) for a
-    look afterwards; ``result.workspace`` says where.
+    look afterwards; ``result.workspace`` says where. ``executed_dir``: also keep the executed
+    notebooks there (scrubbed, as every executed notebook is). ``on_page`` is called as each
+    notebook finishes, for progress on the terminal.
     """
     from nbconvert import HTMLExporter
 
@@ -241,6 +245,11 @@ def render_playbook(
                     page.hint = outcome.failure.hint
                 if outcome.output_path.exists():
                     page.page = path.stem + ".html"
+                    if executed_dir is not None:
+                        Path(executed_dir).mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(outcome.output_path, Path(executed_dir) / path.name)
+                if on_page is not None:
+                    on_page(page)
                 if not outcome.ok:
                     break
         secrets = known_secrets(workspace)
