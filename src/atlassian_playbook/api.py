@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from ._http import retry_after_seconds
+from ._http import new_client, retry_after_seconds
 from .errors import (
     ApiError,
     ConfigError,
@@ -38,7 +38,7 @@ from .errors import (
     SiteSelectionRequired,
     TokenExpired,
 )
-from .redact import get_logger, http_trace_hooks, redact
+from .redact import get_logger, redact
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -344,7 +344,7 @@ class ApiClient:
         self.max_retry_after = float(max_retry_after)
         self._sleep = sleep
         self._owns_http = http is None
-        self.http = http or httpx.Client(timeout=30.0, event_hooks=http_trace_hooks())
+        self.http = http or new_client(timeout=30.0)
         self.rate_limit: dict[str, str] = {}
         self._site_scopes: dict[str, tuple[str, ...]] = {}
 

@@ -14,6 +14,7 @@ import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ._http import new_client
 from .api import ApiClient, Site, choose_site
 from .callback import is_loopback, obtain_code
 from .config import Settings
@@ -119,12 +120,11 @@ def visit_headless(url: str) -> str:
     never requested), returning the URL the browser would have landed on. When the authorize
     page answers with an error instead, its text becomes the error, as a person would read it.
     """
-    import httpx
-
     for _ in range(10):
         if not is_loopback(url):
             return url
-        response = httpx.get(url, follow_redirects=False, timeout=30)
+        with new_client(timeout=30) as browser:
+            response = browser.get(url, follow_redirects=False)
         if response.is_redirect:
             url = str(response.url.join(response.headers["location"]))
             continue

@@ -47,8 +47,11 @@ class DoctorReport:
 def _reachable(name: str, url: str) -> Check:
     import httpx
 
+    from ._http import new_client
+
     try:
-        response = httpx.get(url, timeout=10)
+        with new_client(timeout=10) as client:
+            response = client.get(url)
     except httpx.HTTPError as error:
         return Check(name, False, f"{url} did not answer ({type(error).__name__})",
                      "Check the base URL setting and the network (proxy, VPN, firewall).")

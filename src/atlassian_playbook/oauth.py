@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from ._http import retry_after_seconds
+from ._http import new_client, retry_after_seconds
 from .config import Settings
 from .errors import (
     CallbackError,
@@ -42,7 +42,7 @@ from .errors import (
     ServerError,
     StateMismatch,
 )
-from .redact import Secret, get_logger, http_trace_hooks, redact, register_secret
+from .redact import Secret, get_logger, redact, register_secret
 from .tokens import TokenSet
 
 __all__ = ["OAuthClient", "AuthorizationRequest", "AUDIENCE", "parse_callback_params"]
@@ -121,7 +121,7 @@ class OAuthClient:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(timeout=self.timeout, event_hooks=http_trace_hooks())
+            self._http = new_client(timeout=self.timeout)
         return self._http
 
     def close(self) -> None:
