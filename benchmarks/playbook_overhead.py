@@ -23,17 +23,9 @@ from pathlib import Path
 
 import nbformat
 
-SEQUENCE = (
-    "01-overview",
-    "02-create-app",
-    "03-select-scopes",
-    "04-token-exchange",
-    "05-verify-access",
-    "06-refresh-lifecycle",
-    "07-partner-handoff",
-    "08-personal-data",
-    "09-health-check",
-)
+from atlassian_playbook.render import playbook_notebooks
+
+SEQUENCE = [path.name for path in playbook_notebooks()]
 
 
 def _free_port() -> int:
@@ -55,7 +47,7 @@ def play_sequence(root: Path) -> float:
     started = time.perf_counter()
     for name in SEQUENCE:
         outcome = run_notebook(
-            f"{name}.ipynb", root / "out" / f"{name}.ipynb", {"workspace": str(workspace)}
+            name, root / "out" / name, {"workspace": str(workspace)}
         )
         if not outcome.ok:
             raise SystemExit(f"{name} failed: {outcome.failure.to_dict()}")

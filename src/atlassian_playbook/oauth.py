@@ -359,26 +359,20 @@ class OAuthClient:
                 f"({status} {detail}): the client id or secret is wrong.",
                 **kwargs,
             )
-        if error == "invalid_grant":
-            if grant == "refresh_token":
-                return ReauthorizationRequired(
-                    f"Atlassian no longer accepts this refresh token ({status} {detail}).",
-                    **kwargs,
-                )
-            if description and "redirect" in description.lower():
-                return RedirectUriMismatch(
-                    f"The code exchange was refused because of the redirect URI ({status} "
-                    f"{detail}); the token request used {self.settings.redirect_uri}.",
-                    **kwargs,
-                )
-            return InvalidGrant(
-                f"The authorization code was refused ({status} {detail}).",
+        if error == "invalid_grant" and grant == "refresh_token":
+            return ReauthorizationRequired(
+                f"Atlassian no longer accepts this refresh token ({status} {detail}).",
                 **kwargs,
             )
         if description and "redirect" in description.lower():
             return RedirectUriMismatch(
                 f"The {what} was refused because of the redirect URI ({status} {detail}); "
                 f"the token request used {self.settings.redirect_uri}.",
+                **kwargs,
+            )
+        if error == "invalid_grant":
+            return InvalidGrant(
+                f"The authorization code was refused ({status} {detail}).",
                 **kwargs,
             )
         return OAuthError(
