@@ -55,8 +55,9 @@ def play_sequence(root: Path) -> float:
 
 
 def run_empty(root: Path, count: int) -> float:
-    """Seconds for ``count`` papermill runs of a notebook with one empty code cell."""
-    import papermill
+    """Seconds for ``count`` runs of a notebook with one empty code cell, through the same
+    seam as the playbook (``run_notebook``: same papermill call, same kernel manager)."""
+    from atlassian_playbook.execute import run_notebook
 
     empty = nbformat.v4.new_notebook()
     empty.metadata["kernelspec"] = {
@@ -69,12 +70,7 @@ def run_empty(root: Path, count: int) -> float:
     nbformat.write(empty, source)
     started = time.perf_counter()
     for index in range(count):
-        papermill.execute_notebook(
-            str(source),
-            str(root / f"empty-{index}.ipynb"),
-            progress_bar=False,
-            kernel_name="python3",
-        )
+        run_notebook(source, root / f"empty-{index}.ipynb")
     return time.perf_counter() - started
 
 
