@@ -213,6 +213,7 @@ def render_playbook(
     notebook finishes, for progress on the terminal.
     """
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     from .batch.workspace import known_secrets
 
@@ -255,6 +256,11 @@ def render_playbook(
         secrets = known_secrets(workspace)
         digests = _issued_digests(workspace)
         exporter = HTMLExporter(template_name="lab")
+        # Readers need the documented defaults, not papermill's injected cell with the path of
+        # this build's scratch workspace.
+        exporter.register_preprocessor(
+            TagRemovePreprocessor(remove_cell_tags={"injected-parameters"}, enabled=True), True
+        )
         bodies: dict[str, str] = {}
         for page in result.pages:
             if page.page is None:
