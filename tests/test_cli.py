@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -113,7 +114,9 @@ def test_external_server_login_prints_url_alone_and_listener_catches_the_code(tm
     proc, url = start_login(["--no-browser"], env, tmp_path)
     assert url.startswith(f"{emu.auth_base_url}/authorize?audience=api.atlassian.com&client_id=")
     assert "&response_type=code&prompt=consent" in url
-    httpx.get(url, follow_redirects=True, timeout=10)  # the user's browser
+    landed = httpx.get(url, timeout=10).headers["location"]  # the user's browser, hop by hop
+    code = httpx.URL(landed).params["code"]
+    httpx.get(landed, timeout=10)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Logged in as account" in out
@@ -122,7 +125,7 @@ def test_external_server_login_prints_url_alone_and_listener_catches_the_code(tm
     assert refresh.returncode == 0, refresh.stderr
     store = tmp_path / "store" / "tokens.json"
     assert_no_secrets([out, err, refresh.stdout, refresh.stderr],
-                      secrets_in_store(store) | {client.client_secret.reveal()})
+                      secrets_in_store(store) | {client.client_secret.reveal(), code})
 
 
 def test_paste_mode_reads_the_redirected_url_from_stdin(tmp_path, external):
@@ -275,3 +278,29 @@ def test_demo_runs_the_whole_playbook_and_says_where_its_output_is(tmp_path):
     text = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert "«secret:" in text  # masked values are shown ...
     assert '"access_token": "' not in text  # ... never the tokens themselves
+
+
+def test_debug_trace_shows_the_http_exchange_without_any_secret(tmp_path, external):
+    emu, client, env = external
+    proc, url = start_login(["--no-browser"], {**env, "ATLASSIAN_PLAYBOOK_DEBUG": "1"}, tmp_path)
+    landed = httpx.get(url, timeout=10).headers["location"]  # the browser, one hop at a time
+    code = httpx.URL(landed).params["code"]
+    httpx.get(landed, timeout=10)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    refresh = run_cli(["--debug", "refresh"], env, tmp_path)
+    assert refresh.returncode == 0, refresh.stderr
+    assert "POST" in err and "/oauth/token" in err  # the trace is there ...
+    assert "POST" in refresh.stderr and "«secret:" in refresh.stderr  # ... masked
+    store = tmp_path / "store" / "tokens.json"
+    assert_no_secrets([out, err, refresh.stdout, refresh.stderr],
+                      secrets_in_store(store) | {client.client_secret.reveal(), code})
+
+
+def test_debug_headless_login_never_prints_the_authorization_code(tmp_path):
+    # Headless against the embedded emulator the CLI itself receives the redirect that carries
+    # the code; HTTP libraries' own DEBUG logs would print it.
+    result = run_cli(["--debug", "login", "--no-browser"], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "/authorize" in result.stderr  # the trace is there
+    assert not re.search(r"code=(?!«)[A-Za-z0-9_-]{16,}", result.stderr + result.stdout)

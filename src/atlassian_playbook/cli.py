@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import PlaybookError
-from .redact import redact
+from .redact import RedactingFilter, redact
 
 __all__ = ["main"]
 
@@ -332,12 +332,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_debug_to_stderr() -> None:
+    """The package's own loggers at DEBUG, through a redacting handler.
+
+    Only ``atlassian_playbook.*``: httpcore's DEBUG records carry raw headers (a redirect's
+    ``Location`` holds the authorization code), so the root logger stays where it is, and the
+    handler redacts whatever reaches it anyway.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    package = logging.getLogger("atlassian_playbook")
+    package.setLevel(logging.DEBUG)
+    package.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.debug or os.environ.get("ATLASSIAN_PLAYBOOK_DEBUG"):
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-        logging.getLogger("atlassian_playbook").setLevel(logging.DEBUG)
+        _log_debug_to_stderr()
     try:
         return args.handler(args)
     except PlaybookError as error:
