@@ -226,10 +226,6 @@ class CallbackListener:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @property
-    def bound_port(self) -> int | None:
-        return self._server.server_address[1] if self._server is not None else None
-
     # -- waiting ---------------------------------------------------------------------------
 
     def wait(self, timeout: float) -> str:
