@@ -304,3 +304,12 @@ def test_debug_headless_login_never_prints_the_authorization_code(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "/authorize" in result.stderr  # the trace is there
     assert not re.search(r"code=(?!«)[A-Za-z0-9_-]{16,}", result.stderr + result.stdout)
+
+
+def test_login_json_says_whether_a_refresh_token_came(tmp_path):
+    result = run_cli(["login", "--no-browser", "--json"], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.split("\n", 1)[1])["refresh_token_issued"] is True
+    without = run_cli(["login", "--no-browser", "--json", "--scopes", "read:me"],
+                      cli_env(tmp_path), tmp_path)
+    assert json.loads(without.stdout.split("\n", 1)[1])["refresh_token_issued"] is False

@@ -57,7 +57,8 @@ class LoginResult:
             "requested_scopes": list(self.requested_scopes),
             "granted_scopes": list(tokens.scopes),
             "expires_at": _iso(tokens.expires_at),
-            "refresh_token": "present" if tokens.refresh_token else "missing",
+            # Not "refresh_token": redaction masks that key's value wherever it is printed.
+            "refresh_token_issued": tokens.refresh_token is not None,
             "sites": [{"id": s.id, "name": s.name, "url": s.url} for s in self.sites],
             "site": self.entry.site,
             "warnings": list(self.warnings),
@@ -68,7 +69,7 @@ class LoginResult:
         lines = [
             f"Logged in as account {data['account_id'] or '(unknown: read:me not granted)'}",
             f"  access token expires {data['expires_at']}",
-            f"  refresh token {data['refresh_token']}",
+            f"  refresh token {'present' if data['refresh_token_issued'] else 'missing'}",
             f"  granted scopes: {' '.join(data['granted_scopes']) or '(none)'}",
             "  sites: "
             + (", ".join(f"{s['name']} ({s['id']})" for s in data["sites"]) or "(none)"),

@@ -714,13 +714,10 @@ def exchange_tokens(
     )
     for warning in result.warnings:
         _markdown(f"⚠️ {warning}")
-    # "refresh_token" as a key would be masked by the record's redaction, whatever its value.
-    issued = data.pop("refresh_token") == "present"
     record(
         "login",
         {
             **data,
-            "refresh_token_issued": issued,
             "consent": consent,
             "headless": consent in ("auto", "deny") and session.headless_possible,
         },
