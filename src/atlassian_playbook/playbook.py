@@ -186,6 +186,11 @@ class Session:
         browser can stand in for the person at the consent screen."""
         return is_loopback(self.settings.auth_base_url)
 
+    def consents_headless(self, consent: str) -> bool:
+        """Whether a headless browser stands in for the person at consent (``auto``/``deny``
+        against an emulator); otherwise a person clicks the link."""
+        return consent in ("auto", "deny") and self.headless_possible
+
     @property
     def profile(self) -> str:
         """The profile chosen in notebook 02 (``custom`` until one was chosen)."""
@@ -631,7 +636,7 @@ def _login(
             "consent='deny' rehearses a refusal against the emulator only.",
             "Press Deny yourself on Atlassian's consent screen to see it live.",
         )
-    headless = consent in ("auto", "deny") and session.headless_possible
+    headless = session.consents_headless(consent)
     # The embedded emulator answers consent itself: at once (auto), with a refusal (deny), or
     # with its consent page for a person (browser).
     wanted = {"auto": True, "deny": "deny"}.get(consent, False)
@@ -668,7 +673,7 @@ def exchange_tokens(
     panel = AuthorizationPanel()
 
     def show(url: str) -> None:
-        headless = consent in ("auto", "deny") and session.headless_possible
+        headless = session.consents_headless(consent)
         panel.set_url(url)
         panel.show(
             "Consenting headless (emulator)…"
@@ -719,7 +724,7 @@ def exchange_tokens(
         {
             **data,
             "consent": consent,
-            "headless": consent in ("auto", "deny") and session.headless_possible,
+            "headless": session.consents_headless(consent),
         },
     )
 
