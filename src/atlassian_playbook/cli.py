@@ -44,7 +44,7 @@ def _target(args, *, auto_consent: bool = True):
 def cmd_doctor(args) -> int:
     from .doctor import run_doctor
 
-    report = run_doctor(args.env_file)
+    report = run_doctor(args.env_file, record=args.record)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -181,6 +181,17 @@ def cmd_emulator(args) -> int:
     return serve(port=args.port, auto_consent=args.auto_consent, state_path=args.state)
 
 
+def cmd_emulator_compare(args) -> int:
+    from .parity import Record, compare_with_emulator
+
+    comparison = compare_with_emulator(Record.load(args.file))
+    if args.json:
+        _print_json(comparison.to_dict())
+    else:
+        print(comparison.to_text())
+    return EXIT_OK if comparison.ok else EXIT_FAILED
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -244,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     def json_flag(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
 
-    json_flag(add("doctor", cmd_doctor, "check the configuration and that the servers answer"))
+    doctor = add("doctor", cmd_doctor, "check the configuration and that the servers answer")
+    doctor.add_argument("--record", metavar="FILE",
+                        help="also save the shape of every answer (no values) to FILE, with "
+                        "verify's API calls when logged in: attach it to bug reports")
+    json_flag(doctor)
 
     scopes = add("scopes", None, "browse and check scopes")
     scope_commands = scopes.add_subparsers(dest="scopes_command", required=True, metavar="ACTION")
@@ -291,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="consent at once, without the consent page")
     emulator.add_argument("--state", metavar="FILE",
                           help="keep the emulated world in FILE (0600), shared across restarts")
+    # No action: serve. Other actions are subcommands of this one parser.
+    emulator_actions = emulator.add_subparsers(dest="emulator_command", metavar="ACTION")
+    compare = add("compare", cmd_emulator_compare, "replay a `doctor --record` file against "
+                  "the emulator and list every shape difference (exit 1 if any)",
+                  emulator_actions)
+    compare.add_argument("file", metavar="FILE", help="a record written by doctor --record")
+    json_flag(compare)
 
     demo = add("demo", cmd_demo, "the main job: the whole playbook against the emulator")
     demo.add_argument("--output", default="output", help="folder for what the demo writes")

@@ -51,6 +51,8 @@ SETTINGS: dict[str, str] = {
     "ATLASSIAN_API_BASE_URL": f"API gateway (default {DEFAULT_API_BASE_URL}).",
     "ATLASSIAN_TOKEN_STORE": "Token store file (default: tokens.json in the user config dir).",
     "ATLASSIAN_SITE": "Site to use when several are granted: cloud id, name or URL.",
+    "ATLASSIAN_EMULATOR_WORLD": "Emulator only: a world file (users, sites, apps, data; "
+    "docs/EMULATOR.md), relative to the .env folder. Default: the built-in world.",
 }
 
 
@@ -73,6 +75,7 @@ class Settings:
     token_store: Path = dataclasses.field(default_factory=default_token_store)
     site: str | None = None
     env_file: Path | None = None
+    emulator_world: Path | None = None
 
     @property
     def has_credentials(self) -> bool:
@@ -125,6 +128,7 @@ class Settings:
             "ATLASSIAN_API_BASE_URL": self.api_base_url,
             "ATLASSIAN_TOKEN_STORE": str(self.token_store),
             "ATLASSIAN_SITE": self.site or "(unset: choose when several)",
+            "ATLASSIAN_EMULATOR_WORLD": str(self.emulator_world or "(unset: the built-in world)"),
         }
 
 
@@ -179,6 +183,10 @@ def load_settings(
     secret = get("ATLASSIAN_CLIENT_SECRET")
     scopes = get("ATLASSIAN_SCOPES")
     token_store = get("ATLASSIAN_TOKEN_STORE")
+    world = get("ATLASSIAN_EMULATOR_WORLD")
+    world_path = Path(world).expanduser() if world else None
+    if world_path is not None and not world_path.is_absolute() and env_path is not None:
+        world_path = env_path.parent / world_path
     settings = Settings(
         client_id=get("ATLASSIAN_CLIENT_ID"),
         client_secret=Secret(secret) if secret else None,
@@ -189,6 +197,7 @@ def load_settings(
         token_store=Path(token_store).expanduser() if token_store else default_token_store(),
         site=get("ATLASSIAN_SITE"),
         env_file=env_path,
+        emulator_world=world_path,
     )
     return settings.validate() if validate else settings
 

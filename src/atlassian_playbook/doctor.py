@@ -2,10 +2,16 @@
 
 Runs before anything talks OAuth, so each finding says what to change. It sends no credential:
 reachability is an unauthenticated request that any live server answers (401 counts as up).
+
+With ``record`` (``doctor --record FILE``) it also saves the shape of every answer it saw
+(:mod:`atlassian_playbook.parity`, never a value) and, when the token store holds a connection
+for the configured client, makes ``verify``'s read-only calls first so the record holds the
+authenticated shapes too: what a bug report attaches so the emulator can be made truer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -58,7 +64,8 @@ def _reachable(name: str, url: str) -> Check:
     return Check(name, True, f"{url} answered HTTP {response.status_code}", None)
 
 
-def run_doctor(env_file: str | os.PathLike[str] | None = ".env") -> DoctorReport:
+def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
+               record: str | os.PathLike[str] | None = None) -> DoctorReport:
     try:
         settings = load_settings(env_file)
     except ConfigError as error:
@@ -100,11 +107,48 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env") -> DoctorReport
     for warning in warnings:
         checks.append(Check(f"scopes: {warning.code}", None, warning.message, warning.hint))
 
-    checks.append(_reachable("authorization server", f"{settings.auth_base_url}/authorize"))
-    checks.append(_reachable(
-        "API gateway", f"{settings.api_base_url}/oauth/token/accessible-resources"))
-    checks.append(_token_store_check(settings.token_store, settings.client_id))
+    from .parity import Recorder
+
+    recorder = Recorder.for_settings(settings) if record else None
+    with recorder.recording() if recorder else contextlib.nullcontext():
+        checks.append(_reachable("authorization server", f"{settings.auth_base_url}/authorize"))
+        checks.append(_reachable(
+            "API gateway", f"{settings.api_base_url}/oauth/token/accessible-resources"))
+    store = _token_store_check(settings.token_store, settings.client_id)
+    checks.append(store)
+    if recorder is not None:
+        checks.append(_record(recorder, target, Path(record), connected=store.ok is True))
     return report
+
+
+def _record(recorder, target, path: Path, *, connected: bool) -> Check:
+    """Make the authenticated read-only calls (when ``connected``) and save the record."""
+    from .parity import record_read_only_calls
+    from .tokens import TokenStore
+
+    settings = target.settings
+    note = " (unauthenticated only: run `atlassian-playbook login` to record the API calls too)"
+    if connected:
+        # Any of the client's connections shows the same shapes; take one deterministically.
+        entries = sorted((e for e in TokenStore(settings.token_store).list()
+                          if e.client_id == settings.client_id), key=lambda e: e.account_id or "")
+        try:
+            with recorder.recording():
+                verified = record_read_only_calls(target, account_id=entries[0].account_id)
+        except PlaybookError as error:
+            return Check("record", False, f"the API calls for {path} failed: {error.message}",
+                         error.hint)
+        failed = sum(1 for check in verified.checks if check.ok is False)
+        note = (" (with verify's API calls" + (f"; {failed} of its checks failed, see "
+                "`atlassian-playbook verify`" if failed else "") + ")")
+    shapes = recorder.record(target.kind)
+    try:
+        shapes.save(path)
+    except OSError as error:
+        return Check("record", False, f"cannot write {path}: {error.strerror or error}",
+                     "Give --record a path in a writable folder.")
+    return Check("record", True, f"{len(shapes.exchanges)} response shape(s) from "
+                 f"{target.kind} written to {path}{note}; it holds no value", None)
 
 
 def _token_store_check(path: Path, client_id: str | None) -> Check:

@@ -9,6 +9,7 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     ├── TokenStoreError              no stored connection, unreadable store
     ├── NotebookParameterError       a secret passed as a papermill parameter
     ├── PlanError                    a batch plan that cannot run
+    ├── ParityRecordError            a file given as a parity record that is not one
     ├── CallbackError                the browser never came back, or came back wrong
     │   ├── CallbackTimeout
     │   ├── StateMismatch
@@ -35,6 +36,7 @@ __all__ = [
     "TokenStoreError",
     "NotebookParameterError",
     "PlanError",
+    "ParityRecordError",
     "CallbackError",
     "CallbackTimeout",
     "StateMismatch",
@@ -99,6 +101,10 @@ class NotebookParameterError(PlaybookError):
 
 class PlanError(PlaybookError):
     default_hint = "See examples/batch-plan.yaml for the plan format."
+
+
+class ParityRecordError(PlaybookError):
+    default_hint = "Give a file written by `atlassian-playbook doctor --record FILE`."
 
 
 class CallbackError(PlaybookError):

@@ -5,6 +5,8 @@ default to Atlassian's). With no credentials, an emulator starts in this process
 and the settings are pointed at it. Its state lives beside the token store
 (``emulator-state.json``, mode 0600), so separate processes (CLI invocations, notebook kernels)
 share one emulated world: a token obtained by ``login`` can be refreshed by ``refresh`` later.
+The world comes from ``ATLASSIAN_EMULATOR_WORLD`` (default: the built-in one); the emulated
+app's callback URLs are its registration's, as on the console, never copied from ``.env``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Target", "connect", "emulator_state_path"]
 
-_embedded: dict[tuple[Path, bool | str], Emulator] = {}
+_embedded: dict[tuple[Path, bool | str, Path | None], Emulator] = {}
 _embedded_lock = threading.Lock()
 
 
@@ -71,23 +73,18 @@ def connect(
     from .emulator import Emulator
 
     state_path = emulator_state_path(settings)
+    world = settings.emulator_world
+    key = (state_path, auto_consent, world)
     with _embedded_lock:
-        emulator = _embedded.get((state_path, auto_consent))
+        emulator = _embedded.get(key)
         if emulator is None:
-            emulator = Emulator(auto_consent=auto_consent, state_path=state_path).start()
-            _embedded[(state_path, auto_consent)] = emulator
-        client = emulator.default_client
-        if settings.redirect_uri not in client.redirect_uris:
-            # The emulator's "console": register the callback the user configured, as they
-            # would on the Authorization tab.
-            emulator.register_client(
-                client_id=client.client_id,
-                client_secret=client.client_secret,
-                redirect_uris=(*client.redirect_uris, settings.redirect_uri),
-                apis=client.apis,
-                sharing=client.sharing,
-                name=client.name,
-            )
+            emulator = Emulator(
+                auto_consent=auto_consent, state_path=state_path, world=world
+            ).start()
+            _embedded[key] = emulator
+    # The emulated app's callback URLs are its registration's (the world file, or the
+    # `emulator callbacks` command: the console's Authorization tab), never .env's: a
+    # redirect URI that differs by a slash fails here as it fails against Atlassian.
     return Target(
         emulator.settings(
             redirect_uri=settings.redirect_uri,
@@ -95,6 +92,7 @@ def connect(
             token_store=settings.token_store,
             site=settings.site,
             env_file=settings.env_file,
+            emulator_world=world,
         ),
         emulator,
     )

@@ -54,15 +54,19 @@ Where FACTS.md is silent, the emulator chooses:
 """
 
 from ._core import DEFAULT_REDIRECT_URIS, ClientRegistration, Emulator
-from ._world import APIS, UnknownScope, api_of_scope
+from ._scopes import APIS, UnknownScope, api_of_scope
+from ._world import DEFAULT_WORLD, WorldError, load_world
 from .server import serve
 
 __all__ = [
     "Emulator",
     "ClientRegistration",
     "DEFAULT_REDIRECT_URIS",
+    "DEFAULT_WORLD",
     "APIS",
     "api_of_scope",
     "UnknownScope",
+    "WorldError",
+    "load_world",
     "serve",
 ]

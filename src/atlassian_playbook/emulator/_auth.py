@@ -6,16 +6,26 @@ days idle (365 days absolute), reuse leeway for a rotated refresh token 10 minut
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from ._http import Request, Response, html_response, json_response, redirect_response
 from ._pages import consent_page, error_page
+from ._scopes import APIS, UnknownScope, api_of_scope
 from ._state import digest
-from ._world import APIS, SITES, USER, UnknownScope, api_of_scope, site_by_ref
+from ._world import site_by_ref, user_by_ref
 
-__all__ = ["AuthorizationServer", "ACCESS_TOKEN_TTL", "CODE_TTL", "REUSE_LEEWAY", "REFRESH_IDLE"]
+__all__ = [
+    "AuthorizationServer",
+    "ACCESS_TOKEN_TTL",
+    "CODE_TTL",
+    "REUSE_LEEWAY",
+    "REFRESH_IDLE",
+    "access_token_valid",
+]
 
 AUDIENCE = "api.atlassian.com"
 ACCESS_TOKEN_TTL = 3600
@@ -39,6 +49,12 @@ INVALID_CODE = "Invalid authorization code"
 INVALID_REFRESH = "Unknown or invalid refresh token."
 
 DENIED = "The user denied access to the app."
+SITE_ADMIN = (
+    "Your site admin must authorize this app for the site {host} before the app can access "
+    "your account."
+)
+_TOKEN_FIELDS = ("grant_type", "client_id", "client_secret", "code", "redirect_uri",
+                 "refresh_token")
 
 
 def oauth_error(status: int, error: str, description: str) -> Response:
@@ -109,7 +125,12 @@ class AuthorizationServer:
                     "port, path and trailing slash).",
                     "redirect_uri_mismatch",
                 )
-            if not client["sharing"]:
+            world = data["world"]
+            user = user_by_ref(world, param("emulator_user") or self.emu._consent_user_id)
+            if user is None:
+                return _fail_page(f"emulator_user {param('emulator_user')!r} is not a user of "
+                                  "the emulated world.")
+            if not client["sharing"] and user["account_id"] != client.get("owner"):
                 # Atlassian says nothing more to anyone but the owner (Distribution: not sharing).
                 return _fail_page("We couldn't complete this request. Try again later.")
             if param("response_type") != "code":
@@ -144,28 +165,41 @@ class AuthorizationServer:
                 return redirect_response(with_query(
                     redirect_uri, error="access_denied", error_description=DENIED, state=state
                 ))
+            sites = [site for site in world["sites"] if user["account_id"] in site["members"]]
             if self.emu.auto_consent:
                 ref = param("emulator_site") or self.emu._consent_site_id
-                site = site_by_ref(ref)
-                if site is None:
-                    return _fail_page(f"emulator_site {ref!r} is not a site of this account.")
-                code = self.consent(data, client, redirect_uri, scopes, site["id"], now)
+                site = site_by_ref(world, ref)
+                if site is None or site not in sites:
+                    return _fail_page(
+                        f"emulator_site {ref!r} is not a site {user['name']} can reach.")
+                refused = self.site_admin_refusal(site, client, user)
+                if refused is not None:
+                    return refused
+                code = self.consent(data, client, user, redirect_uri, scopes, site["id"], now)
                 return redirect_response(with_query(redirect_uri, code=code, state=state))
             consent_id = secrets.token_urlsafe(16)
             data["consents"][consent_id] = {
                 "client_id": client["client_id"],
+                "account_id": user["account_id"],
                 "redirect_uri": redirect_uri,
                 "scopes": scopes,
                 "state": state,
                 "expires_at": now + CONSENT_TTL,
             }
             prune(data, now)
+            others = [
+                (other["name"], "/authorize?" + urlencode(
+                    [(k, v) for k, vs in request.query.items() if k != "emulator_user"
+                     for v in vs] + [("emulator_user", other["nickname"])]))
+                for other in world["users"] if other is not user
+            ]
             page = consent_page(
                 app_name=client["name"],
-                user=USER,
+                user=user,
                 scopes=[(scope, API_NAMES[api_of_scope(scope)]) for scope in scopes],
-                sites=SITES,
+                sites=sites,
                 consent_request=consent_id,
+                switch_accounts=others,
             )
         return html_response(200, page)
 
@@ -184,8 +218,9 @@ class AuthorizationServer:
                     "invalid_request",
                 )
             client = data["clients"].get(consent["client_id"])
-            if client is None:
-                return _fail_page("The app no longer exists.", "invalid_client")
+            user = user_by_ref(data["world"], consent["account_id"])
+            if client is None or user is None:
+                return _fail_page("The app or the account no longer exists.", "invalid_client")
             redirect_uri, state = consent["redirect_uri"], consent["state"]
             choice = form.get("decision")
             if choice == "deny":
@@ -197,17 +232,37 @@ class AuthorizationServer:
                         state=state,
                     )
                 )
-            site = site_by_ref(form.get("site", "")) if choice == "accept" else None
-            if site is None:
+            site = site_by_ref(data["world"], form.get("site", "")) if choice == "accept" else None
+            if site is None or user["account_id"] not in site["members"]:
                 data["consents"][consent_id] = consent  # the person may still choose
                 return _fail_page("Choose a site, then press Accept or Deny.", "invalid_request")
-            code = self.consent(data, client, redirect_uri, consent["scopes"], site["id"], now)
+            refused = self.site_admin_refusal(site, client, user)
+            if refused is not None:
+                return refused
+            code = self.consent(
+                data, client, user, redirect_uri, consent["scopes"], site["id"], now
+            )
         return redirect_response(with_query(redirect_uri, code=code, state=state))
+
+    @staticmethod
+    def site_admin_refusal(site: dict, client: dict, user: dict) -> Response | None:
+        """The consent page's answer when the site does not allow user-installed apps, the
+        app is not yet authorized there, and the user is not one of the site's admins. An
+        admin's consent authorizes the app on the site for everyone (FACTS.md: "an admin
+        changes the setting or completes the consent")."""
+        if site["user_installed_apps"] or client["client_id"] in site["approved_clients"]:
+            return None
+        if user["account_id"] in site["admins"]:
+            site["approved_clients"].append(client["client_id"])
+            return None
+        host = site["url"].removeprefix("https://")
+        return _fail_page(SITE_ADMIN.format(host=host), "site_admin_required")
 
     def consent(
         self,
         data: dict,
         client: dict,
+        user: dict,
         redirect_uri: str,
         scopes: list[str],
         site_id: str,
@@ -216,14 +271,15 @@ class AuthorizationServer:
         """Record the user's consent for one site and return a fresh authorization code.
 
         A grant is (app, account); consenting again for a site replaces that site's scopes,
-        consenting for another site adds it.
+        consenting for another site adds it. The grant's ``created_at`` (the first consent)
+        starts the 365-day absolute lifetime of every token it issues.
         """
-        grant_id = find_grant(data, client["client_id"], USER["account_id"])
+        grant_id = find_grant(data, client["client_id"], user["account_id"])
         if grant_id is None:
             grant_id = secrets.token_hex(8)
             data["grants"][grant_id] = {
                 "client_id": client["client_id"],
-                "account_id": USER["account_id"],
+                "account_id": user["account_id"],
                 "sites": {},
                 "created_at": now,
             }
@@ -246,28 +302,12 @@ class AuthorizationServer:
     # --- /oauth/token ----------------------------------------------------------------------
 
     def token(self, request: Request) -> Response:
-        if request.content_type != "application/json":
-            return oauth_error(
-                400,
-                "invalid_request",
-                "The token endpoint accepts only a JSON body (Content-Type: application/json).",
-            )
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return oauth_error(400, "invalid_request", "The request body must be a JSON object.")
-        for key in (
-            "grant_type",
-            "client_id",
-            "client_secret",
-            "code",
-            "redirect_uri",
-            "refresh_token",
-        ):
-            if key in body and not isinstance(body[key], str):
-                return oauth_error(400, "invalid_request", f"{key} must be a string.")
+        """Every client style the real endpoint takes (FACTS.md, "Body formats and client
+        authentication"): a JSON or a form body, the client credentials in the body or in HTTP
+        Basic ``Authorization`` (RFC 6749 §2.3.1). Whichever style, the same answers."""
+        body, problem = _token_parameters(request)
+        if problem is not None:
+            return oauth_error(400, "invalid_request", problem)
         grant_type = body.get("grant_type")
         if not grant_type:
             return oauth_error(400, "invalid_request", "Missing required parameter: grant_type")
@@ -275,12 +315,12 @@ class AuthorizationServer:
             return oauth_error(
                 400, "unsupported_grant_type", f"Unsupported grant type: {grant_type}"
             )
+        credentials = _client_credentials(request, body)
         with self.emu._store.transaction() as data:
             now = self.emu._now(data)
-            client = data["clients"].get(body.get("client_id") or "")
-            secret = body.get("client_secret") or ""
+            client = data["clients"].get(credentials[0]) if credentials else None
             if client is None or not hmac.compare_digest(
-                secret.encode(), client["client_secret"].encode()
+                credentials[1].encode(), client["client_secret"].encode()
             ):
                 return oauth_error(401, "access_denied", "Unauthorized")
             if grant_type == "authorization_code":
@@ -301,11 +341,9 @@ class AuthorizationServer:
         ):
             return oauth_error(403, "invalid_grant", INVALID_CODE)
         if body.get("redirect_uri") != record["redirect_uri"]:
-            return oauth_error(
-                403,
-                "invalid_grant",
-                "The redirect_uri does not match the redirect_uri of the authorization request.",
-            )
+            # Atlassian answers a code issued for another redirect_uri (most often a trailing
+            # slash) as it answers an unknown one (FACTS.md).
+            return oauth_error(403, "invalid_grant", INVALID_CODE)
         record["used"] = True
         return self._issue(
             data,
@@ -313,7 +351,7 @@ class AuthorizationServer:
             client["client_id"],
             record["scopes"],
             now,
-            family_started_at=now,
+            family_started_at=data["grants"][record["grant_id"]]["created_at"],
         )
 
     def _refresh(self, data: dict, client: dict, body: dict, now: float) -> Response:
@@ -332,10 +370,14 @@ class AuthorizationServer:
         if record["status"] == "rotated":
             if now - record["rotated_at"] > REUSE_LEEWAY:
                 # Reuse outside the leeway is taken for theft: the whole grant's refresh tokens
-                # die, the newest included (Atlassian's refresh-token guide).
+                # die, the newest included (Atlassian's refresh-token guide), and with them
+                # every access token they issued.
                 for other in data["refresh_tokens"].values():
                     if other["grant_id"] == record["grant_id"]:
                         other["status"] = "revoked"
+                for access in data["access_tokens"].values():
+                    if access["grant_id"] == record["grant_id"]:
+                        access["revoked"] = True
                 return oauth_error(403, "invalid_grant", INVALID_REFRESH)
             # Within the leeway: a concurrent refresh; it gets a pair of its own.
         elif now - record["issued_at"] >= REFRESH_IDLE:
@@ -343,6 +385,13 @@ class AuthorizationServer:
         else:
             record["status"] = "rotated"
             record["rotated_at"] = now
+            # The access token issued with this refresh token keeps working for the leeway,
+            # then dies (FACTS.md, "The old access token dies too").
+            sent = digest(token)
+            for access in data["access_tokens"].values():
+                if access.get("refresh") == sent:
+                    access["revoke_at"] = min(access.get("revoke_at") or now + REUSE_LEEWAY,
+                                              now + REUSE_LEEWAY)
         return self._issue(
             data,
             record["grant_id"],
@@ -363,12 +412,16 @@ class AuthorizationServer:
         family_started_at: float,
     ) -> Response:
         access = secrets.token_urlsafe(40)
-        data["access_tokens"][digest(access)] = {
+        access_record = {
             "grant_id": grant_id,
             "client_id": client_id,
             "scopes": list(scopes),
             "expires_at": now + ACCESS_TOKEN_TTL,
+            "refresh": None,  # the digest of the refresh token issued with it
+            "revoke_at": None,  # set when that refresh token is rotated: the grace's end
+            "revoked": False,
         }
+        data["access_tokens"][digest(access)] = access_record
         answer = {
             "access_token": access,
             "expires_in": ACCESS_TOKEN_TTL,
@@ -386,9 +439,78 @@ class AuthorizationServer:
                 "status": "active",
                 "rotated_at": None,
             }
+            access_record["refresh"] = digest(refresh)
             answer["refresh_token"] = refresh
         prune(data, now)
         return json_response(200, answer, _NO_STORE)
+
+
+def access_token_valid(access: dict | None, data: dict, now: float) -> bool:
+    """Whether an access token record still opens the gateway: not expired, its grant alive,
+    not revoked with its refresh token, and not past the grace after that one was rotated."""
+    if access is None or access["expires_at"] <= now or access["grant_id"] not in data["grants"]:
+        return False
+    if access.get("revoked"):
+        return False
+    revoke_at = access.get("revoke_at")
+    return revoke_at is None or now < revoke_at
+
+
+def _token_parameters(request: Request) -> tuple[dict, str | None]:
+    """The token request's parameters from a JSON object or a form body, each a string."""
+    content_type = request.content_type
+    if content_type == "application/json":
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return {}, "The request body must be a JSON object."
+        for key in _TOKEN_FIELDS:
+            if key in body and not isinstance(body[key], str):
+                return {}, f"{key} must be a string."
+        return body, None
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            parsed = parse_qs(request.body.decode("utf-8"), keep_blank_values=True,
+                              strict_parsing=bool(request.body))
+        except (UnicodeDecodeError, ValueError):
+            return {}, "The form body is not valid application/x-www-form-urlencoded."
+        repeated = sorted(key for key, values in parsed.items() if len(values) > 1)
+        if repeated:  # RFC 6749 §3.2: parameters must not be included more than once
+            return {}, f"Parameter included more than once: {', '.join(repeated)}"
+        return {key: values[0] for key, values in parsed.items()}, None
+    return {}, (
+        "The token endpoint takes a JSON body (Content-Type: application/json) or a form body "
+        "(application/x-www-form-urlencoded)."
+    )
+
+
+def _client_credentials(request: Request, body: dict) -> tuple[str, str] | None:
+    """(client id, secret) from HTTP Basic or the body; ``None`` when they are missing, broken
+    or disagree.
+
+    Basic credentials are form-URL-encoded before base64 (RFC 6749 §2.3.1). When a request
+    carries both, the body's ``client_id`` and ``client_secret``, where present, must equal
+    the Basic ones: credentials that disagree are refused (401), never one of them chosen.
+    """
+    header = request.headers.get("Authorization") or ""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        client_id, secret = body.get("client_id") or "", body.get("client_secret") or ""
+        return (client_id, secret) if client_id and secret else None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    raw_id, colon, raw_secret = decoded.partition(":")
+    if not colon:
+        return None
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    for key, value in (("client_id", client_id), ("client_secret", secret)):
+        if body.get(key) and not hmac.compare_digest(body[key].encode(), value.encode()):
+            return None
+    return (client_id, secret) if client_id and secret else None
 
 
 def find_grant(data: dict, client_id: str, account_id: str) -> str | None:

@@ -26,18 +26,22 @@ from ._http import (
     stop_all,
 )
 from ._pages import error_page
-from ._state import StateStore
-from ._world import APIS, SITES, USER, public_site, site_by_ref
+from ._scopes import APIS
+from ._state import StateStore, new_state
+from ._world import (
+    DEFAULT_WORLD,
+    WorldError,
+    load_world,
+    profile,
+    public_site,
+    site_by_ref,
+    user_by_ref,
+)
 
 __all__ = ["Emulator", "ClientRegistration", "DEFAULT_REDIRECT_URIS"]
 
-DEFAULT_REDIRECT_URIS = (
-    "http://127.0.0.1:8765/callback",
-    "http://localhost:8765/callback",
-    "https://app.merge.dev/oauth/callback",
-    "https://accounts.example-clerk.dev/v1/oauth_callback",
-)
-DEFAULT_CLIENT_NAME = "Atlassian OAuth Playbook (emulated app)"
+# The default world's app: the callback URLs registered on its Authorization tab.
+DEFAULT_REDIRECT_URIS = tuple(load_world(DEFAULT_WORLD)["apps"][0]["redirect_uris"])
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class ClientRegistration:
     apis: tuple[str, ...]
     sharing: bool
     name: str
+    owner: str = ""  # the account id of the app's owner (the only one who may consent when
+    # the app is not shared)
 
     def to_json(self, reveal: bool = False) -> dict:
         """The registration as JSON; the secret masked unless ``reveal``."""
@@ -61,6 +67,7 @@ class ClientRegistration:
             "apis": list(self.apis),
             "sharing": self.sharing,
             "name": self.name,
+            "owner": self.owner,
         }
 
     @classmethod
@@ -72,17 +79,21 @@ class ClientRegistration:
             apis=tuple(record["apis"]),
             sharing=record["sharing"],
             name=record["name"],
+            owner=record.get("owner", ""),
         )
 
 
 class Emulator:
     """A strict local stand-in for auth.atlassian.com and api.atlassian.com.
 
-    ``auto_consent``: /authorize redirects with a code at once (for ``consent_site``, a site
-    name or cloud id, default ``acme``) instead of showing the consent page; ``"deny"``
-    redirects with ``error=access_denied`` at once, as a user pressing Deny. ``state_path``:
-    share the world with every other Emulator on that file. ``clock``: a ``time.time``-like
-    callable; :meth:`advance_clock` adds to it.
+    ``world``: the users, sites, apps and seeded data (a YAML or JSON file, a dict, or the
+    default world; see ``docs/EMULATOR.md``). ``auto_consent``: /authorize redirects with a code
+    at once, as ``consent_user`` (nickname or account id, default the world's first user)
+    choosing ``consent_site`` (a site name or cloud id, default that user's first site),
+    instead of showing the consent page; ``"deny"`` redirects with ``error=access_denied`` at
+    once, as a user pressing Deny. ``state_path``: share the world with every other Emulator
+    on that file (a state made from another world file starts afresh from this one).
+    ``clock``: a ``time.time``-like callable; :meth:`advance_clock` adds to it.
     """
 
     def __init__(
@@ -91,13 +102,12 @@ class Emulator:
         consent_site: str | None = None,
         state_path: str | Path | None = None,
         clock: Callable[[], float] | None = None,
+        *,
+        world: str | Path | dict | None = None,
+        consent_user: str | None = None,
     ) -> None:
-        site = site_by_ref(consent_site or "acme")
-        if site is None:
-            names = ", ".join(s["name"] for s in SITES)
-            raise ValueError(f"consent_site {consent_site!r} is not an emulated site ({names}).")
+        world_data = load_world(world)
         self.auto_consent = auto_consent
-        self._consent_site_id = site["id"]
         self._clock = clock or time.time
         self._store = StateStore(state_path)
         self._scratch: tempfile.TemporaryDirectory | None = None
@@ -107,10 +117,37 @@ class Emulator:
         self._gateway = Gateway(self)
         self._servers: dict[str, LoopbackServer] = {}
         with self._store.transaction() as data:
-            default_id = data["default_client_id"]
-            if default_id not in data["clients"]:
-                registration = self.register_client(name=DEFAULT_CLIENT_NAME)
-                data["default_client_id"] = registration.client_id
+            if data["world"] is None or data["world"]["digest"] != world_data["digest"]:
+                data.clear()
+                data.update(new_state())
+                self._seed(data, world_data)
+            world_now = data["world"]
+        user = user_by_ref(world_now, consent_user or world_now["users"][0]["account_id"])
+        if user is None:
+            names = ", ".join(u["nickname"] for u in world_now["users"])
+            raise WorldError(f"consent_user {consent_user!r} is not a user of the world "
+                             f"({names}).")
+        self._consent_user_id = user["account_id"]
+        reachable = [s for s in world_now["sites"] if user["account_id"] in s["members"]]
+        site = (site_by_ref(world_now, consent_site) if consent_site
+                else (reachable or world_now["sites"])[0])
+        if site is None:
+            names = ", ".join(s["name"] for s in world_now["sites"])
+            raise WorldError(f"consent_site {consent_site!r} is not a site of the world "
+                             f"({names}).")
+        self._consent_site_id = site["id"]
+
+    def _seed(self, data: dict, world_data: dict) -> None:
+        """A fresh state from a loaded world: its users and sites, its apps registered."""
+        data["world"] = {key: copy.deepcopy(world_data[key]) for key in
+                         ("digest", "users", "sites")}
+        for app in world_data["apps"]:
+            registration = self.register_client(
+                client_id=app["client_id"], client_secret=app["client_secret"],
+                redirect_uris=app["redirect_uris"], apis=app["apis"], sharing=app["sharing"],
+                name=app["name"], owner=app["owner"],
+            )
+            data["default_client_id"] = data["default_client_id"] or registration.client_id
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -162,14 +199,29 @@ class Emulator:
 
     @property
     def user(self) -> dict:
-        """The emulated Atlassian account, as ``GET /me`` returns it."""
-        return copy.deepcopy(USER)
+        """The account signed in at the consent screen, as ``GET /me`` returns it."""
+        return self.user_profile(self._consent_user_id)
+
+    @property
+    def users(self) -> list[dict]:
+        """Every account of the world, as ``GET /me`` returns each."""
+        with self._store.transaction() as data:
+            return [profile(user) for user in data["world"]["users"]]
+
+    def user_profile(self, ref: str) -> dict:
+        """One account (nickname or account id), as ``GET /me`` returns it."""
+        with self._store.transaction() as data:
+            user = user_by_ref(data["world"], ref)
+        if user is None:
+            raise WorldError(f"{ref!r} is not a user of the emulated world.")
+        return profile(user)
 
     @property
     def sites(self) -> list[dict]:
-        """The account's sites: ``id`` (the cloud id), ``name``, ``url``, ``avatarUrl``,
-        ``products``."""
-        return [public_site(site) for site in SITES]
+        """The world's sites: ``id`` (the cloud id), ``name``, ``url``, ``avatarUrl``,
+        ``products``, ``user_installed_apps``."""
+        with self._store.transaction() as data:
+            return [public_site(site) for site in data["world"]["sites"]]
 
     @property
     def default_client(self) -> ClientRegistration:
@@ -190,10 +242,12 @@ class Emulator:
         apis: Sequence[str] = APIS,
         sharing: bool = True,
         name: str = "Emulated test app",
+        owner: str | None = None,
     ) -> ClientRegistration:
         """Register an app, or update the one with ``client_id`` (as editing it in the console).
 
-        Id and secret are generated when not given. Existing grants survive an update.
+        Id and secret are generated when not given; ``owner`` (nickname or account id) defaults
+        to the world's first user. Existing grants survive an update.
         """
         if isinstance(redirect_uris, str) or isinstance(apis, str):
             raise TypeError("redirect_uris and apis are sequences of strings, not a string.")
@@ -214,17 +268,77 @@ class Emulator:
         secret = Secret(client_secret or secrets.token_urlsafe(48))
         if not secret:
             raise ValueError("client_secret must not be empty.")
-        record = {
-            "client_id": client_id or secrets.token_urlsafe(24),
-            "client_secret": secret.reveal(),
-            "redirect_uris": list(redirect_uris),
-            "apis": list(apis),
-            "sharing": sharing,
-            "name": name,
-        }
+        for uri in redirect_uris:
+            if "#" in uri:
+                raise ValueError(f"Callback URL {uri!r} has a #fragment (RFC 6749 §3.1.2).")
         with self._store.transaction() as data:
+            users = data["world"]["users"]
+            owner_user = user_by_ref(data["world"], owner) if owner else users[0]
+            if owner_user is None:
+                raise ValueError(f"owner {owner!r} is not a user of the emulated world.")
+            record = {
+                "client_id": client_id or secrets.token_urlsafe(24),
+                "client_secret": secret.reveal(),
+                "redirect_uris": list(redirect_uris),
+                "apis": list(apis),
+                "sharing": sharing,
+                "name": name,
+                "owner": owner_user["account_id"],
+            }
             data["clients"][record["client_id"]] = record
         return ClientRegistration._from_state(record)
+
+    def set_callback_urls(
+        self, callback_urls: Sequence[str], client_id: str | None = None
+    ) -> ClientRegistration:
+        """The console's Authorization tab: the app's callback URLs become ``callback_urls``.
+
+        The only way (with the world file) that an emulated app's callbacks change: never a
+        side effect of a client's settings.
+        """
+        client = self.client(client_id) if client_id else self.default_client
+        if client is None:
+            raise ValueError(f"No emulated app with client id {client_id!r}.")
+        return self.register_client(
+            client_id=client.client_id, client_secret=client.client_secret,
+            redirect_uris=callback_urls, apis=client.apis, sharing=client.sharing,
+            name=client.name, owner=client.owner,
+        )
+
+    def set_user_installed_apps(self, site: str, allowed: bool) -> dict:
+        """Atlassian Administration, Apps, Sites, the site, Connected apps: "User installed
+        apps" Allowed or not. Returns the site as :attr:`sites` shows it."""
+        if not isinstance(allowed, bool):
+            raise TypeError("allowed must be True or False.")
+        with self._store.transaction() as data:
+            record = site_by_ref(data["world"], site)
+            if record is None:
+                raise ValueError(f"{site!r} is not a site of the emulated world.")
+            record["user_installed_apps"] = allowed
+            return public_site(record)
+
+    def connection_info(self, client_id: str | None = None) -> dict:
+        """What a client under test needs: the two base URLs, the app's client id and callback
+        URLs, and where its secret is (never the secret itself), plus the world's users and
+        sites. The running emulator's admin endpoint hands out the secret on request."""
+        client = self.client(client_id) if client_id else self.default_client
+        if client is None:
+            raise ValueError(f"No emulated app with client id {client_id!r}.")
+        secret_at = f"{self.auth_base_url}/_emulator/clients/{client.client_id}"
+        return {
+            "auth_base_url": self.auth_base_url,
+            "api_base_url": self.api_base_url,
+            "authorize_url": f"{self.auth_base_url}/authorize",
+            "token_url": f"{self.auth_base_url}/oauth/token",
+            "client_id": client.client_id,
+            "client_secret": f"GET {secret_at} (client_secret)"
+            + (f", or the state file {self.state_path}" if self.state_path else ""),
+            "callback_urls": list(client.redirect_uris),
+            "users": [{"nickname": u["nickname"], "account_id": u["account_id"]}
+                      for u in self.users],
+            "sites": [{"name": s["name"], "id": s["id"], "products": s["products"]}
+                      for s in self.sites],
+        }
 
     def settings(self, **overrides):
         """A :class:`~atlassian_playbook.config.Settings` pointing at this emulator, with the
@@ -268,14 +382,19 @@ class Emulator:
         with self._store.transaction() as data:
             data["clock_offset"] += float(seconds)
 
-    def revoke(self, client_id: str | None = None) -> int:
+    def revoke(self, client_id: str | None = None, user: str | None = None) -> int:
         """The user removes the app in "connected apps": the grant and all its tokens die.
 
-        ``client_id`` defaults to the default client. Returns how many grants were removed.
+        ``client_id`` defaults to the default client, ``user`` to the consenting user. Returns
+        how many grants were removed.
         """
         with self._store.transaction() as data:
             client_id = client_id or data["default_client_id"]
-            grant_id = find_grant(data, client_id, USER["account_id"])
+            account = user_by_ref(data["world"], user) if user else None
+            if user and account is None:
+                raise ValueError(f"{user!r} is not a user of the emulated world.")
+            account_id = account["account_id"] if account else self._consent_user_id
+            grant_id = find_grant(data, client_id, account_id)
             if grant_id is None:
                 return 0
             del data["grants"][grant_id]

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ._auth import access_token_valid
 from ._http import Request, Response, empty_response, json_response
+from ._scopes import CONFLUENCE, JIRA, scopes_of_api
 from ._state import digest
-from ._world import (
-    CLOSED_TEST_ACCOUNT,
-    CONFLUENCE,
-    JIRA,
-    SITES,
-    USER,
-    USER_PROFILE_UPDATED_AT,
-    scopes_of_api,
-)
+from ._world import CLOSED_TEST_ACCOUNT, profile, site_by_ref, user_by_ref
 
 __all__ = ["Gateway", "RATE_LIMIT", "gateway_error_body", "iso"]
 
@@ -32,7 +27,6 @@ MAX_REPORTED_ACCOUNTS = 90
 CYCLE_PERIOD = "P7D"
 REPORT_PATH = "/app/report-accounts/"
 
-_SITE_BY_ID = {site["id"]: site for site in SITES}
 UNAUTHORIZED = {"code": 401, "message": "Unauthorized"}
 SCOPE_MISMATCH = {"code": 401, "message": "Unauthorized; scope does not match"}
 SCOPE_HEADERS = {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"}
@@ -59,6 +53,21 @@ PROJECT_SEARCH_GRANULAR = frozenset(
         "read:project.component:jira",
     }
 )
+
+
+@dataclass
+class Call:
+    """One authenticated gateway request: the token's record, its grant, whose it is, when."""
+
+    request: Request
+    data: dict
+    access: dict
+    grant: dict
+    user: dict
+    now: float
+
+    def site(self, cloud_id: str) -> dict | None:
+        return site_by_ref(self.data["world"], cloud_id) if cloud_id else None
 
 
 def iso(ts: float) -> str:
@@ -196,21 +205,18 @@ class Gateway:
                 405, {"code": 405, "message": "Method Not Allowed"}, {"Allow": method}
             )
         access = data["access_tokens"].get(digest(token)) if token else None
-        if (
-            access is None
-            or access["expires_at"] <= now
-            or access["grant_id"] not in data["grants"]
-        ):
+        if not access_token_valid(access, data, now):
             return json_response(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
         grant = data["grants"][access["grant_id"]]
-        return handler(request, access, grant, now)
+        user = user_by_ref(data["world"], grant["account_id"])
+        return handler(Call(request, data, access, grant, user, now))
 
     # --- identity and sites ----------------------------------------------------------------
 
-    def accessible_resources(self, request, access, grant, now) -> Response:
+    def accessible_resources(self, call: Call) -> Response:
         resources = []
-        for cloud_id, scopes in grant["sites"].items():
-            site = _SITE_BY_ID[cloud_id]
+        for cloud_id, scopes in call.grant["sites"].items():
+            site = call.site(cloud_id)
             for product in (JIRA, CONFLUENCE):
                 product_scopes = scopes_of_api(scopes, product)
                 if product in site["products"] and product_scopes:
@@ -225,20 +231,21 @@ class Gateway:
                     )
         return json_response(200, resources)
 
-    def me(self, request, access, grant, now) -> Response:
-        if "read:me" not in access["scopes"]:
+    def me(self, call: Call) -> Response:
+        if "read:me" not in call.access["scopes"]:
             return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
-        return json_response(200, USER)
+        return json_response(200, profile(call.user))
 
     # --- Jira and Confluence ---------------------------------------------------------------
 
-    def product(self, request, access, grant, now) -> Response:
+    def product(self, call: Call) -> Response:
+        request = call.request
         _, _, product, cloud_id, *rest = request.path.split("/", 4)
         sub_path = "/" + (rest[0] if rest else "")
-        site_scopes = grant["sites"].get(cloud_id)
-        if site_scopes is None:
+        site_scopes = call.grant["sites"].get(cloud_id)
+        site = call.site(cloud_id)
+        if site_scopes is None or site is None:
             return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
-        site = _SITE_BY_ID[cloud_id]
         if product not in site["products"]:
             return json_response(404, {"code": 404, "message": "Not Found"})
         route = self.routes[product].get(sub_path)
@@ -258,7 +265,7 @@ class Gateway:
             allowed = any(alternative <= granted for alternative in requirement)
         if not allowed:
             return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
-        return render(request, site, now)
+        return render(call, site)
 
     def jira_routes(self) -> dict[str, tuple[str, list, Callable]]:
         return {
@@ -297,27 +304,29 @@ class Gateway:
     def _jira_base(self, site: dict) -> str:
         return f"{self.emu.api_base_url}/ex/jira/{site['id']}/rest/api/3"
 
-    def jira_myself(self, request, site, now) -> Response:
-        avatar = USER["picture"]
+    def jira_myself(self, call: Call, site: dict) -> Response:
+        user = call.user
+        avatar = user["picture"]
         return json_response(
             200,
             {
-                "self": f"{self._jira_base(site)}/user?accountId={USER['account_id']}",
-                "accountId": USER["account_id"],
-                "accountType": USER["account_type"],
-                "emailAddress": USER["email"],
+                "self": f"{self._jira_base(site)}/user?accountId={user['account_id']}",
+                "accountId": user["account_id"],
+                "accountType": "atlassian",
+                "emailAddress": user["email"],
                 "avatarUrls": {size: avatar for size in ("48x48", "24x24", "16x16", "32x32")},
-                "displayName": USER["name"],
+                "displayName": user["name"],
                 "active": True,
-                "timeZone": USER["zoneinfo"],
-                "locale": USER["locale"].replace("-", "_"),
+                "timeZone": user["zoneinfo"],
+                "locale": user["locale"].replace("-", "_"),
                 "groups": {"size": 1, "items": []},
                 "applicationRoles": {"size": 1, "items": []},
                 "expand": "groups,applicationRoles",
             },
         )
 
-    def jira_server_info(self, request, site, now) -> Response:
+    def jira_server_info(self, call: Call, site: dict) -> Response:
+        now = call.now
         return json_response(
             200,
             {
@@ -335,7 +344,8 @@ class Gateway:
             },
         )
 
-    def jira_project_search(self, request, site, now) -> Response:
+    def jira_project_search(self, call: Call, site: dict) -> Response:
+        request = call.request
         try:
             start = int(request.param("startAt") or 0)
             limit = int(request.param("maxResults") or 50)
@@ -377,7 +387,7 @@ class Gateway:
             },
         )
 
-    def confluence_spaces_v1(self, request, site, now) -> Response:
+    def confluence_spaces_v1(self, call: Call, site: dict) -> Response:
         base = f"{site['url']}/wiki"
         results = [
             {
@@ -404,18 +414,19 @@ class Gateway:
             },
         )
 
-    def confluence_current_user(self, request, site, now) -> Response:
+    def confluence_current_user(self, call: Call, site: dict) -> Response:
+        user = call.user
         return json_response(
             200,
             {
                 "type": "known",
-                "accountId": USER["account_id"],
-                "accountType": USER["account_type"],
-                "email": USER["email"],
-                "publicName": USER["name"],
-                "displayName": USER["name"],
+                "accountId": user["account_id"],
+                "accountType": "atlassian",
+                "email": user["email"],
+                "publicName": user["name"],
+                "displayName": user["name"],
                 "profilePicture": {
-                    "path": USER["picture"],
+                    "path": user["picture"],
                     "width": 48,
                     "height": 48,
                     "isDefault": False,
@@ -425,7 +436,8 @@ class Gateway:
             },
         )
 
-    def confluence_spaces_v2(self, request, site, now) -> Response:
+    def confluence_spaces_v2(self, call: Call, site: dict) -> Response:
+        user = call.user
         results = [
             {
                 "id": str(s["id"]),
@@ -433,7 +445,7 @@ class Gateway:
                 "name": s["name"],
                 "type": "global",
                 "status": "current",
-                "authorId": USER["account_id"],
+                "authorId": user["account_id"],
                 "createdAt": "2024-03-01T10:00:00.000Z",
                 "homepageId": str(s["id"] + 1000),
                 "_links": {"webui": f"/spaces/{s['key']}"},
@@ -444,8 +456,9 @@ class Gateway:
 
     # --- personal data reporting ---------------------------------------------------------
 
-    def report_accounts(self, request, access, grant, now) -> Response:
-        if "report:personal-data" not in access["scopes"]:
+    def report_accounts(self, call: Call) -> Response:
+        request = call.request
+        if "report:personal-data" not in call.access["scopes"]:
             return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
 
         def bad(message: str) -> Response:
@@ -467,7 +480,8 @@ class Gateway:
             return bad(
                 f"At most {MAX_REPORTED_ACCOUNTS} accounts per request ({len(accounts)} sent)."
             )
-        profile_updated = _parse_time(USER_PROFILE_UPDATED_AT)
+        updated_at_of = {u["account_id"]: _parse_time(u["profile_updated_at"])
+                         for u in call.data["world"]["users"]}
         answers = []
         for index, entry in enumerate(accounts):
             account_id = entry.get("accountId") if isinstance(entry, dict) else None
@@ -480,7 +494,7 @@ class Gateway:
                 )
             if account_id == CLOSED_TEST_ACCOUNT:
                 answers.append({"accountId": account_id, "status": "closed"})
-            elif account_id == USER["account_id"] and when < profile_updated:
+            elif account_id in updated_at_of and when < updated_at_of[account_id]:
                 answers.append({"accountId": account_id, "status": "updated"})
         if not answers:
             return empty_response(204)

@@ -38,8 +38,10 @@ def consent_page(
     sites: list[dict],
     consent_request: str,
     action: str = "/authorize/decision",
+    switch_accounts: list[tuple[str, str]] = (),
 ) -> str:
-    """``scopes`` are (scope, the API it belongs to) pairs; ``sites`` the user's sites."""
+    """``scopes`` are (scope, the API it belongs to) pairs; ``sites`` the user's sites;
+    ``switch_accounts`` (name, link) pairs to sign in as another user of the world."""
     items = "".join(
         f'<li><code class="scope">{escape(scope)}</code> <span class="api">({escape(api)})</span>'
         "</li>"
@@ -50,9 +52,18 @@ def consent_page(
         "</option>"
         for site in sites
     )
+    switch = (
+        '<p class="note" id="switch-account">Not you? Switch account: '
+        + ", ".join(f'<a href="{escape(link)}">{escape(name)}</a>'
+                    for name, link in switch_accounts)
+        + "</p>"
+        if switch_accounts
+        else ""
+    )
     body = f"""
 <h1 id="app-name">{escape(app_name)} is requesting access to your Atlassian account</h1>
 <p>Signed in as <strong id="account">{escape(user["name"])}</strong> ({escape(user["email"])})</p>
+{switch}
 <form method="post" action="{escape(action)}" id="consent-form">
 <input type="hidden" name="consent_request" value="{escape(consent_request)}">
 <label for="site">Use app on</label>

@@ -23,7 +23,7 @@ from .._files import atomic_write_json, file_lock, read_json
 
 __all__ = ["StateStore", "digest", "new_state", "STATE_VERSION"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def digest(value: str) -> str:
@@ -35,12 +35,13 @@ def new_state() -> dict:
     return {
         "version": STATE_VERSION,
         "clock_offset": 0.0,
+        "world": None,  # users and sites with their data (_world.load_world), live
         "default_client_id": None,
         "clients": {},  # client_id -> registration (secret in clear)
         "consents": {},  # consent request id -> pending consent page
         "codes": {},  # digest(code) -> code record
-        "grants": {},  # grant id -> {client_id, account_id, sites: {cloud_id: [scopes]}}
-        "access_tokens": {},  # digest -> {grant_id, client_id, scopes, expires_at}
+        "grants": {},  # grant id -> {client_id, account_id, sites: {cloud_id: [scopes]}, ...}
+        "access_tokens": {},  # digest -> {grant_id, client_id, scopes, expires_at, ...}
         "refresh_tokens": {},  # digest -> {grant_id, client_id, scopes, issued_at, status, ...}
         "faults": [],  # pending injected faults, in injection order
     }
@@ -90,6 +91,11 @@ class StateStore:
                 "delete it to start a fresh emulated world."
             ) from exc
         if data is None:
+            return new_state()
+        if isinstance(data, dict) and isinstance(data.get("version"), int) and (
+            data["version"] < STATE_VERSION
+        ):
+            # Written by an older playbook: its world has no users or registrations to keep.
             return new_state()
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             raise RuntimeError(
