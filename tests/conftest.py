@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment, the real emulator on loopback, and the secret scan.
+"""Shared fixtures: a clean environment, the real emulator on loopback, the secret scan, and
+the ``parity`` marker's fixture (``parity_recorder``, in ``tests/parity/plugin.py``).
 
 Every test that produces output (CLI text, files, notebooks) can hand it to
 :func:`assert_no_secrets` with the secrets that were in play: the client secret and every
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from atlassian_playbook.emulator import Emulator
+
+from .parity.plugin import parity_recorder  # noqa: F401  (the parity marker's fixture)
 
 
 @pytest.fixture(autouse=True)

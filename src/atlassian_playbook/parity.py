@@ -329,14 +329,15 @@ class Difference:
 
     def to_text(self) -> str:
         where = f"{self.request} -> {self.status}"
-        if self.kind in ("type mismatch", "body mismatch"):
-            what = self.name if self.kind == "type mismatch" else "the body"
-            return f"{where}: {what} is {self.expected} in the record, {self.actual} from the "\
-                   "emulator"
-        side = ("in the record, not from the emulator" if self.kind.startswith("missing")
-                else "from the emulator, not in the record")
-        subject = "status" if self.kind.endswith("status") else f"{self.kind.split()[1]} {self.name}"
-        return f"{where}: {subject} {side}"
+        side, _, thing = self.kind.partition(" ")  # "missing header" -> "missing", "header"
+        if thing == "mismatch":
+            what = self.name if side == "type" else "the body"
+            return (f"{where}: {what} is {self.expected} in the record, {self.actual} from "
+                    "the emulator")
+        subject = "status" if thing == "status" else f"{thing} {self.name}"
+        if side == "missing":
+            return f"{where}: {subject} in the record, not from the emulator"
+        return f"{where}: {subject} from the emulator, not in the record"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "request": self.request, "status": self.status,
