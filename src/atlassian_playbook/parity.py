@@ -445,7 +445,10 @@ def _replay_scopes(requests: Sequence[tuple[str, str, str, str]]) -> tuple[str, 
 
 def compare_with_emulator(record: Record) -> Comparison:
     """Replay ``record``'s read-only requests against a fresh in-process emulator, filled with
-    the emulator's own ids (the consented site's cloud id, the account id), and diff shapes."""
+    the emulator's own ids (the consented site's cloud id, the account id), and diff shapes.
+
+    A record keeps query parameter names, never their values, so requests go without a query.
+    """
     from .emulator import Emulator
 
     grouped = record.by_request()
