@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
+from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.execute import RunOutcome, run_notebook
 
 SEQUENCE = (
@@ -76,14 +77,28 @@ def clean_environ() -> Iterator[None]:
         yield
 
 
-def new_workspace(path: Path, **settings: str) -> Path:
+def new_workspace(path: Path, *, register: bool = True, **settings: str) -> Path:
     """A workspace with a .env holding ``settings`` and, unless given, a loopback callback on
-    a free port (so concurrent test workers never fight over 127.0.0.1:8765)."""
+    a free port (so concurrent test workers never fight over 127.0.0.1:8765).
+
+    ``register``: add that callback on the workspace's emulated app, as notebook 02 (the
+    console's Authorization tab) does; off for runs that go through notebook 02 themselves.
+    """
     path.mkdir(parents=True, exist_ok=True)
     settings.setdefault("ATLASSIAN_REDIRECT_URI", f"http://127.0.0.1:{free_port()}/callback")
     lines = "".join(f"{key}='{value}'\n" for key, value in settings.items())
     (path / ".env").write_text(lines)
+    if register:
+        register_callback(path, settings["ATLASSIAN_REDIRECT_URI"])
     return path
+
+
+def register_callback(workspace: Path, uri: str) -> None:
+    """Add ``uri`` to the callback URLs of the workspace's emulated app."""
+    emulator = Emulator(state_path=workspace / ".playbook" / "emulator-state.json")
+    client = emulator.default_client
+    if uri not in client.redirect_uris:
+        emulator.set_callback_urls((*client.redirect_uris, uri))
 
 
 def run(name: str, workspace: Path, **parameters: Any) -> RunOutcome:
@@ -156,7 +171,7 @@ def play(profile: str, workspace: Path) -> Played:
     Tokens are collected after every run: refreshes rotate them out of the store, and a
     rotated token leaking into an earlier notebook must still be caught.
     """
-    new_workspace(workspace)
+    new_workspace(workspace, register=False)  # notebook 02 registers the callback
     played = Played(profile, workspace, (workspace / ".env").read_text())
     for name in SEQUENCE:
         outcome = run(name, workspace, **PROFILE_PARAMETERS[profile].get(name, {}))

@@ -409,7 +409,7 @@ def test_scope_of_an_api_not_added_fails_at_consent(tmp_path, external):
     )
     outcome = run("04-token-exchange", workspace)
     assert outcome.failure.ename == "CallbackError"
-    _assert_stopped_at(outcome, "pb.exchange_tokens", "400", "the scopes against the console")
+    _assert_stopped_at(outcome, "pb.exchange_tokens", "400", "API on the console's Permissions tab")
 
 
 @pytest.mark.notebook

@@ -18,7 +18,7 @@ from ._http import new_client
 from .api import ApiClient, Site, choose_site
 from .callback import is_loopback, obtain_code
 from .config import Settings
-from .errors import CallbackError, SiteSelectionRequired
+from .errors import CallbackError, RedirectUriMismatch, SiteSelectionRequired
 from .oauth import OAuthClient
 from .redact import get_logger
 from .target import Target
@@ -113,6 +113,34 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+_PAGE_HINTS = {
+    "site_admin_required": "A site admin must allow user-installed apps (Atlassian "
+    "Administration > Apps > Sites > the site > Connected apps: User installed apps) or "
+    "consent to the app once; then log in again.",
+    "invalid_scope": "Add every requested scope's API on the console's Permissions tab, or "
+    "remove the scope from ATLASSIAN_SCOPES; then log in again.",
+    "invalid_client": "Copy the Client ID from the console's Settings tab into .env.",
+}
+
+
+def consent_page_error(status: int, page: str) -> CallbackError | RedirectUriMismatch:
+    """The error for a consent-side failure page, from its text as a person reads it.
+
+    Atlassian shows these as pages, never redirects, so the app never hears of them; the
+    emulator marks each with an error code (``#error-code``) that picks the hint.
+    """
+    found = re.search(r'id="error-code">([^<]+)<', page)
+    code = html.unescape(found.group(1)) if found else None
+    body = re.sub(r"(?is)<(style|script|head)\b.*?</\1>", " ", page)
+    body = re.sub(r'(?is)<p class="note">.*?</p>', " ", body)
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+    message = f"The authorization page answered {status}: {text[:300]}"
+    if code == "redirect_uri_mismatch":
+        return RedirectUriMismatch(message, error=code, status_code=status)
+    return CallbackError(message, _PAGE_HINTS.get(
+        code or "", "Check the client id, the callback URL and the scopes against the console."))
+
+
 def visit_headless(url: str) -> str:
     """Play the user's browser against a loopback emulator with auto-consent.
 
@@ -130,13 +158,7 @@ def visit_headless(url: str) -> str:
             url = str(response.url.join(response.headers["location"]))
             continue
         if response.status_code >= 400:
-            page = re.sub(r"(?is)<(style|script|head)\b.*?</\1>", " ", response.text)
-            text = html.unescape(re.sub(r"<[^>]+>", " ", page))
-            text = re.sub(r"\s+", " ", text).strip()
-            raise CallbackError(
-                f"The authorization page answered {response.status_code}: {text[:300]}",
-                "Check the client id, the callback URL and the scopes against the console.",
-            )
+            raise consent_page_error(response.status_code, response.text)
         return url
     raise CallbackError("Too many redirects during the headless login.",
                         "Check the callback URL against the console's Authorization tab.")

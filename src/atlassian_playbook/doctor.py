@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .callback import is_loopback
+from .callback import callback_difference, is_loopback
 from .config import load_settings
 from .errors import ConfigError, PlaybookError
 from .verify import Check
@@ -102,6 +102,8 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
               "Atlassian accepts https callbacks, and http only for localhost/127.0.0.1.")
     )
 
+    checks.append(_registered_callback(target))
+
     warnings = check_scopes(settings.scopes)
     checks.append(Check("scopes", True, " ".join(settings.scopes), None))
     for warning in warnings:
@@ -149,6 +151,27 @@ def _record(recorder, target, path: Path, *, connected: bool) -> Check:
                      "Give --record a path in a writable folder.")
     return Check("record", True, f"{len(shapes.exchanges)} response shape(s) from "
                  f"{target.kind} written to {path}{note}; it holds no value", None)
+
+
+def _registered_callback(target) -> Check:
+    """Is .env's callback one of the app's callback URLs? The emulator's registration can be
+    read; Atlassian's console cannot, so there doctor says what to compare."""
+    uri = target.settings.redirect_uri
+    if target.emulator is None:
+        return Check("callback registered", None,
+                     f"cannot be checked against {target.kind}: nothing reads the console",
+                     f"On the console's Authorization tab, compare the callback URL with {uri} "
+                     "character by character (scheme, host, port, path, trailing slash).")
+    registered = target.emulator.default_client.redirect_uris
+    difference = callback_difference(uri, registered)
+    if difference is None:
+        return Check("callback registered", True,
+                     f"{uri} is a callback URL of the emulated app", None)
+    return Check("callback registered", False,
+                 f"{uri} is not a callback URL of the emulated app: {difference}; consent "
+                 "would fail as on Atlassian",
+                 "Make ATLASSIAN_REDIRECT_URI identical to a registered one, or add it as on the "
+                 f"console's Authorization tab: `atlassian-playbook emulator callbacks add {uri}`.")
 
 
 def _token_store_check(path: Path, client_id: str | None) -> Check:

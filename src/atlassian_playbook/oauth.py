@@ -371,8 +371,15 @@ class OAuthClient:
                 **kwargs,
             )
         if error == "invalid_grant":
+            # Atlassian says the same "Invalid authorization code" for a used, an expired and
+            # a code issued for another redirect_uri (FACTS.md): name every cause.
             return InvalidGrant(
-                f"The authorization code was refused ({status} {detail}).",
+                f"The authorization code was refused ({status} {detail}): it was already "
+                "used, it expired, or it was issued for another redirect_uri than "
+                f"{self.settings.redirect_uri} (a trailing slash is the usual culprit).",
+                "Log in again; if it fails again, make ATLASSIAN_REDIRECT_URI identical to the "
+                "redirect_uri of the authorization request and to a callback URL on the "
+                "console's Authorization tab.",
                 **kwargs,
             )
         return OAuthError(

@@ -522,6 +522,43 @@ def capture_credentials(
     return
 
 
+def register_callback(session: Session) -> None:
+    """The console's Authorization tab: the callback URL the app lists, exactly as ``.env``
+    sends it.
+
+    Against the emulator this step *is* the console: it adds ``.env``'s callback to the
+    emulated app's callback URLs, a deliberate act as pressing Add on the tab (editing
+    ``.env`` alone never changes them, so a slash that differs later fails as it would against
+    Atlassian). Against Atlassian it shows the exact string to enter; nothing here can read the
+    console.
+    """
+    uri = session.settings.redirect_uri
+    if not session.uses_emulator:
+        _markdown(
+            f"On the console's **Authorization** tab, OAuth 2.0 (3LO), the callback URL must "
+            f"read exactly `{uri}`: compare scheme, host, port, path and the trailing slash "
+            "character by character. This notebook cannot read the console, so check it there."
+        )
+        record("callback_registration", {"callback_url": uri, "target": session.target.kind,
+                                         "registered": None})
+        return
+    emulator = session.target.emulator
+    client = emulator.default_client
+    if uri in client.redirect_uris:
+        _markdown(f"✔ `{uri}` is already a callback URL on the emulated app's **Authorization** "
+                  "tab.")
+    else:
+        client = emulator.set_callback_urls((*client.redirect_uris, uri))
+        _markdown(
+            f"✔ Added `{uri}` on the emulated app's **Authorization** tab, as you would press "
+            "**Add** on the console. (From a terminal: `atlassian-playbook emulator callbacks "
+            "add URL`.)"
+        )
+    _table([{"callback URL on the app": u} for u in client.redirect_uris])
+    record("callback_registration", {"callback_url": uri, "target": "emulator",
+                                     "registered": list(client.redirect_uris)})
+
+
 # --- 3. scopes ------------------------------------------------------------------------------
 
 
