@@ -109,6 +109,24 @@ def doctor_record(tmp_path, monkeypatch):
     return path, values, env_file
 
 
+def test_doctor_saves_what_it_recorded_when_the_api_calls_stop(doctor_record, tmp_path,
+                                                               monkeypatch, capsys):
+    from atlassian_playbook import parity
+    from atlassian_playbook.errors import TokenStoreError
+
+    def stop(target, **_):
+        raise TokenStoreError("The token store went away.", "Log in again.")
+
+    monkeypatch.setattr(parity, "record_read_only_calls", stop)
+    _, _, env_file = doctor_record
+    partial = tmp_path / "partial.json"
+    capsys.readouterr()
+    assert main(["--env-file", str(env_file), "doctor", "--record", str(partial)]) == 1
+    out = capsys.readouterr().out
+    assert "but the API calls stopped: The token store went away.  hint: Log in again." in out
+    assert {e.auth for e in Record.load(partial).exchanges} == {"none"}
+
+
 def run_compare(path: Path, capsys) -> tuple[int, dict]:
     code = main(["emulator", "compare", str(path), "--json"])
     return code, json.loads(capsys.readouterr().out)
@@ -245,6 +263,10 @@ def test_compare_skips_what_it_cannot_replay(doctor_record, tmp_path, capsys):
      'is not a parity record: exchange 0 has no str "base"'),
     ('{"format": "parity-record", "version": 9, "target": "x", "exchanges": []}',
      "is a parity record of version 9"),
+    (json.dumps({"format": "parity-record", "version": 1, "target": "x", "exchanges": [
+        {"base": "elsewhere", "method": "GET", "path": "/", "auth": "none", "status": 200,
+         "query": [], "headers": [], "body": "none", "json": {}}]}),
+     "is not a parity record: exchange 0 has base 'elsewhere', not \"auth\" or \"api\""),
 ])
 def test_compare_names_a_file_that_is_not_a_record(tmp_path, capsys, content, why):
     path = tmp_path / "bogus.json"

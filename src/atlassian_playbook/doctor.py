@@ -130,6 +130,7 @@ def _record(recorder, target, path: Path, *, connected: bool) -> Check:
 
     settings = target.settings
     note = " (unauthenticated only: run `atlassian-playbook login` to record the API calls too)"
+    stopped = None
     if connected:
         # Any of the client's connections shows the same shapes; take one deterministically.
         entries = sorted((e for e in TokenStore(settings.token_store).list()
@@ -138,19 +139,22 @@ def _record(recorder, target, path: Path, *, connected: bool) -> Check:
             with recorder.recording():
                 verified = record_read_only_calls(target, account_id=entries[0].account_id)
         except PlaybookError as error:
-            return Check("record", False, f"the API calls for {path} failed: {error.message}",
-                         error.hint)
-        failed = sum(1 for check in verified.checks if check.ok is False)
-        note = (" (with verify's API calls" + (f"; {failed} of its checks failed, see "
-                "`atlassian-playbook verify`" if failed else "") + ")")
+            stopped = error  # what was recorded until then is still worth saving
+        else:
+            failed = sum(1 for check in verified.checks if check.ok is False)
+            note = (" (with verify's API calls" + (f"; {failed} of its checks failed, see "
+                    "`atlassian-playbook verify`" if failed else "") + ")")
     shapes = recorder.record(target.kind)
     try:
         shapes.save(path)
     except OSError as error:
         return Check("record", False, f"cannot write {path}: {error.strerror or error}",
                      "Give --record a path in a writable folder.")
-    return Check("record", True, f"{len(shapes.exchanges)} response shape(s) from "
-                 f"{target.kind} written to {path}{note}; it holds no value", None)
+    written = f"{len(shapes.exchanges)} response shape(s) from {target.kind} written to {path}"
+    if stopped is not None:
+        return Check("record", False, f"{written}, but the API calls stopped: {stopped.message}",
+                     stopped.hint)
+    return Check("record", True, f"{written}{note}; it holds no value", None)
 
 
 def _registered_callback(target) -> Check:

@@ -231,6 +231,8 @@ def _exchange(entry: Any, index: int, invalid) -> Exchange:
         value = entry.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise invalid(f'exchange {index} has no {kind.__name__} "{name}"')
+    if entry["base"] not in ("auth", "api"):
+        raise invalid(f'exchange {index} has base {entry["base"]!r}, not "auth" or "api"')
     strings = [*entry["query"], *entry["headers"], *entry["json"], *entry["json"].values()]
     if not all(isinstance(item, str) for item in strings):
         raise invalid(f"exchange {index} holds a name or type that is not a string")
