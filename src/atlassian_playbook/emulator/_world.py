@@ -103,8 +103,8 @@ def _read(path: Path) -> tuple[Any, dict[tuple, int]]:
     except FileNotFoundError:
         raise WorldError(
             f"The emulator world file {path} does not exist.",
-            "Check the path, or copy the default world (`atlassian-playbook emulator "
-            "--print-world > world.yaml`) and edit it.",
+            "Check the path, or start from the built-in world: `atlassian-playbook emulator "
+            "world > world.yaml`.",
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise WorldError(f"The emulator world file {path} is unreadable ({error}).") from None
