@@ -181,6 +181,18 @@ def test_scopes_are_saved_to_env(played):
         assert "Personal data reporting API" in scopes["console_apis"]
 
 
+def test_notebook_02_registers_the_callback_and_04_rehearses_the_traps(played):
+    registration = played.records("02-create-app")["callback_registration"]
+    configured = env_values(played.workspace)["ATLASSIAN_REDIRECT_URI"]
+    assert registration["callback_url"] == configured
+    assert configured in registration["registered"]
+    rehearsals = {r["name"]: r for r in played.records("04-token-exchange")["rehearsals"]}
+    assert set(rehearsals) >= {"callback-mismatch", "app-not-shared", "api-not-added",
+                               "site-admin", "product-not-on-site", "per-site-scopes"}
+    assert all(r["as_expected"] for r in rehearsals.values()), rehearsals
+    assert "Invalid authorization code" in rehearsals["callback-mismatch"]["seen"]
+
+
 def test_tokens_are_stored_in_the_workspace_with_mode_0600(played):
     login = played.records("04-token-exchange")["login"]
     store = played.records("04-token-exchange")["token_store"]

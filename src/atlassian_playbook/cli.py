@@ -242,6 +242,22 @@ def cmd_emulator_user_installed_apps(args) -> int:
     return EXIT_OK
 
 
+def cmd_emulator_rehearse(args) -> int:
+    """The consent traps on purpose, against this folder's embedded emulator."""
+    from .rehearsals import rehearse
+
+    target = _target(args)
+    results = rehearse(target, args.names or None)
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            mark = "ok" if r.as_expected else "UNEXPECTED"
+            print(f"{mark:<11}{r.name}: {r.mistake}\n           sees: {r.seen}\n"
+                  f"           fix: {r.fix}")
+    return EXIT_OK if all(r.as_expected for r in results) else EXIT_FAILED
+
+
 def cmd_emulator_world(args) -> int:
     """Print the default world, to copy into a world file of one's own."""
     from .emulator import DEFAULT_WORLD
@@ -407,6 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     console_flags(user_apps)
     add("world", cmd_emulator_world, "print the built-in world (YAML), to start a world file "
         "of your own", emulator_actions)
+    rehearse = add("rehearse", cmd_emulator_rehearse, "make the consent traps on purpose "
+                   "against the emulator (callback-mismatch, app-not-shared, api-not-added, "
+                   "site-admin, product-not-on-site, per-site-scopes) and show what users see",
+                   emulator_actions)
+    rehearse.add_argument("names", nargs="*", metavar="NAME", help="rehearsals (default: all)")
+    json_flag(rehearse)
     compare = add("compare", cmd_emulator_compare, "replay a `doctor --record` file against "
                   "the emulator and list every shape difference (exit 1 if any)",
                   emulator_actions)

@@ -766,6 +766,38 @@ def exchange_tokens(
     )
 
 
+def rehearse_consent_traps(session: Session, *, enabled: bool = True) -> None:
+    """The consent traps made on purpose against the emulator (see :mod:`.rehearsals`): what
+    each looks like to the user and what fixes it. Against Atlassian, says why not."""
+    from .rehearsals import rehearse
+
+    if not enabled:
+        _markdown("Rehearsals skipped (`rehearse = False`).")
+        return
+    if not session.uses_emulator:
+        _markdown(
+            f"Rehearsals are not available against {session.target.kind}: they make an app "
+            "fail on purpose. Read them in the training site, or run this notebook against the "
+            "emulator (no credentials in `.env`)."
+        )
+        record("rehearsals", None)
+        return
+    results = rehearse(session.target)
+    _table(
+        [{"trap": r.name, "the mistake": r.mistake, "what the user sees": r.seen,
+          "as on Atlassian": "✔" if r.as_expected else "✘", "the fix": r.fix} for r in results],
+        ["trap", "the mistake", "what the user sees", "as on Atlassian", "the fix"],
+    )
+    record("rehearsals", [r.to_dict() for r in results])
+    failed = [r.name for r in results if not r.as_expected]
+    if failed:
+        raise PlaybookError(
+            f"Rehearsal(s) did not fail the way Atlassian fails: {', '.join(failed)}.",
+            "Check the emulated world (docs/EMULATOR.md) or report it with "
+            "`atlassian-playbook doctor --record`.",
+        )
+
+
 def show_token_store(session: Session) -> None:
     """Where the tokens are, that the file is private (0600), and what it holds (masked)."""
     from .tokens import TokenStore, entries_summary

@@ -92,7 +92,8 @@ class Emulator:
     choosing ``consent_site`` (a site name or cloud id, default that user's first site),
     instead of showing the consent page; ``"deny"`` redirects with ``error=access_denied`` at
     once, as a user pressing Deny. ``state_path``: share the world with every other Emulator
-    on that file (a state made from another world file starts afresh from this one).
+    on that file (given a ``world`` other than the one the state was made from, the state
+    starts afresh from it; without one, an existing state keeps its world).
     ``clock``: a ``time.time``-like callable; :meth:`advance_clock` adds to it.
     """
 
@@ -106,7 +107,6 @@ class Emulator:
         world: str | Path | dict | None = None,
         consent_user: str | None = None,
     ) -> None:
-        world_data = load_world(world)
         self.auto_consent = auto_consent
         self._clock = clock or time.time
         self._store = StateStore(state_path)
@@ -117,7 +117,11 @@ class Emulator:
         self._gateway = Gateway(self)
         self._servers: dict[str, LoopbackServer] = {}
         with self._store.transaction() as data:
-            if data["world"] is None or data["world"]["digest"] != world_data["digest"]:
+            world_data = load_world(world) if world is not None or data["world"] is None \
+                else None
+            if world_data is not None and (
+                data["world"] is None or data["world"]["digest"] != world_data["digest"]
+            ):
                 data.clear()
                 data.update(new_state())
                 self._seed(data, world_data)
@@ -316,6 +320,16 @@ class Emulator:
                 raise ValueError(f"{site!r} is not a site of the emulated world.")
             record["user_installed_apps"] = allowed
             return public_site(record)
+
+    def remove_app_from_site(self, site: str, client_id: str) -> None:
+        """Atlassian Administration, the site's Connected apps: remove an app an admin had
+        authorized, so members are refused again while user-installed apps are not allowed."""
+        with self._store.transaction() as data:
+            record = site_by_ref(data["world"], site)
+            if record is None:
+                raise ValueError(f"{site!r} is not a site of the emulated world.")
+            if client_id in record["approved_clients"]:
+                record["approved_clients"].remove(client_id)
 
     def connection_info(self, client_id: str | None = None) -> dict:
         """What a client under test needs: the two base URLs, the app's client id and callback

@@ -424,7 +424,8 @@ def site_by_ref(world: dict, ref: str | None) -> dict | None:
 
 def public_site(site: dict) -> dict:
     """What :attr:`Emulator.sites` shows of a site."""
-    keys = ("id", "name", "url", "avatarUrl", "products", "user_installed_apps")
+    keys = ("id", "name", "url", "avatarUrl", "products", "user_installed_apps", "members",
+            "admins")
     return copy.deepcopy({k: site[k] for k in keys})
 
 
