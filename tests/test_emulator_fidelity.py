@@ -473,12 +473,7 @@ BROKEN = [
            "  - name: bletchley\n    id: 22222222-2222-4222-a222-222222222222\n"
            "    products: [jira]\napps:", 0, "sites[1].name", "name 'bletchley' is used twice"),
     broken("duplicate site name", "apps:", "  - name: bletchley\n    products: [jira]\napps:", 0,
-           "sites[1].name", "name 'bletchley' is used twice",
-           marks=pytest.mark.xfail(strict=True, reason=(
-               "_world.py checks site ids before names, and an id left out is derived from "
-               "the name: two sites named alike are reported as \"(sites[1].id): id "
-               "'<derived uuid>' is used twice in sites\", a key and a value the file does "
-               "not contain, instead of sites[1].name"))),
+           "sites[1].name", "name 'bletchley' is used twice"),
 ]
 
 

@@ -194,7 +194,7 @@ def load_world(world: str | Path | Mapping | None = None) -> dict:
     by_ref = _unique(check, users, ("account_id", "nickname"), ("users",))
     sites = [_site(check, s, ("sites", i), by_ref) for i, s in
              enumerate(check.items(raw, "sites", (), required=True))]
-    _unique(check, sites, ("id", "name"), ("sites",))
+    _unique(check, sites, ("name", "id"), ("sites",))
     apps = [_app(check, a, ("apps", i), by_ref, users[0]["account_id"]) for i, a in
             enumerate(check.items(raw, "apps", (), required=True))]
     _unique(check, [a for a in apps if a["client_id"]], ("client_id",), ("apps",))
