@@ -1,17 +1,26 @@
 """The pytest plugin (``atlassian_playbook.pytest_plugin``), run as a user would: an inner test
-session through ``pytester`` that asks for the fixture, with a world file of its own."""
+session through ``pytester`` that asks for the fixture, with a world file of its own.
+
+Inner sessions run in a subprocess: in-process, pytester drops the modules a run imported, and
+httpx (which imports httpcore lazily) was left mapping exceptions of a discarded httpcore, so a
+later test elsewhere saw ``httpcore.ReadTimeout`` where ``httpx.ReadTimeout`` was due."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["pytester"]
+
+README = Path(__file__).parents[1] / "README.md"
+README_SECTION = "## Test your own integration against the emulator"
 
 WORLD = """\
 users:
@@ -128,7 +137,7 @@ def test_importing_the_plugin_loads_neither_httpx_nor_the_emulator():
 def test_the_fixture_serves_a_custom_world_and_stops_after_each_test(pytester):
     write_world(pytester)
     pytester.makepyfile(test_inner=SERVING_TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers")
     result.assert_outcomes(passed=1, failed=1)
     ports = [json.loads(line) for line in (pytester.path / "ports.jsonl").read_text().splitlines()]
     assert len(ports) == 2 and ports[0] != ports[1]  # an emulator per test
@@ -141,12 +150,12 @@ def test_the_world_comes_from_the_option_or_the_ini_file(pytester, how):
     write_world(pytester, "worlds/option.yaml", site="optioned")
     pytester.makepyfile(SITE_NAME_TEST.format(expected=["optioned"]))
     if how == "option":
-        result = pytester.runpytest(
+        result = pytester.runpytest_subprocess(
             "-p", "no:cacheprovider", "--atlassian-emulator-world", "worlds/option.yaml"
         )
     else:
         pytester.makeini("[pytest]\natlassian_emulator_world = worlds/option.yaml\n")
-        result = pytester.runpytest("-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
 
@@ -157,12 +166,12 @@ def test_the_marker_wins_over_the_option_and_the_default_world_is_used_otherwise
         test_marked='import pytest\n\n@pytest.mark.atlassian_world("marked.yaml")\n'
         + SITE_NAME_TEST.format(expected=["marked"]),
     )
-    result = pytester.runpytest(
+    result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--atlassian-emulator-world", "worlds/option.yaml"
     )
     result.assert_outcomes(passed=1)
     pytester.makepyfile(test_marked=SITE_NAME_TEST.format(expected=["acme", "globex", "initech"]))
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_a_missing_world_file_fails_the_test_that_asked_for_it(pytester):
@@ -171,7 +180,7 @@ def test_a_missing_world_file_fails_the_test_that_asked_for_it(pytester):
         "def test_x(atlassian_emulator):\n    pass\n\n"
         "def test_y():\n    pass\n"
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*nowhere.yaml does not exist*"])
 
@@ -198,7 +207,7 @@ def test_the_env_fixture_describes_the_same_emulator(pytester):
                 monkeypatch.setenv(name, value)
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_a_session_that_does_not_ask_for_the_fixture_gets_nothing(pytester):
@@ -213,4 +222,16 @@ def test_a_session_that_does_not_ask_for_the_fixture_gets_nothing(pytester):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers")
     result.assert_outcomes(passed=1)
-    assert "--atlassian-emulator-world" in pytester.runpytest("--help").stdout.str()
+    assert "--atlassian-emulator-world" in pytester.runpytest_subprocess("--help").stdout.str()
+
+
+def test_the_readme_examples_run(pytester, monkeypatch):
+    """The README's section shows working code: each of its Python blocks is run as a test
+    file of its own against the plugin."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # loopback only, whatever the shell
+    section = README.read_text().split(README_SECTION, 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    pytester.makepyfile(**{f"test_readme_{n}": block for n, block in enumerate(blocks)})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=len(re.findall(r"^def test_", "\n".join(blocks), re.M)))
