@@ -11,24 +11,37 @@ Atlassian (per ``FACTS.md``), because a lenient emulator hides bugs users will h
 
 Where FACTS.md is silent, the emulator chooses:
 
+* The world (users, sites, apps, seeded data) comes from a world file (``docs/EMULATOR.md``)
+  or the built-in ``default_world.yaml``. An app's callback URLs are its registration's (the
+  world file, :meth:`Emulator.set_callback_urls`), never a client's settings.
 * Every /authorize validation failure (audience, client, redirect_uri, response_type, scope,
   state) is a 400 HTML page, never a redirect: the app cannot learn of it. A missing ``state``
-  is refused. An app that is not shared gets the generic "Something went wrong" only.
+  is refused. An app that is not shared gets the generic "Something went wrong" for anyone but
+  its owner. A site whose ``user_installed_apps`` is off refuses anyone but its admins with
+  "Your site admin must authorize this app for the site ..."; an admin's consent authorizes
+  the app on that site for everyone (until :meth:`Emulator.remove_app_from_site`).
+* The signed-in user is ``consent_user`` (default the world's first), or ``emulator_user`` on
+  /authorize; the consent page lists only that user's sites and links to switch account.
 * Scope names are classified by shape (:func:`api_of_scope`); a name of no known shape is an
   unknown scope (error page). Jira Software and Service Management scopes belong to the Jira API.
 * All apps are resource-level (one site per consent); account-level apps are not emulated.
 * Deny redirects with ``error_description=The user denied access to the app.``
-* The token endpoint: missing/unknown client id or wrong/missing secret is 401
-  ``access_denied``/``Unauthorized``; a missing parameter is 400 ``invalid_request``; an
-  unsupported grant type 400 ``unsupported_grant_type``; a ``redirect_uri`` that differs from
-  the one used at /authorize (or is missing) is 403 ``invalid_grant``. A failed exchange does
-  not consume the code; reusing a code does not revoke the tokens issued from it.
+* The token endpoint takes a JSON or a form body, with the client credentials in the body or
+  in HTTP Basic (RFC 6749 §2.3.1: id and secret form-URL-encoded, then base64), with the same
+  answers for every style. Basic and body credentials that disagree are refused (401), never
+  one of them picked; a form parameter sent twice is 400 ``invalid_request``. A
+  missing/unknown client id or wrong/missing secret is 401 ``access_denied``/``Unauthorized``;
+  a missing parameter is 400 ``invalid_request``; an unsupported grant type 400
+  ``unsupported_grant_type``; a code that is unknown, used, expired or issued for another
+  ``redirect_uri`` is 403 ``invalid_grant`` "Invalid authorization code". A failed exchange
+  does not consume the code; reusing a code does not revoke the tokens issued from it.
 * The token response's ``scope`` is the requested scopes as granted, ``offline_access``
   included. Refresh keeps the scopes of the consent that issued the first token.
 * A rotated refresh token presented within the 10-minute leeway gets a fresh pair of its own;
-  the pair issued by the first refresh stays valid. After the leeway: every refresh token of
-  the grant is revoked (access tokens live on until they expire). The absolute 365-day lifetime
-  (UNCONFIRMED in FACTS.md) is enforced, counted from the code exchange.
+  the pair issued by the first refresh stays valid. The access token issued with a refresh
+  token that is rotated keeps working for 10 minutes, then gets 401. After the leeway, reuse
+  revokes every refresh token of the grant and every access token they issued. The absolute
+  365-day lifetime runs from the grant's first consent; revoking the grant kills its tokens.
 * A token reaches every site of its grant as the grant stands now (a second consent for
   another site also opens that site to earlier tokens), with that site's scopes; ``/me`` and
   reporting check the token's own scopes. accessible-resources lists, per granted site, a Jira
