@@ -4,20 +4,27 @@ Every answer carries the rate-limit headers; a per-token budget of :data:`RATE_L
 per minute of emulator time is enforced with 429. Scopes for ``/ex/{product}/{cloudid}/...``
 are checked against the scopes granted **on that site**; ``/me`` and the reporting API against
 the token's own scopes.
+
+Which product paths exist and which scopes each takes come from ``operations.json``
+(:mod:`._operations`, derived from Atlassian's OpenAPI documents); the answers come from
+:mod:`._jira` and :mod:`._confluence`. A handler without scope data, or scope data without a
+handler, stops the emulator at start.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ._auth import access_token_valid
+from ._call import REPORT_PATH, Call, Handler, gateway_error_body, iso
+from ._confluence import ConfluenceApi
 from ._http import Request, Response, empty_response, json_response
+from ._jira import JiraApi
+from ._operations import OPERATIONS_FILE, operation_table
 from ._scopes import CONFLUENCE, JIRA, scopes_of_api
 from ._state import digest
-from ._world import CLOSED_TEST_ACCOUNT, profile, site_by_ref, user_by_ref
+from ._world import CLOSED_TEST_ACCOUNT, profile, user_by_ref
 
 __all__ = ["Gateway", "RATE_LIMIT", "gateway_error_body", "iso"]
 
@@ -25,71 +32,10 @@ RATE_LIMIT = 500
 RATE_WINDOW = 60
 MAX_REPORTED_ACCOUNTS = 90
 CYCLE_PERIOD = "P7D"
-REPORT_PATH = "/app/report-accounts/"
 
 UNAUTHORIZED = {"code": 401, "message": "Unauthorized"}
 SCOPE_MISMATCH = {"code": 401, "message": "Unauthorized; scope does not match"}
 SCOPE_HEADERS = {"X-Failure-Category": "FAILURE_CLIENT_SCOPE_CHECK"}
-
-# Requirements: a list of alternatives; any alternative whose scopes are all granted suffices.
-# ANY_PRODUCT_SCOPE: any scope of the product granted on the site (serverInfo needs no scope of
-# its own, but the token must reach the site's Jira).
-ANY_PRODUCT_SCOPE: list[frozenset[str]] = []
-JIRA_USER_GRANULAR = frozenset(
-    {"read:user:jira", "read:application-role:jira", "read:group:jira", "read:avatar:jira"}
-)
-PROJECT_SEARCH_GRANULAR = frozenset(
-    {
-        "read:issue-type:jira",
-        "read:project:jira",
-        "read:project.property:jira",
-        "read:user:jira",
-        "read:application-role:jira",
-        "read:avatar:jira",
-        "read:group:jira",
-        "read:issue-type-hierarchy:jira",
-        "read:project-category:jira",
-        "read:project-version:jira",
-        "read:project.component:jira",
-    }
-)
-
-
-@dataclass
-class Call:
-    """One authenticated gateway request: the token's record, its grant, whose it is, when."""
-
-    request: Request
-    data: dict
-    access: dict
-    grant: dict
-    user: dict
-    now: float
-
-    def site(self, cloud_id: str) -> dict | None:
-        return site_by_ref(self.data["world"], cloud_id) if cloud_id else None
-
-
-def iso(ts: float) -> str:
-    """ISO 8601 UTC with milliseconds, as Atlassian writes times."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{int(ts * 1000) % 1000:03d}Z"
-    )
-
-
-def gateway_error_body(path: str, status: int, message: str) -> dict:
-    """An error body in the shape of the product behind ``path``."""
-    if path.startswith("/ex/jira/"):
-        return {"errorMessages": [message], "errors": {}}
-    if path.startswith("/ex/confluence/") and "/wiki/api/v2/" in path:
-        code = message.upper().replace(" ", "_")
-        return {"errors": [{"status": status, "code": code, "title": message, "detail": None}]}
-    if path.startswith("/ex/confluence/"):
-        return {"statusCode": status, "message": message}
-    if path.startswith(REPORT_PATH):
-        return {"errorType": message.upper().replace(" ", "_"), "errorMessage": message}
-    return {"code": status, "message": message}
-
 
 class _Budget:
     """Per-token request counts in fixed windows of emulator time (in memory, per process)."""
@@ -139,7 +85,18 @@ class Gateway:
     def __init__(self, emulator) -> None:
         self.emu = emulator
         self.budget = _Budget()
-        self.routes = {JIRA: self.jira_routes(), CONFLUENCE: self.confluence_routes()}
+        self.operations = operation_table()
+        self.handlers: dict[tuple[str, str, str], Handler] = {}
+        for product, api in ((JIRA, JiraApi(emulator)), (CONFLUENCE, ConfluenceApi(emulator))):
+            for (method, path), handler in api.handlers().items():
+                self.handlers[(product, method, path)] = handler
+        served, known = set(self.handlers), self.operations.keys()
+        if served != known:  # the code and operations.json disagree: regenerate or fix
+            raise RuntimeError(
+                f"{OPERATIONS_FILE.name} and the emulator's handlers disagree: without scope "
+                f"data {sorted(served - known)}, without a handler {sorted(known - served)}; "
+                "run scripts/build_gateway_operations.py."
+            )
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -248,211 +205,22 @@ class Gateway:
             return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
         if product not in site["products"]:
             return json_response(404, {"code": 404, "message": "Not Found"})
-        route = self.routes[product].get(sub_path)
-        if route is None:
+        match = self.operations.match(product, sub_path, request.method)
+        operation = match.operation
+        if operation is None and not match.allowed:
             return json_response(
                 404, gateway_error_body(request.path, 404, f"No API at {sub_path}")
             )
-        method, requirement, render = route
-        if request.method != method:
+        if operation is None:
             return json_response(
-                405, gateway_error_body(request.path, 405, "Method Not Allowed"), {"Allow": method}
+                405,
+                gateway_error_body(request.path, 405, "Method Not Allowed"),
+                {"Allow": ", ".join(match.allowed)},
             )
-        granted = set(site_scopes)
-        if requirement is ANY_PRODUCT_SCOPE:
-            allowed = bool(scopes_of_api(site_scopes, product))
-        else:
-            allowed = any(alternative <= granted for alternative in requirement)
-        if not allowed:
+        if not operation.allows(site_scopes):
             return json_response(401, SCOPE_MISMATCH, SCOPE_HEADERS)
-        return render(call, site)
-
-    def jira_routes(self) -> dict[str, tuple[str, list, Callable]]:
-        return {
-            "/rest/api/3/myself": (
-                "GET",
-                [frozenset({"read:jira-user"}), JIRA_USER_GRANULAR],
-                self.jira_myself,
-            ),
-            "/rest/api/3/serverInfo": ("GET", ANY_PRODUCT_SCOPE, self.jira_server_info),
-            "/rest/api/3/project/search": (
-                "GET",
-                [frozenset({"read:jira-work"}), PROJECT_SEARCH_GRANULAR],
-                self.jira_project_search,
-            ),
-        }
-
-    def confluence_routes(self) -> dict[str, tuple[str, list, Callable]]:
-        return {
-            "/wiki/rest/api/space": (
-                "GET",
-                [frozenset({"read:confluence-space.summary"})],
-                self.confluence_spaces_v1,
-            ),
-            "/wiki/rest/api/user/current": (
-                "GET",
-                [frozenset({"read:confluence-user"})],
-                self.confluence_current_user,
-            ),
-            "/wiki/api/v2/spaces": (
-                "GET",
-                [frozenset({"read:space:confluence"})],
-                self.confluence_spaces_v2,
-            ),
-        }
-
-    def _jira_base(self, site: dict) -> str:
-        return f"{self.emu.api_base_url}/ex/jira/{site['id']}/rest/api/3"
-
-    def jira_myself(self, call: Call, site: dict) -> Response:
-        user = call.user
-        avatar = user["picture"]
-        return json_response(
-            200,
-            {
-                "self": f"{self._jira_base(site)}/user?accountId={user['account_id']}",
-                "accountId": user["account_id"],
-                "accountType": "atlassian",
-                "emailAddress": user["email"],
-                "avatarUrls": {size: avatar for size in ("48x48", "24x24", "16x16", "32x32")},
-                "displayName": user["name"],
-                "active": True,
-                "timeZone": user["zoneinfo"],
-                "locale": user["locale"].replace("-", "_"),
-                "groups": {"size": 1, "items": []},
-                "applicationRoles": {"size": 1, "items": []},
-                "expand": "groups,applicationRoles",
-            },
-        )
-
-    def jira_server_info(self, call: Call, site: dict) -> Response:
-        now = call.now
-        return json_response(
-            200,
-            {
-                "baseUrl": site["url"],
-                "displayUrl": site["url"],
-                "version": "1001.0.0-SNAPSHOT",
-                "versionNumbers": [1001, 0, 0],
-                "deploymentType": "Cloud",
-                "buildNumber": 100275,
-                "buildDate": "2025-01-01T00:00:00.000+0000",
-                "serverTime": iso(now).replace("Z", "+0000"),
-                "scmInfo": "emulator",
-                "serverTitle": "Jira",
-                "defaultLocale": {"locale": "en_US"},
-            },
-        )
-
-    def jira_project_search(self, call: Call, site: dict) -> Response:
-        request = call.request
-        try:
-            start = int(request.param("startAt") or 0)
-            limit = int(request.param("maxResults") or 50)
-            if start < 0 or limit < 0:
-                raise ValueError
-        except ValueError:
-            return json_response(
-                400,
-                {
-                    "errorMessages": ["startAt and maxResults must be non-negative integers."],
-                    "errors": {},
-                },
-            )
-        projects = site["projects"]
-        page = projects[start : start + min(limit, 100)]
-        base = self._jira_base(site)
-        return json_response(
-            200,
-            {
-                "self": f"{base}/project/search?startAt={start}&maxResults={limit}",
-                "maxResults": limit,
-                "startAt": start,
-                "total": len(projects),
-                "isLast": start + len(page) >= len(projects),
-                "values": [
-                    {
-                        "self": f"{base}/project/{p['id']}",
-                        "id": p["id"],
-                        "key": p["key"],
-                        "name": p["name"],
-                        "projectTypeKey": p["projectTypeKey"],
-                        "simplified": False,
-                        "style": "classic",
-                        "isPrivate": False,
-                        "properties": {},
-                    }
-                    for p in page
-                ],
-            },
-        )
-
-    def confluence_spaces_v1(self, call: Call, site: dict) -> Response:
-        base = f"{site['url']}/wiki"
-        results = [
-            {
-                "id": s["id"],
-                "key": s["key"],
-                "name": s["name"],
-                "type": "global",
-                "status": "current",
-                "_links": {
-                    "webui": f"/spaces/{s['key']}",
-                    "self": f"{base}/rest/api/space/{s['key']}",
-                },
-            }
-            for s in site["spaces"]
-        ]
-        return json_response(
-            200,
-            {
-                "results": results,
-                "start": 0,
-                "limit": 25,
-                "size": len(results),
-                "_links": {"base": base, "context": "/wiki", "self": f"{base}/rest/api/space"},
-            },
-        )
-
-    def confluence_current_user(self, call: Call, site: dict) -> Response:
-        user = call.user
-        return json_response(
-            200,
-            {
-                "type": "known",
-                "accountId": user["account_id"],
-                "accountType": "atlassian",
-                "email": user["email"],
-                "publicName": user["name"],
-                "displayName": user["name"],
-                "profilePicture": {
-                    "path": user["picture"],
-                    "width": 48,
-                    "height": 48,
-                    "isDefault": False,
-                },
-                "isExternalCollaborator": False,
-                "_links": {"base": f"{site['url']}/wiki", "context": "/wiki"},
-            },
-        )
-
-    def confluence_spaces_v2(self, call: Call, site: dict) -> Response:
-        user = call.user
-        results = [
-            {
-                "id": str(s["id"]),
-                "key": s["key"],
-                "name": s["name"],
-                "type": "global",
-                "status": "current",
-                "authorId": user["account_id"],
-                "createdAt": "2024-03-01T10:00:00.000Z",
-                "homepageId": str(s["id"] + 1000),
-                "_links": {"webui": f"/spaces/{s['key']}"},
-            }
-            for s in site["spaces"]
-        ]
-        return json_response(200, {"results": results, "_links": {"base": f"{site['url']}/wiki"}})
+        handler = self.handlers[(product, operation.method, operation.path)]
+        return handler(call, site, match.params)
 
     # --- personal data reporting ---------------------------------------------------------
 
