@@ -40,7 +40,10 @@ SOURCES = {
 SERVED = (
     ("jira-platform", "GET", "/rest/api/3/myself"),
     ("jira-platform", "GET", "/rest/api/3/serverInfo"),
+    ("jira-platform", "GET", "/rest/api/3/project"),
     ("jira-platform", "GET", "/rest/api/3/project/search"),
+    ("jira-platform", "GET", "/rest/api/3/project/{projectIdOrKey}"),
+    ("jira-platform", "GET", "/rest/api/3/field"),
     ("jira-platform", "GET", "/rest/api/3/search/jql"),
     ("jira-platform", "POST", "/rest/api/3/search/jql"),
     ("jira-platform", "GET", "/rest/api/3/search"),

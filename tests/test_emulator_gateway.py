@@ -131,6 +131,23 @@ def test_v2_and_v3_have_the_same_scope_mismatch(emu, http, version):
     assert granular.jira(f"/rest/api/{version}/myself").status_code == 200
 
 
+def test_projects_and_fields_as_jira_clients_read_them(emu, http):
+    login(emu, http, JIRA_READ, site=GLOBEX)
+    gw = gateway(emu, http, JIRA_READ)
+    assert [p["key"] for p in gw.jira("/rest/api/2/project").json()] == ["ACME", "OPS"]
+    assert [p["key"] for p in gw.jira("/rest/api/2/project", site=GLOBEX).json()] == ["GLX"]
+    project = gw.jira("/rest/api/3/project/ACME").json()
+    assert project["id"] == "10000" and project["name"] == "Acme Platform"
+    assert {"Task", "Bug", "Story"} <= {t["name"] for t in project["issueTypes"]}
+    assert gw.jira("/rest/api/2/project/10001").json()["key"] == "OPS"
+    missing = jira_error(gw.jira("/rest/api/3/project/GLX"), 404)
+    assert missing["errorMessages"] == ["No project could be found with key 'GLX'."]
+    fields = {f["id"]: f for f in gw.jira("/rest/api/2/field").json()}
+    assert {"summary", "status", "issuetype", "project", "description"} <= set(fields)
+    assert fields["issuetype"]["clauseNames"] == ["issuetype", "type"]
+    assert fields["summary"]["schema"] == {"type": "string", "system": "summary"}
+
+
 # --- JQL search ----------------------------------------------------------------------------------
 
 
@@ -404,7 +421,7 @@ def test_a_wrong_method_is_405_and_an_unserved_path_404(emu, http):
     jira_error(gw.jira("/rest/api/2/nothing-here"), 404)
 
 
-CONCRETE = {"{issueIdOrKey}": "ACME-1", "{id}": "196609"}
+CONCRETE = {"{issueIdOrKey}": "ACME-1", "{projectIdOrKey}": "ACME", "{id}": "196609"}
 
 
 def operations() -> list[dict]:

@@ -52,13 +52,13 @@ Where FACTS.md is silent, the emulator chooses:
   path (in the product's error shape), 405 for a served path asked with another method, then
   the scope check.
 * Gateway paths served (``operations.json``): Jira REST v3 and the same under v2 (``myself``,
-  ``serverInfo``, ``project/search``, ``search/jql`` GET and POST, ``issue/{idOrKey}``, POST
-  ``issue``), and ``search``, which answers 410 as Jira Cloud has since it was removed
-  (CHANGE-2046); Confluence v1 (``space``, ``user/current``, ``content/search`` and ``search``
-  by CQL, ``content/{id}``) and v2 (``spaces``, ``pages``, ``pages/{id}``,
-  ``spaces/{id}/pages``). Rich text is a string in Jira v2 and ADF in v3, read and written;
-  created issues join the world's state. JQL and CQL are small subsets; anything else is a
-  400 naming the unsupported part.
+  ``serverInfo``, ``field``, ``project``, ``project/search``, ``project/{idOrKey}``,
+  ``search/jql`` GET and POST, ``issue/{idOrKey}``, POST ``issue``), and ``search``, which
+  answers 410 as Jira Cloud has since it was removed (CHANGE-2046); Confluence v1 (``space``,
+  ``user/current``, ``content/search`` and ``search`` by CQL, ``content/{id}``) and v2
+  (``spaces``, ``pages``, ``pages/{id}``, ``spaces/{id}/pages``). Rich text is a string in
+  Jira v2 and ADF in v3, read and written; created issues join the world's state. JQL and CQL
+  are small subsets; anything else is a 400 naming the unsupported part.
 * Gateway scopes: each operation takes the alternatives its OpenAPI document lists (all classic
   scopes of one entry, or all granular scopes of one entry); an empty entry (serverInfo) takes
   any scope of the product on the site. v2 paths take the v3 operation's (no v2 document).

@@ -49,6 +49,22 @@ FIELDS = (
     "reporter", "creator", "assignee", "labels",
 )
 CREATABLE = {"project", "summary", "issuetype", "description", "labels"}
+# GET field: (id, name, JQL clause names, schema type, orderable, searchable) of each system
+# field the emulator's issues carry.
+FIELD_DEFINITIONS = (
+    ("issuekey", "Key", ("id", "issue", "issuekey", "key"), None, False, False),
+    ("summary", "Summary", ("summary",), "string", True, True),
+    ("status", "Status", ("status",), "status", False, True),
+    ("issuetype", "Issue Type", ("issuetype", "type"), "issuetype", True, True),
+    ("project", "Project", ("project",), "project", False, True),
+    ("description", "Description", ("description",), "string", True, True),
+    ("created", "Created", ("created", "createdDate"), "datetime", False, True),
+    ("updated", "Updated", ("updated", "updatedDate"), "datetime", False, True),
+    ("reporter", "Reporter", ("reporter",), "user", True, True),
+    ("creator", "Creator", ("creator",), "user", False, True),
+    ("assignee", "Assignee", ("assignee",), "user", True, True),
+    ("labels", "Labels", ("labels",), "array", True, True),
+)
 DEFAULT_MAX_RESULTS = 50
 MAX_RESULTS = 100
 MAX_ID_RESULTS = 5000
@@ -190,7 +206,10 @@ class JiraApi:
             routes = {
                 ("GET", f"{api}/myself"): self.myself,
                 ("GET", f"{api}/serverInfo"): self.server_info,
+                ("GET", f"{api}/project"): self.all_projects,
                 ("GET", f"{api}/project/search"): self.project_search,
+                ("GET", f"{api}/project/{{projectIdOrKey}}"): self.get_project,
+                ("GET", f"{api}/field"): self.fields,
                 ("GET", f"{api}/search/jql"): self.search_jql,
                 ("POST", f"{api}/search/jql"): self.search_jql,
                 ("GET", f"{api}/search"): self.removed_search,
@@ -273,6 +292,36 @@ class JiraApi:
             body.update({"style": "classic", "isPrivate": False, "properties": {}})
         return body
 
+    def issue_type_json(self, site: dict, version: str, kind: tuple) -> dict:
+        type_id, name, level, avatar, description = kind
+        return {
+            "self": f"{self.base(site, version)}/issuetype/{type_id}",
+            "id": type_id,
+            "description": description,
+            "iconUrl": f"{self.base(site, '2')}/universal_avatar/view/type/issuetype/avatar/"
+            f"{avatar}?size=medium",
+            "name": name,
+            "subtask": False,
+            "avatarId": avatar,
+            "hierarchyLevel": level,
+        }
+
+    def get_project(self, call: Call, site: dict, params: dict, *, version: str) -> Response:
+        ref = params["projectIdOrKey"]
+        project = next((p for p in site["projects"] if ref in (p["id"], p["key"])), None)
+        if project is None:
+            kind = "id" if ref.isdigit() else "key"
+            return jira_error(404, f"No project could be found with {kind} '{ref}'.")
+        body = self.project_json(site, version, project, full=True)
+        body["issueTypes"] = [self.issue_type_json(site, version, t)
+                              for t in site_issue_types(site)]
+        return json_response(200, body)
+
+    def all_projects(self, call: Call, site: dict, params: dict, *, version: str) -> Response:
+        return json_response(
+            200, [self.project_json(site, version, p, full=True) for p in site["projects"]]
+        )
+
     def project_search(self, call: Call, site: dict, params: dict, *, version: str) -> Response:
         request = call.request
         try:
@@ -296,6 +345,26 @@ class JiraApi:
                 "values": [self.project_json(site, version, p, full=True) for p in page],
             },
         )
+
+    def fields(self, call: Call, site: dict, params: dict, *, version: str) -> Response:
+        definitions = []
+        for field_id, name, clauses, kind, orderable, searchable in FIELD_DEFINITIONS:
+            definition = {
+                "id": field_id,
+                "key": field_id,
+                "name": name,
+                "custom": False,
+                "orderable": orderable,
+                "navigable": True,
+                "searchable": searchable,
+                "clauseNames": list(clauses),
+            }
+            if kind == "array":
+                definition["schema"] = {"type": "array", "items": "string", "system": field_id}
+            elif kind is not None:
+                definition["schema"] = {"type": kind, "system": field_id}
+            definitions.append(definition)
+        return json_response(200, definitions)
 
     # --- issues -----------------------------------------------------------------------------------
 
@@ -325,20 +394,8 @@ class JiraApi:
                 },
             }
         if "issuetype" in fields:
-            type_id, name, level, avatar, description = next(
-                t for t in site_issue_types(site) if t[1] == issue["issuetype"]
-            )
-            values["issuetype"] = {
-                "self": f"{base}/issuetype/{type_id}",
-                "id": type_id,
-                "description": description,
-                "iconUrl": f"{self.base(site, '2')}/universal_avatar/view/type/issuetype/avatar/"
-                f"{avatar}?size=medium",
-                "name": name,
-                "subtask": False,
-                "avatarId": avatar,
-                "hierarchyLevel": level,
-            }
+            kind = next(t for t in site_issue_types(site) if t[1] == issue["issuetype"])
+            values["issuetype"] = self.issue_type_json(site, version, kind)
         if "project" in fields:
             project = next(p for p in site["projects"] if p["key"] == issue["project"])
             values["project"] = self.project_json(site, version, project, full=False)
