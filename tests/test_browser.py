@@ -23,6 +23,7 @@ from atlassian_playbook.tokens import TokenStore
 
 from . import browser_support as bs
 from .conftest import assert_no_secrets, secrets_in_store
+from .notebook_helpers import register_callback
 
 # One xdist group, so `make test` (-n 2 --dist loadgroup) runs the module on one worker with
 # one server. (pytest-xdist 3.8 under pytest 9.2 ignores the group, pytest-xdist#1386: each
@@ -146,6 +147,7 @@ def test_token_exchange_through_the_consent_page(lab, page, browser):
     env = ws / ".env"
     env.write_text(f"ATLASSIAN_REDIRECT_URI={redirect_uri}\n")
     env.chmod(0o600)
+    register_callback(ws, redirect_uri)  # what notebook 02 does on the Authorization tab
     shots = bs.Artifacts(ARTIFACTS / "exchange")
 
     bs.open_notebook(page, lab.url("exchange/notebooks/04-token-exchange.ipynb", "exchange"))
@@ -166,8 +168,9 @@ def test_token_exchange_through_the_consent_page(lab, page, browser):
         assert accept.is_disabled()
         assert consent.locator("#deny").is_enabled()
         shots.snap(consent, "1-consent-page")
-        # The last site: not the one the emulator picks when it consents on its own.
-        choice = consent.locator("#site option:not([disabled])").last
+        # The second site: not the one the emulator picks when it consents on its own (and
+        # not initech, whose admins do not allow user-installed apps).
+        choice = consent.locator("#site option:not([disabled])").nth(1)
         cloud_id, site_label = choice.get_attribute("value"), choice.inner_text()
         site.select_option(cloud_id)
         consent.wait_for_function("() => !document.querySelector('#accept').disabled")
