@@ -130,13 +130,8 @@ def seed_emulator_workspace(workspace: str | Path) -> TokenEntry:
     settings = load_settings(workspace / ".env", environ={}).replace(
         token_store=workspace / ".playbook" / "tokens.json")
     with Emulator(auto_consent=True, state_path=emulator_state_path(settings)) as emulator:
-        client = emulator.default_client
-        # The emulated console: add this callback URL, as target.connect does.
-        emulator.register_client(
-            client_id=client.client_id, client_secret=client.client_secret,
-            redirect_uris=(*client.redirect_uris, redirect), apis=client.apis,
-            sharing=client.sharing, name=client.name,
-        )
+        # The emulated console's Authorization tab: add this workspace's callback URL.
+        emulator.set_callback_urls((*emulator.default_client.redirect_uris, redirect))
         target = Target(emulator.settings(redirect_uri=redirect, scopes=settings.scopes,
                                           token_store=settings.token_store), emulator)
         result = connection.login(target, browser="headless", show_url=lambda url: None)
