@@ -95,10 +95,7 @@ def new_workspace(path: Path, *, register: bool = True, **settings: str) -> Path
 
 def register_callback(workspace: Path, uri: str) -> None:
     """Add ``uri`` to the callback URLs of the workspace's emulated app."""
-    emulator = Emulator(state_path=workspace / ".playbook" / "emulator-state.json")
-    client = emulator.default_client
-    if uri not in client.redirect_uris:
-        emulator.set_callback_urls((*client.redirect_uris, uri))
+    Emulator(state_path=workspace / ".playbook" / "emulator-state.json").add_callback_url(uri)
 
 
 def run(name: str, workspace: Path, **parameters: Any) -> RunOutcome:

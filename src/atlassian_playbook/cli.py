@@ -205,20 +205,18 @@ def cmd_emulator_callbacks(args) -> int:
     if args.action != "list" and not args.url:
         raise PlaybookError(f"`emulator callbacks {args.action}` needs the callback URL.",
                             f"atlassian-playbook emulator callbacks {args.action} URL")
-    urls = list(client.redirect_uris)
-    if args.action == "add" and args.url not in urls:
-        urls.append(args.url)
-    elif args.action == "remove":
-        if args.url not in urls:
-            raise PlaybookError(f"{args.url} is not a callback URL of the app.",
-                                "Run `atlassian-playbook emulator callbacks list` and copy one.")
-        urls.remove(args.url)
-    if args.action != "list":
-        try:
-            client = emulator.set_callback_urls(urls, client.client_id)
-        except ValueError as error:
-            raise PlaybookError(str(error), "Give an absolute http(s) URL without a #fragment; "
-                                "an app keeps at least one callback URL.") from None
+    if args.action == "remove" and args.url not in client.redirect_uris:
+        raise PlaybookError(f"{args.url} is not a callback URL of the app.",
+                            "Run `atlassian-playbook emulator callbacks list` and copy one.")
+    try:
+        if args.action == "add":
+            client = emulator.add_callback_url(args.url, client.client_id)
+        elif args.action == "remove":
+            client = emulator.set_callback_urls(
+                [url for url in client.redirect_uris if url != args.url], client.client_id)
+    except ValueError as error:
+        raise PlaybookError(str(error), "Give an absolute http(s) URL without a #fragment; "
+                            "an app keeps at least one callback URL.") from None
     if args.json:
         _print_json({"client_id": client.client_id, "callback_urls": list(client.redirect_uris),
                      "state": str(emulator.state_path)})
@@ -236,8 +234,8 @@ def cmd_emulator_user_installed_apps(args) -> int:
     except ValueError as error:
         names = ", ".join(s["name"] for s in emulator.sites)
         raise PlaybookError(str(error), f"Sites of the emulated world: {names}.") from None
-    state = "Allowed" if site["user_installed_apps"] else "not allowed (a site admin must "
-    state += "" if site["user_installed_apps"] else "authorize each app)"
+    state = ("Allowed" if site["user_installed_apps"]
+             else "not allowed (a site admin must authorize each app)")
     print(f"{site['name']}: user-installed apps {state}")
     return EXIT_OK
 

@@ -543,12 +543,12 @@ def register_callback(session: Session) -> None:
                                          "registered": None})
         return
     emulator = session.target.emulator
-    client = emulator.default_client
-    if uri in client.redirect_uris:
+    already = uri in emulator.default_client.redirect_uris
+    client = emulator.add_callback_url(uri)
+    if already:
         _markdown(f"✔ `{uri}` is already a callback URL on the emulated app's **Authorization** "
                   "tab.")
     else:
-        client = emulator.set_callback_urls((*client.redirect_uris, uri))
         _markdown(
             f"✔ Added `{uri}` on the emulated app's **Authorization** tab, as you would press "
             "**Add** on the console. (From a terminal: `atlassian-playbook emulator callbacks "

@@ -131,7 +131,7 @@ def seed_emulator_workspace(workspace: str | Path) -> TokenEntry:
         token_store=workspace / ".playbook" / "tokens.json")
     with Emulator(auto_consent=True, state_path=emulator_state_path(settings)) as emulator:
         # The emulated console's Authorization tab: add this workspace's callback URL.
-        emulator.set_callback_urls((*emulator.default_client.redirect_uris, redirect))
+        emulator.add_callback_url(redirect)
         target = Target(emulator.settings(redirect_uri=redirect, scopes=settings.scopes,
                                           token_store=settings.token_store), emulator)
         result = connection.login(target, browser="headless", show_url=lambda url: None)

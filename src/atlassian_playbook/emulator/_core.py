@@ -117,14 +117,12 @@ class Emulator:
         self._gateway = Gateway(self)
         self._servers: dict[str, LoopbackServer] = {}
         with self._store.transaction() as data:
-            world_data = load_world(world) if world is not None or data["world"] is None \
-                else None
-            if world_data is not None and (
-                data["world"] is None or data["world"]["digest"] != world_data["digest"]
-            ):
+            # A given world replaces a state made from another; none keeps the state's own.
+            fresh = load_world(world) if world is not None or data["world"] is None else None
+            if fresh is not None and fresh["digest"] != (data["world"] or {}).get("digest"):
                 data.clear()
                 data.update(new_state())
-                self._seed(data, world_data)
+                self._seed(data, fresh)
             world_now = data["world"]
         user = user_by_ref(world_now, consent_user or world_now["users"][0]["account_id"])
         if user is None:
@@ -308,6 +306,16 @@ class Emulator:
             redirect_uris=callback_urls, apis=client.apis, sharing=client.sharing,
             name=client.name, owner=client.owner,
         )
+
+    def add_callback_url(self, url: str, client_id: str | None = None) -> ClientRegistration:
+        """Press Add on the Authorization tab: ``url`` joins the app's callback URLs (nothing
+        changes when it is one already)."""
+        client = self.client(client_id) if client_id else self.default_client
+        if client is None:
+            raise ValueError(f"No emulated app with client id {client_id!r}.")
+        if url in client.redirect_uris:
+            return client
+        return self.set_callback_urls((*client.redirect_uris, url), client.client_id)
 
     def set_user_installed_apps(self, site: str, allowed: bool) -> dict:
         """Atlassian Administration, Apps, Sites, the site, Connected apps: "User installed
