@@ -386,12 +386,11 @@ class AuthorizationServer:
             record["status"] = "rotated"
             record["rotated_at"] = now
             # The access token issued with this refresh token keeps working for the leeway,
-            # then dies (FACTS.md, "The old access token dies too").
-            sent = digest(token)
-            for access in data["access_tokens"].values():
-                if access.get("refresh") == sent:
-                    access["revoke_at"] = min(access.get("revoke_at") or now + REUSE_LEEWAY,
-                                              now + REUSE_LEEWAY)
+            # then dies (FACTS.md, "The old access token dies too"). A refresh token is
+            # rotated once, so its access token's grace is set once.
+            access = data["access_tokens"].get(record["access"])
+            if access is not None:
+                access["revoke_at"] = now + REUSE_LEEWAY
         return self._issue(
             data,
             record["grant_id"],
@@ -412,16 +411,14 @@ class AuthorizationServer:
         family_started_at: float,
     ) -> Response:
         access = secrets.token_urlsafe(40)
-        access_record = {
+        data["access_tokens"][digest(access)] = {
             "grant_id": grant_id,
             "client_id": client_id,
             "scopes": list(scopes),
             "expires_at": now + ACCESS_TOKEN_TTL,
-            "refresh": None,  # the digest of the refresh token issued with it
-            "revoke_at": None,  # set when that refresh token is rotated: the grace's end
+            "revoke_at": None,  # set when the refresh token issued with it is rotated
             "revoked": False,
         }
-        data["access_tokens"][digest(access)] = access_record
         answer = {
             "access_token": access,
             "expires_in": ACCESS_TOKEN_TTL,
@@ -438,8 +435,8 @@ class AuthorizationServer:
                 "family_started_at": family_started_at,
                 "status": "active",
                 "rotated_at": None,
+                "access": digest(access),  # the access token issued with it
             }
-            access_record["refresh"] = digest(refresh)
             answer["refresh_token"] = refresh
         prune(data, now)
         return json_response(200, answer, _NO_STORE)
