@@ -123,6 +123,13 @@ _PAGE_HINTS = {
 }
 
 
+def page_text(page: str) -> str:
+    """An HTML page's text as a person reads it: no style, script or emulator note."""
+    body = re.sub(r"(?is)<(style|script|head)\b.*?</\1>", " ", page)
+    body = re.sub(r'(?is)<p class="note">.*?</p>', " ", body)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+
+
 def consent_page_error(status: int, page: str) -> CallbackError | RedirectUriMismatch:
     """The error for a consent-side failure page, from its text as a person reads it.
 
@@ -131,10 +138,7 @@ def consent_page_error(status: int, page: str) -> CallbackError | RedirectUriMis
     """
     found = re.search(r'id="error-code">([^<]+)<', page)
     code = html.unescape(found.group(1)) if found else None
-    body = re.sub(r"(?is)<(style|script|head)\b.*?</\1>", " ", page)
-    body = re.sub(r'(?is)<p class="note">.*?</p>', " ", body)
-    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
-    message = f"The authorization page answered {status}: {text[:300]}"
+    message = f"The authorization page answered {status}: {page_text(page)[:300]}"
     if code == "redirect_uri_mismatch":
         return RedirectUriMismatch(message, error=code, status_code=status)
     return CallbackError(message, _PAGE_HINTS.get(

@@ -13,13 +13,12 @@ The notebook (04) and the CLI (``atlassian-playbook emulator rehearse``) call
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ._http import new_client
+from .connection import page_text
 from .emulator import Emulator
 from .errors import PlaybookError
 from .target import Target
@@ -51,9 +50,10 @@ class _Browser:
     ``user``, choosing ``site``; it stops at the first answer that is not a redirect to the
     emulator itself."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, http) -> None:
         self.emulator = target.emulator
         self.settings = target.settings
+        self.http = http  # one client for the whole run, never following redirects
 
     def authorize(self, client, scopes: Sequence[str], *, redirect_uri: str | None = None,
                   user: str | None = None, site: str | None = None) -> tuple[int, str]:
@@ -65,32 +65,23 @@ class _Browser:
         ]
         params += [("emulator_user", user)] if user else []
         params += [("emulator_site", site)] if site else []
-        with new_client(timeout=30) as browser:
-            response = browser.get(f"{self.emulator.auth_base_url}/authorize?{urlencode(params)}")
+        response = self.http.get(f"{self.emulator.auth_base_url}/authorize?{urlencode(params)}")
         if response.is_redirect:
             return response.status_code, response.headers["location"]
-        return response.status_code, _page_text(response.text)
+        return response.status_code, page_text(response.text)
 
     def token(self, client, code: str, redirect_uri: str) -> tuple[int, dict]:
-        with new_client(timeout=30) as http:
-            response = http.post(f"{self.emulator.auth_base_url}/oauth/token", json={
-                "grant_type": "authorization_code", "client_id": client.client_id,
-                "client_secret": client.client_secret.reveal(), "code": code,
-                "redirect_uri": redirect_uri,
-            })
+        response = self.http.post(f"{self.emulator.auth_base_url}/oauth/token", json={
+            "grant_type": "authorization_code", "client_id": client.client_id,
+            "client_secret": client.client_secret.reveal(), "code": code,
+            "redirect_uri": redirect_uri,
+        })
         return response.status_code, response.json()
 
     def api(self, token: str, path: str) -> tuple[int, object]:
-        with new_client(timeout=30) as http:
-            response = http.get(f"{self.emulator.api_base_url}{path}",
-                                headers={"Authorization": f"Bearer {token}"})
+        response = self.http.get(f"{self.emulator.api_base_url}{path}",
+                                 headers={"Authorization": f"Bearer {token}"})
         return response.status_code, response.json()
-
-
-def _page_text(page: str) -> str:
-    body = re.sub(r"(?is)<(style|script|head)\b.*?</\1>", " ", page)
-    body = re.sub(r'(?is)<p class="note">.*?</p>', " ", body)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
 
 
 def _code(location: str) -> str | None:
@@ -122,7 +113,7 @@ def callback_mismatch(browser: _Browser) -> Rehearsal:
     )
     status, page = browser.authorize(client, ("read:me",), redirect_uri=wrong)
     status2, location = browser.authorize(client, ("read:me",), redirect_uri=right)
-    code = _code(location) if status2 in (301, 302, 303, 307) else None
+    code = _code(location) if status2 == 302 else None
     exchanged = browser.token(client, code, wrong) if code else (None, {})
     invalid = exchanged == (403, {"error": "invalid_grant",
                                   "error_description": "Invalid authorization code"})
@@ -286,8 +277,9 @@ def rehearse(target: Target, names: Sequence[str] | None = None) -> list[Rehears
         # The same world, answering consent at once (the rehearsals play the person).
         emulator = Emulator(auto_consent=True, state_path=emulator.state_path).start()
     try:
-        browser = _Browser(Target(target.settings, emulator))
-        return [REHEARSALS[name](browser) for name in names or REHEARSALS]
+        with new_client(timeout=30) as http:
+            browser = _Browser(Target(target.settings, emulator), http)
+            return [REHEARSALS[name](browser) for name in names or REHEARSALS]
     finally:
         if emulator is not target.emulator:
             emulator.stop()
