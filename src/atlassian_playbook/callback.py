@@ -85,8 +85,9 @@ def callback_difference(configured: str, registered: list[str] | tuple[str, ...]
             ("upper/lower case", configured.lower() == url.lower()),
         ]
 
-    best = min(registered, key=lambda url: sum(differs for _, differs in parts(url)))
-    what = [name for name, differs in parts(best) if differs]
+    differences = {url: [name for name, differs in parts(url) if differs] for url in registered}
+    best = min(registered, key=lambda url: len(differences[url]))
+    what = differences[best]
     if "upper/lower case" in what:
         what = ["upper/lower case"]
     if not what:

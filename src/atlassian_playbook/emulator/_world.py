@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -241,10 +242,8 @@ def _user(check: _Checker, raw, path: tuple) -> dict:
     user["locale"] = check.text(raw, "locale", path, default="en-US")
     user["picture"] = check.text(raw, "picture", path, default=_AVATAR.format(account_id))
     for key in ("job_title", "organization", "department", "location"):
-        user[key] = check.text(raw, key, path, required=False, default="") if key in raw else ""
+        user[key] = check.text(raw, key, path, required=False) or ""
     updated = check.text(raw, "profile_updated_at", path, default="2025-01-01T00:00:00.000Z")
-    from datetime import datetime
-
     try:
         datetime.fromisoformat(updated)
     except ValueError:
