@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from atlassian_playbook.emulator import Emulator
@@ -32,6 +33,20 @@ def clean_environ(monkeypatch):
 def emulator():
     with Emulator(auto_consent=True) as emu:
         yield emu
+
+
+@pytest.fixture
+def emu():
+    """An emulator that shows its consent page, for tests that play the person."""
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def http():
+    # trust_env=False: never route loopback traffic through a proxy from the environment.
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        yield client
 
 
 def secrets_in_store(store_path: Path) -> set[str]:

@@ -29,19 +29,6 @@ DAY = 86400
 # --- fixtures and helpers ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def emu():
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http():
-    # trust_env=False: never route loopback traffic through a proxy from the environment.
-    with httpx.Client(trust_env=False, timeout=10) as client:
-        yield client
-
-
 def site_id(emu: Emulator, name: str) -> str:
     return next(site["id"] for site in emu.sites if site["name"] == name)
 

@@ -18,6 +18,8 @@ import pytest
 
 from atlassian_playbook.emulator import Emulator, WorldError
 
+from .test_emulator import site_id
+
 CALLBACK = "http://127.0.0.1:8765/callback"
 OTHER_CALLBACK = "http://localhost:8765/callback"  # also registered on the default app
 ACME, GLOBEX, INITECH = "acme", "globex", "initech"
@@ -29,23 +31,6 @@ STYLES = ("json", "form", "form+basic", "json+basic")
 
 
 # --- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def emu():
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http():
-    # trust_env=False: never route loopback traffic through a proxy from the environment.
-    with httpx.Client(trust_env=False, timeout=30) as client:
-        yield client
-
-
-def site_id(emu: Emulator, name: str) -> str:
-    return next(site["id"] for site in emu.sites if site["name"] == name)
 
 
 def get_authorize(emu, http, client=None, scopes="read:me offline_access",

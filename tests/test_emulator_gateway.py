@@ -31,19 +31,6 @@ CONFLUENCE_READ = (
 )
 
 
-@pytest.fixture
-def emu():
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http():
-    # trust_env=False: never route loopback traffic through a proxy from the environment.
-    with httpx.Client(trust_env=False, timeout=10) as client:
-        yield client
-
-
 class Gateway:
     """Calls ``/ex/{product}/{site}/...`` with one token."""
 
