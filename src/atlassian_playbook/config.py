@@ -2,13 +2,22 @@
 
 The environment wins over ``.env`` (python-dotenv's convention). The two base URLs are the
 seam for the emulator and any other test double: every request the package makes is built
-from them. With no client id and secret configured the playbook runs against the embedded
-emulator (:func:`atlassian_playbook.target.connect`).
+from them. With neither a client id nor a secret configured the playbook runs against the
+embedded emulator (:func:`atlassian_playbook.target.connect`); one without the other is an
+error, so nobody tests the emulator believing they test their app.
+
+**The workspace rule.** A workspace is the folder that holds ``.env``: the folder of the CLI's
+``--env-file`` (default: the current folder), the notebooks' ``workspace`` parameter, each
+``batch --workspace``. Its tokens live in ``<workspace>/.playbook/tokens.json`` (the emulated
+world beside them) unless ``ATLASSIAN_TOKEN_STORE`` names another file; relative paths in
+settings are relative to the workspace. So a login made in a notebook is the CLI's login from
+the same folder, and the reverse.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import io
 import os
 from collections.abc import Mapping
@@ -33,6 +42,9 @@ __all__ = [
     "DEFAULT_API_BASE_URL",
     "DEFAULT_REDIRECT_URI",
     "SETTINGS",
+    "ENVIRONMENT_ONLY",
+    "UnknownSetting",
+    "STORE_FOLDER",
 ]
 
 DEFAULT_AUTH_BASE_URL = "https://auth.atlassian.com"
@@ -49,17 +61,51 @@ SETTINGS: dict[str, str] = {
     "ATLASSIAN_SCOPES": f"Space-separated scopes to request (default: {DEFAULT_SCOPES}).",
     "ATLASSIAN_AUTH_BASE_URL": f"Authorization server (default {DEFAULT_AUTH_BASE_URL}).",
     "ATLASSIAN_API_BASE_URL": f"API gateway (default {DEFAULT_API_BASE_URL}).",
-    "ATLASSIAN_TOKEN_STORE": "Token store file (default: tokens.json in the user config dir).",
+    "ATLASSIAN_TOKEN_STORE": "Token store file (default: .playbook/tokens.json in the .env "
+    "folder, the workspace).",
     "ATLASSIAN_SITE": "Site to use when several are granted: cloud id, name or URL.",
     "ATLASSIAN_EMULATOR_WORLD": "Emulator only: a world file (users, sites, apps, data; "
     "docs/EMULATOR.md), relative to the .env folder. Default: the built-in world.",
 }
 
+# ATLASSIAN_* names the package reads from the environment only (not settings of a workspace).
+ENVIRONMENT_ONLY: dict[str, str] = {
+    "ATLASSIAN_PLAYBOOK_DEBUG": "Any value: log the HTTP exchange to stderr, redacted.",
+    "ATLASSIAN_PARITY": "1: the parity tests record from the real Atlassian.",
+}
+# The workspace's own folder: token store, emulated world, checklist ticks, reporting cycle.
+STORE_FOLDER = ".playbook"
 
-def default_token_store() -> Path:
-    from platformdirs import user_config_dir
 
-    return Path(user_config_dir("atlassian-playbook")) / "tokens.json"
+@dataclass(frozen=True)
+class UnknownSetting:
+    """An ``ATLASSIAN_*`` name that is no setting: most often a typo that silently does nothing."""
+
+    name: str
+    source: str  # the .env path, or "the environment"
+    suggestion: str | None
+
+    @property
+    def message(self) -> str:
+        guess = f"; did you mean {self.suggestion}?" if self.suggestion else "."
+        return f"{self.name} in {self.source} is not a setting of atlassian-playbook{guess}"
+
+    @property
+    def hint(self) -> str:
+        if self.suggestion:
+            return f"Rename it to {self.suggestion}; as it is, it is ignored."
+        return (f"Remove it, or unset it where you run the playbook if another tool uses it. "
+                f"Settings: {', '.join(SETTINGS)}.")
+
+
+def _unknown(names, source: str) -> list[UnknownSetting]:
+    known = [*SETTINGS, *ENVIRONMENT_ONLY]
+    return [
+        UnknownSetting(name, source, next(iter(difflib.get_close_matches(name, known, 1, 0.8)),
+                                          None))
+        for name in sorted(names)
+        if name.upper().startswith("ATLASSIAN_") and name not in known
+    ]
 
 
 @dataclass(frozen=True)
@@ -72,15 +118,43 @@ class Settings:
     scopes: tuple[str, ...] = tuple(DEFAULT_SCOPES.split())
     auth_base_url: str = DEFAULT_AUTH_BASE_URL
     api_base_url: str = DEFAULT_API_BASE_URL
-    token_store: Path = dataclasses.field(default_factory=default_token_store)
+    token_store: Path = dataclasses.field(
+        default_factory=lambda: Path.cwd() / STORE_FOLDER / "tokens.json")
     site: str | None = None
     env_file: Path | None = None
     emulator_world: Path | None = None
+    # ATLASSIAN_* names that are no setting (typos): every command warns, doctor fails.
+    unknown: tuple[UnknownSetting, ...] = ()
 
     @property
     def has_credentials(self) -> bool:
         """True when a client id and secret are configured: talk to them, not the emulator."""
         return bool(self.client_id and self.client_secret)
+
+    @property
+    def workspace(self) -> Path:
+        """The folder holding ``.env`` (the current folder when there is no ``.env`` path)."""
+        return self.env_file.parent if self.env_file is not None else Path.cwd()
+
+    def check_credentials(self) -> None:
+        """The emulator is used only when *neither* credential is set: one alone is an error
+        naming the other, so a typo never turns a test of the real app into one of the
+        emulator."""
+        if bool(self.client_id) == bool(self.client_secret):
+            return
+        missing = "ATLASSIAN_CLIENT_SECRET" if self.client_id else "ATLASSIAN_CLIENT_ID"
+        present = "ATLASSIAN_CLIENT_ID" if self.client_id else "ATLASSIAN_CLIENT_SECRET"
+        typo = next((u for u in self.unknown if u.suggestion == missing), None)
+        where = f" in {self.env_file}" if self.env_file is not None else ""
+        raise ConfigError(
+            f"{present} is set but {missing} is not{where}"
+            + (f" ({typo.name} looks like a misspelling of it)" if typo else "")
+            + ": the playbook would not know whether to use your app or the emulator.",
+            (f"Rename {typo.name} to {missing}." if typo else
+             f"Set {missing} too (the console's Settings tab), or remove {present} to use "
+             "the emulator."),
+            setting=missing,
+        )
 
     @property
     def is_atlassian(self) -> bool:
@@ -109,6 +183,7 @@ class Settings:
 
     def validate(self) -> Settings:
         """Check every setting; return ``self`` so it chains after :func:`load_settings`."""
+        self.check_credentials()
         _check_url("ATLASSIAN_REDIRECT_URI", self.redirect_uri)
         _check_url("ATLASSIAN_AUTH_BASE_URL", self.auth_base_url)
         _check_url("ATLASSIAN_API_BASE_URL", self.api_base_url)
@@ -121,7 +196,8 @@ class Settings:
         """Every setting as displayable text, the secret masked."""
         return {
             "ATLASSIAN_CLIENT_ID": self.client_id or "(unset: emulator)",
-            "ATLASSIAN_CLIENT_SECRET": str(self.client_secret) if self.client_secret else "(unset)",
+            "ATLASSIAN_CLIENT_SECRET": str(self.client_secret) if self.client_secret
+            else "(unset: emulator)",
             "ATLASSIAN_REDIRECT_URI": self.redirect_uri,
             "ATLASSIAN_SCOPES": " ".join(self.scopes),
             "ATLASSIAN_AUTH_BASE_URL": self.auth_base_url,
@@ -133,12 +209,31 @@ class Settings:
 
 
 def _check_url(setting: str, value: str) -> None:
+    example = DEFAULT_REDIRECT_URI if setting.endswith("REDIRECT_URI") else "https://..."
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             f"{setting}={value!r} is not an absolute http(s) URL.",
-            f"Set {setting} to a full URL such as "
-            f"{DEFAULT_REDIRECT_URI if setting.endswith('REDIRECT_URI') else 'https://...'}.",
+            f"Set {setting} to a full URL such as {example}.",
+            setting=setting,
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(
+            f"{setting}={value!r} has port {parts.netloc.rpartition(':')[2]!r}, which is not a "
+            "TCP port.",
+            f"Use a port from 1 to 65535, or none at all, e.g. {example}.",
+            setting=setting,
+        )
+    if setting.endswith("REDIRECT_URI") and (parts.fragment or value.endswith("#")):
+        raise ConfigError(
+            f"{setting}={value!r} has a #fragment, which a redirect URI cannot have "
+            "(RFC 6749 §3.1.2).",
+            f"Drop everything from '#' on: {value.partition('#')[0]!r}, and register exactly "
+            "that on the console's Authorization tab.",
             setting=setting,
         )
 
@@ -165,16 +260,22 @@ def load_settings(
 ) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``) over ``env_file``.
 
-    Raises :class:`ConfigError` for a malformed setting. Missing credentials are not an error
-    here: they select the emulator; call :meth:`Settings.require_credentials` where needed.
+    Raises :class:`ConfigError` for a malformed setting, or one credential without the other.
+    No credentials at all is not an error here: it selects the emulator; call
+    :meth:`Settings.require_credentials` where real ones are needed. ``ATLASSIAN_*`` names that
+    are no setting end up in ``Settings.unknown``, with a guess at what was meant.
     """
-    env_path = Path(env_file) if env_file else None
+    env_path = Path(env_file).expanduser().absolute() if env_file else None
+    environ = os.environ if environ is None else environ
     values: dict[str, str] = {}
+    unknown: list[UnknownSetting] = []
     if env_path is not None and env_path.is_file():
-        values.update({k: v for k, v in dotenv_values(env_path).items() if v is not None})
-    values.update(
-        {k: v for k, v in (os.environ if environ is None else environ).items() if k in SETTINGS}
-    )
+        from_file = _read_env_file(env_path)
+        values.update({k: v for k, v in from_file.items() if k in SETTINGS and v is not None})
+        unknown += _unknown(from_file, str(env_path))
+    values.update({k: v for k, v in environ.items() if k in SETTINGS})
+    unknown += _unknown(environ, "the environment")
+    workspace = env_path.parent if env_path is not None else Path.cwd()
 
     def get(name: str) -> str | None:
         value = values.get(name)
@@ -184,9 +285,6 @@ def load_settings(
     scopes = get("ATLASSIAN_SCOPES")
     token_store = get("ATLASSIAN_TOKEN_STORE")
     world = get("ATLASSIAN_EMULATOR_WORLD")
-    world_path = Path(world).expanduser() if world else None
-    if world_path is not None and not world_path.is_absolute() and env_path is not None:
-        world_path = env_path.parent / world_path
     settings = Settings(
         client_id=get("ATLASSIAN_CLIENT_ID"),
         client_secret=Secret(secret) if secret else None,
@@ -194,33 +292,37 @@ def load_settings(
         scopes=parse_scopes(scopes) if scopes else tuple(DEFAULT_SCOPES.split()),
         auth_base_url=(get("ATLASSIAN_AUTH_BASE_URL") or DEFAULT_AUTH_BASE_URL).rstrip("/"),
         api_base_url=(get("ATLASSIAN_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
-        token_store=Path(token_store).expanduser() if token_store else default_token_store(),
+        token_store=(workspace / Path(token_store).expanduser() if token_store
+                     else workspace / STORE_FOLDER / "tokens.json"),
         site=get("ATLASSIAN_SITE"),
         env_file=env_path,
-        emulator_world=world_path,
+        emulator_world=workspace / Path(world).expanduser() if world else None,
+        unknown=tuple(unknown),
     )
     return settings.validate() if validate else settings
+
+
+def _read_env_file(path: Path) -> dict[str, str | None]:
+    try:
+        return dotenv_values(path)
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}).",
+            f"Save {path.name} as UTF-8 (most editors: 'Save with encoding'), or recreate it "
+            "from .env.example.",
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"Cannot read {path}: {error.strerror or error}.",
+                          f"Check that {path} is a readable file.") from None
 
 
 def load_workspace_settings(
     workspace: str | os.PathLike[str], *, validate: bool = True
 ) -> Settings:
-    """The settings of a workspace folder (its ``.env``; the environment wins).
-
-    Against anything but the real Atlassian (the emulator, a test double) the token store is
-    the workspace's own ``.playbook/tokens.json`` unless ``ATLASSIAN_TOKEN_STORE`` is set, so
-    an emulated world and its tokens stay together and every kernel of a workspace shares
-    them. The notebooks and the batch runner both resolve workspaces here.
-    """
-    workspace = Path(workspace).expanduser().resolve()
-    env_file = workspace / ".env"
-    settings = load_settings(env_file, validate=validate)
-    configured = bool(os.environ.get("ATLASSIAN_TOKEN_STORE")) or (
-        env_file.is_file() and bool(dotenv_values(env_file).get("ATLASSIAN_TOKEN_STORE"))
-    )
-    if (not settings.is_atlassian or not settings.has_credentials) and not configured:
-        settings = settings.replace(token_store=workspace / ".playbook" / "tokens.json")
-    return settings
+    """The settings of a workspace folder: its ``.env``, the environment winning (the
+    workspace rule of this module's docstring; the notebooks and the batch runner use it)."""
+    return load_settings(Path(workspace).expanduser().resolve() / ".env", validate=validate)
 
 
 def _quote(value: str) -> str:

@@ -1,8 +1,8 @@
 """Which Atlassian we talk to: the real one, a test double, or the embedded emulator.
 
 With a client id and secret configured, the settings are used as they are (the base URLs
-default to Atlassian's). With no credentials, an emulator starts in this process on loopback
-and the settings are pointed at it. Its state lives beside the token store
+default to Atlassian's). With neither (one alone is an error), an emulator starts in this
+process on loopback and the settings are pointed at it. Its state lives beside the token store
 (``emulator-state.json``, mode 0600), so separate processes (CLI invocations, notebook kernels)
 share one emulated world: a token obtained by ``login`` can be refreshed by ``refresh`` later.
 The world comes from ``ATLASSIAN_EMULATOR_WORLD`` (default: the built-in one); the emulated
@@ -68,6 +68,7 @@ def connect(
     ``"deny"`` refuses at once (rehearsing a user who presses Deny).
     """
     settings = settings or load_settings(env_file)
+    settings.check_credentials()
     if settings.has_credentials:
         return Target(settings)
     from .emulator import Emulator
