@@ -6,8 +6,9 @@ JupyterHub, a partner's callback such as Merge's or Clerk's) the user pastes the
 browser landed on: the code in it is single-use and short-lived, so the exchange still works
 from here.
 
-The page shown to the browser never contains the code; the listener logs nothing but redacted
-request lines.
+The page shown to the browser never contains the code; the listener logs request lines with
+the query reduced to its parameter names, and prints nothing (a browser that hangs up is logged at
+debug level, not as a traceback on the notebook's stderr).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from __future__ import annotations
 import errno
 import hmac
 import html
+import re
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .errors import CallbackError, CallbackTimeout, ConfigError, MissingCode, StateMismatch
 from .redact import get_logger, redact
@@ -75,8 +78,10 @@ def callback_difference(configured: str, registered: list[str] | tuple[str, ...]
         except ValueError:
             ports = (None, None)
         return [
-            ("a trailing slash", mine.path.rstrip("/") == other.path.rstrip("/")
-             and mine.path != other.path),
+            (
+                "a trailing slash",
+                mine.path.rstrip("/") == other.path.rstrip("/") and mine.path != other.path,
+            ),
             ("the scheme", mine.scheme != other.scheme),
             ("the host", (mine.hostname or "") != (other.hostname or "")),
             ("the port", ports[0] != ports[1]),
@@ -135,9 +140,44 @@ def _callback_page(params: dict[str, str]) -> tuple[int, bytes]:
     )
 
 
+# The parameters an OAuth redirect carries (RFC 6749 §4.1.2); any other name is shown as "…".
+_CALLBACK_PARAMETERS = frozenset({"code", "state", "error", "error_description", "error_uri"})
+_QUERY = re.compile(r"\?(\S*)")
+
+
+def _query_names(text: str) -> str:
+    """``text`` with each query string reduced to its parameter names (``?code&state``).
+
+    Shape-based redaction masks ``code=VALUE`` but not ``co%64e=VALUE``, which the listener
+    decodes to the same code; not logging values at all closes that gap.
+    """
+
+    def names(match: re.Match[str]) -> str:
+        pairs = parse_qsl(match.group(1), keep_blank_values=True)
+        shown = [name if name in _CALLBACK_PARAMETERS else "…" for name, _ in pairs]
+        return "?" + "&".join(shown)
+
+    return _QUERY.sub(names, text)
+
+
+def _host_form(address: str) -> str:
+    """``address`` as it appears in a ``Host`` header: lower case, IPv6 in brackets."""
+    address = address.lower()
+    return f"[{address}]" if ":" in address else address
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     listener: CallbackListener
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A browser that hangs up (closed tab, cancelled speculative connection) is routine:
+        log it at debug level instead of socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            logger.debug("callback listener: %s hung up (%s)", client_address, type(exc).__name__)
+            return
+        super().handle_error(request, client_address)  # a bug here must stay visible
 
 
 class _Server6(_Server):
@@ -161,7 +201,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         # http.server would print the request line, code included, to stderr.
-        logger.debug("callback listener: %s", redact(format % args))
+        logger.debug("callback listener: %s", redact(_query_names(format % args)))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's messages for a malformed request quote the request line, code included,
+        # in the status line and the page; the standard phrase says enough.
+        if message:
+            self.log_error("%s", message)
+        super().send_error(code, None, explain)
 
     def respond(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -178,8 +225,19 @@ class CallbackListener:
     """A one-shot HTTP server on the callback URL's host and port.
 
     Serves only the callback's path; stops accepting callbacks after the first one that
-    carries ``code`` or ``error`` (and, when ``expected_state`` is given, the right state —
-    a redirect from an older login tab is answered with a notice and ignored).
+    carries ``code`` or ``error`` and, when ``expected_state`` is given, that state. A
+    redirect with another state or none (an older login tab, or a page that wants to cancel
+    this login with ``?error=access_denied``) is answered 400 and ignored; the login goes on.
+
+    Only requests addressed to this listener are answered, against DNS rebinding: a page on
+    ``evil.example`` can make its name resolve to 127.0.0.1 and then call (and read) this
+    listener as its own origin, but the browser still sends ``Host: evil.example:PORT``. So the
+    ``Host`` must be the callback URL's own host (what Atlassian's redirect puts in the
+    address bar) or the literal address the socket is bound to, with the listener's port: IP
+    literals and ``localhost`` (RFC 6761: resolved by the browser itself) are names no outside
+    DNS controls. ``localhost`` counts only when the callback URL says ``localhost``: nothing
+    else sends a browser there. A missing or repeated ``Host`` is 400 (RFC 9112 §3.2), which
+    also refuses HTTP/0.9; another host or port is 421 Misdirected Request (RFC 9110 §15.5.20).
 
     ``start()`` binds at once, so the listener is ready before a browser is sent anywhere.
     Use as a context manager::
@@ -205,6 +263,11 @@ class CallbackListener:
         self.host = LOOPBACK_HOSTS[(parts.hostname or "").lower()]
         self.port = parts.port or 80
         self.path = parts.path or "/"
+        names = {_host_form(parts.hostname or ""), _host_form(self.host)}
+        # A Host without a port means port 80 (RFC 9110 §7.2).
+        self._authorities = frozenset(
+            {f"{name}:{self.port}" for name in names} | (names if self.port == 80 else set())
+        )
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -289,8 +352,8 @@ class CallbackListener:
             if self.ignored_state_mismatches:
                 raise StateMismatch(
                     f"No callback for this login arrived at {self.redirect_uri} within "
-                    f"{timeout:g} s; {self.ignored_state_mismatches} redirect(s) from another "
-                    "login attempt were ignored.",
+                    f"{timeout:g} s; {self.ignored_state_mismatches} redirect(s) without this "
+                    "login's state (another login attempt, or not from Atlassian) were ignored.",
                 )
             raise CallbackTimeout(
                 f"No callback arrived at {self.redirect_uri} within {timeout:g} s.",
@@ -305,6 +368,16 @@ class CallbackListener:
     def _handle(self, handler: _Handler) -> None:
         from .oauth import parse_callback_params
 
+        hosts = handler.headers.get_all("Host") or []
+        if len(hosts) != 1 or hosts[0].strip().lower() not in self._authorities:
+            handler.respond(
+                400 if len(hosts) != 1 else 421,
+                _page(
+                    "Wrong address",
+                    f"This listener answers only requests addressed to {self._origin}.",
+                ),
+            )
+            return
         target = urlsplit(handler.path)
         if target.path != self.path:
             handler.respond(
@@ -333,30 +406,35 @@ class CallbackListener:
                 )
                 return
             if self.expected_state is not None and not _state_matches(
-                params.get("state"), self.expected_state, is_error="error" in params
+                params.get("state"), self.expected_state
             ):
                 self.ignored_state_mismatches += 1
                 handler.respond(
                     400,
                     _page(
                         "Out-of-date sign-in link",
-                        "This redirect belongs to another login attempt (its state does not "
-                        "match). Use the newest authorization URL the playbook showed.",
+                        "This redirect does not carry the state of the login in progress: it "
+                        "belongs to another login attempt, or did not come from Atlassian. Use "
+                        "the newest authorization URL the playbook showed.",
                     ),
                 )
                 return
             status, body = _callback_page(params)
-            handler.respond(status, body)
             self._result = f"{self._origin}{handler.path}"
-            # Set only after the page is written, so close() never cuts the browser off.
-            self._done.set()
+            try:
+                handler.respond(status, body)
+            finally:
+                # Set only after the page is written, so close() never cuts the browser off;
+                # set even when the browser hung up first: the code did arrive.
+                self._done.set()
 
 
-def _state_matches(state: str | None, expected: str, *, is_error: bool) -> bool:
-    if state is None:
-        # An error redirect without a state is still worth reporting; parse_callback decides.
-        return is_error
-    return hmac.compare_digest(state.encode("utf-8"), expected.encode("utf-8"))
+def _state_matches(state: str | None, expected: str) -> bool:
+    # Atlassian returns the state on errors too (FACTS: denial carries &state=STATE), so an
+    # error without it is refused like a code without it: any page could send one.
+    return state is not None and hmac.compare_digest(
+        state.encode("utf-8"), expected.encode("utf-8")
+    )
 
 
 def read_pasted_url(text: str) -> str:
