@@ -6,7 +6,9 @@ every run gets the same guarantees:
 * a secret is never accepted as a parameter (papermill writes parameters into the output);
 * widget state is not saved into the executed notebook (nbclient would, by default);
 * the executed notebook is scrubbed of any known secret before it stays on disk;
-* a failure comes back as :class:`RunFailure` with the failing cell and the hint it printed.
+* a failure comes back as :class:`RunFailure` with the failing cell and the hint it printed;
+* the kernel has no TCP port another process could take while it starts, and a kernel that
+  dies before its first reply anyway is started again, once (``RunOutcome.kernel_restarts``).
 
 papermill is imported here, lazily, and only once per process.
 """
@@ -15,8 +17,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +88,7 @@ class RunOutcome:
     parameters: dict[str, Any]
     records: dict[str, Any] = field(default_factory=dict)
     failure: RunFailure | None = None
+    kernel_restarts: int = 0  # kernels that died before their first reply and were replaced
 
     @property
     def ok(self) -> bool:
@@ -107,6 +113,43 @@ def _kernel_manager_class():
     return QuickShutdownKernelManager
 
 
+# What jupyter_client raises when the kernel process exits before answering ``kernel_info``
+# (KernelClient.wait_for_ready): no cell has run yet, so starting another kernel is safe.
+_DIED_AT_START = "Kernel died before replying to kernel_info"
+# A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
+_SOCKET_PATH_MAX = 100
+
+
+class _KernelDiedAtStart(Exception):
+    pass
+
+
+@contextmanager
+def _private_sockets() -> Iterator[dict[str, Any]]:
+    """papermill arguments that put one kernel's sockets in a folder only this user can open.
+
+    With TCP, jupyter_client picks five free ports, closes them and writes them down; the
+    kernel binds them a moment later, and any process on the machine (a parallel kernel start,
+    a test server on port 0) may take one in between: the kernel then dies before its first
+    reply. Unix sockets in a fresh folder have no such gap, and no other user can connect.
+    Where they cannot be used (Windows, a temporary folder too deep for a socket path) the
+    kernel keeps TCP and the restart in :func:`run_notebook` covers the race.
+    """
+    if os.name == "nt":
+        yield {}
+        return
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="pbk-", ignore_cleanup_errors=True) as folder:
+        connection_file = os.path.join(folder, "kernel.json")
+        if len(f"{connection_file}-ipc-99") > _SOCKET_PATH_MAX:
+            yield {}
+            return
+        manager = _kernel_manager_class().__name__
+        yield {"config": Config({manager: {"transport": "ipc",
+                                           "connection_file": connection_file}})}
+
+
 def _hint_of(evalue: str) -> tuple[str, str | None]:
     message, sep, hint = evalue.partition(" Hint: ")
     return (message, hint) if sep else (evalue, None)
@@ -122,15 +165,15 @@ def run_notebook(
     kernel_name: str = "python3",
     known_secrets: Iterable[str] = (),
     progress_bar: bool = False,
+    may_restart: Callable[[], bool] | None = None,
 ) -> RunOutcome:
     """Execute ``notebook`` into ``output_path`` with ``parameters``; never raises on a cell error.
 
     ``notebook`` is a path, or a bare name looked up in the project's ``notebooks/``. The
     kernel runs in ``cwd`` (default: the notebook's folder, as in JupyterLab).
+    A kernel that dies before its first reply is started again once, unless ``may_restart``
+    (asked then) says no: the batch watchdog does once it has killed that kernel itself.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     source = Path(notebook)
     if not source.exists():
         for candidate in (NOTEBOOKS_DIR / source, NOTEBOOKS_DIR / f"{source}.ipynb"):
@@ -145,27 +188,24 @@ def run_notebook(
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
 
-    failure = None
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(output_path),
-            parameters=parameters,
-            cwd=str(cwd or source.parent),
-            kernel_name=kernel_name,
-            execution_timeout=timeout,
-            progress_bar=progress_bar,
-            store_widget_state=False,
-            kernel_manager_class=_kernel_manager_class(),
-        )
-    except PapermillExecutionError as error:
-        message, hint = _hint_of(redact(error.evalue))
-        first_line = redact((error.source or "").strip().splitlines()[0]) if error.source else None
-        failure = RunFailure(error.cell_index, error.ename, message, hint,
-                             error.exec_count, first_line)
-    except Exception as error:  # kernel died, timeout, bad notebook: still a recorded failure
-        message, hint = _hint_of(redact(str(error)))
-        failure = RunFailure(None, type(error).__name__, message, hint)
+    restarts = 0
+    while True:
+        try:
+            failure = _execute(source, output_path, parameters, cwd=cwd or source.parent,
+                               timeout=timeout, kernel_name=kernel_name,
+                               progress_bar=progress_bar)
+        except _KernelDiedAtStart:
+            if restarts == 0 and (may_restart is None or may_restart()):
+                restarts += 1
+                continue
+            failure = RunFailure(
+                None, "DeadKernelError",
+                f"The {kernel_name!r} kernel exited before it answered its first request"
+                + (", twice (it was started again once, on fresh sockets)." if restarts else "."),
+                f"Start it by hand to see why: its command is in `jupyter kernelspec list` "
+                f"({kernel_name}); for ipykernel, `python -m ipykernel_launcher`.",
+            )
+        break
 
     records: dict[str, Any] = {}
     if output_path.exists():
@@ -174,4 +214,38 @@ def run_notebook(
         if scrubbed != text:
             atomic_write_text(output_path, scrubbed, mode=0o644)
         records = read_records(json.loads(scrubbed))
-    return RunOutcome(str(source.name), output_path, parameters, records, failure)
+    return RunOutcome(str(source.name), output_path, parameters, records, failure, restarts)
+
+
+def _execute(source: Path, output_path: Path, parameters: dict[str, Any], *, cwd: str | Path,
+             timeout: float | None, kernel_name: str, progress_bar: bool) -> RunFailure | None:
+    """One papermill run in one kernel; raises :class:`_KernelDiedAtStart` if no cell ran
+    because the kernel died first."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        with _private_sockets() as sockets:
+            papermill.execute_notebook(
+                str(source),
+                str(output_path),
+                parameters=parameters,
+                cwd=str(cwd),
+                kernel_name=kernel_name,
+                execution_timeout=timeout,
+                progress_bar=progress_bar,
+                store_widget_state=False,
+                kernel_manager_class=_kernel_manager_class(),
+                **sockets,
+            )
+    except PapermillExecutionError as error:
+        message, hint = _hint_of(redact(error.evalue))
+        first_line = redact((error.source or "").strip().splitlines()[0]) if error.source else None
+        return RunFailure(error.cell_index, error.ename, message, hint,
+                          error.exec_count, first_line)
+    except Exception as error:  # kernel died, timeout, bad notebook: still a recorded failure
+        if isinstance(error, RuntimeError) and _DIED_AT_START in str(error):
+            raise _KernelDiedAtStart from error
+        message, hint = _hint_of(redact(str(error)))
+        return RunFailure(None, type(error).__name__, message, hint)
+    return None

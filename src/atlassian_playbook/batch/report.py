@@ -41,6 +41,11 @@ class BatchSummary:
         return dict(Counter(r.status for r in self.results))
 
     @property
+    def kernel_restarts(self) -> int:
+        """Kernels that died before their first reply and were started again, in all runs."""
+        return sum(r.kernel_restarts for r in self.results)
+
+    @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
 
@@ -76,6 +81,7 @@ class BatchSummary:
             "interrupted": self.interrupted,
             "ok": self.ok,
             "counts": self.counts,
+            "kernel_restarts": self.kernel_restarts,
             "runs": [r.to_json() for r in self.results],
         }
         return json.loads(redact(json.dumps(data, default=str)))
@@ -85,6 +91,9 @@ class BatchSummary:
         lines = [f"batch {self.name}: {len(self.results)} runs ({counts}) in "
                  f"{self.finished - self.started:.1f} s with {self.workers} {self.executor} "
                  f"worker(s)"]
+        if self.kernel_restarts:
+            lines.append(f"  {_restarts(self.kernel_restarts)}: a kernel that dies before its "
+                         "first reply is started again, once")
         not_run = [r for r in self.failed if r.status == "cancelled" and not r.failure]
         if not_run:
             lines.append(f"  {len(not_run)} run(s) not started (stopped); "
@@ -99,6 +108,10 @@ class BatchSummary:
                          + (f"  hint: {failure['hint']}" if failure.get("hint") else ""))
         lines.append(f"summary: {self.json_path} and {self.html_path}")
         return redact("\n".join(lines))
+
+
+def _restarts(count: int) -> str:
+    return f"{count} kernel restart{'' if count == 1 else 's'}"
 
 
 def _iso(epoch: float) -> str:
@@ -137,7 +150,9 @@ def _html(summary: BatchSummary, data: dict[str, Any]) -> str:
         f"<dt>runs</dt><dd>"
         + ", ".join(f"<span class='{_e(s)}'>{n} {_e(s)}</span>"
                     for s, n in sorted(data["counts"].items()))
-        + (" — <b>interrupted</b>" if data["interrupted"] else "") + "</dd></dl>"
+        + (" — <b>interrupted</b>" if data["interrupted"] else "") + "</dd>"
+        f"<dt>kernel restarts</dt><dd>{data['kernel_restarts']} (kernels that died before "
+        "their first reply and were started again)</dd></dl>"
     )
     rows = []
     for run in data["runs"]:
@@ -156,10 +171,12 @@ def _html(summary: BatchSummary, data: dict[str, Any]) -> str:
             rel = os.path.relpath(output, summary.folder)
             link = f"<a href='{html.escape(rel)}'>{_e(Path(output).name)}</a>"
         duration = "" if run.get("duration") is None else f"{run['duration']:.1f} s"
-        resumed = " (earlier batch)" if run.get("resumed") else ""
+        notes = " (earlier batch)" if run.get("resumed") else ""
+        if run.get("kernel_restarts"):
+            notes += f" ({_restarts(run['kernel_restarts'])})"
         rows.append(
             f"<tr><td>{run['index']}</td><td class='{_e(run['status'])}'>{_e(run['status'])}"
-            f"{resumed}</td><td>{params}</td><td>{duration}</td>"
+            f"{notes}</td><td>{params}</td><td>{duration}</td>"
             f"<td>{_e(where(failure))}</td>"
             f"<td>{_e(failure.get('error'))} {_e(failure.get('message'))}</td>"
             f"<td>{_e(failure.get('hint'))}</td><td>{recorded}</td><td>{link}</td></tr>"

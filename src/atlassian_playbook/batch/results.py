@@ -63,6 +63,8 @@ class RunResult:
     output: str | None = None
     worker: str | None = None
     resumed: bool = False
+    # Kernels that died before their first reply and were started again (a start race).
+    kernel_restarts: int = 0
     # The executed notebook, when the worker cannot write the batch folder (Dask); the runner
     # writes it and drops it. Never journaled.
     notebook_text: str | None = field(default=None, repr=False)

@@ -101,11 +101,14 @@ def execute_run(spec: RunSpec, *, watchdog: bool = True, ship_notebook: bool = F
         if watchdog and spec.timeout:
             guard = _Watchdog(spec.timeout + WATCHDOG_GRACE)
         try:
+            # A kernel the watchdog killed while it started must stay dead: the run is over.
             outcome = run_notebook(spec.notebook, output, spec.parameters,
-                                   timeout=spec.timeout, known_secrets=before)
+                                   timeout=spec.timeout, known_secrets=before,
+                                   may_restart=lambda: not (guard and guard.fired))
         finally:
             fired = guard.stop() if guard else False
         result.finished = time.time()
+        result.kernel_restarts = outcome.kernel_restarts
         # Tokens rotated during the run were unknown to the scrub inside run_notebook.
         records = _scrub_again(output, known_secrets(workspace) - before)
         result.records = outcome.records if records is None else records
