@@ -19,6 +19,7 @@ from atlassian_playbook.batch import run_batch
 from atlassian_playbook.batch.plan import RunSpec, plan_from_dict
 from atlassian_playbook.batch.task import execute_run
 from atlassian_playbook.execute import run_notebook
+from atlassian_playbook.render import render_playbook
 
 pytestmark = pytest.mark.notebook
 
@@ -166,3 +167,15 @@ def test_a_batch_survives_a_kernel_death_at_start_and_counts_the_restart(tmp_pat
     assert data["kernel_restarts"] == 1
     assert "kernel restarts" in summary.html_path.read_text()
     assert "1 kernel restart" in summary.to_text()
+
+
+def test_the_training_build_survives_a_kernel_death_at_start(tmp_path, kernels):
+    kernels.add("python3", "once")  # render runs the default kernel
+    first = write_notebook(tmp_path / "01-first.ipynb", "print('first page')")
+    second = write_notebook(tmp_path / "02-second.ipynb", "print('second page')")
+    result = render_playbook(tmp_path / "site", notebooks=[first, second])
+
+    assert result.ok, result.to_text()
+    assert [p.kernel_restarts for p in result.pages] == [1, 0]
+    assert "kernel started again" in result.to_text()
+    assert "second page" in (tmp_path / "site" / "02-second.html").read_text()

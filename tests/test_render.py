@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from atlassian_playbook.batch.workspace import known_secrets
+from atlassian_playbook.errors import PlaybookError
 from atlassian_playbook.render import playbook_notebooks, render_playbook
 
 from .conftest import assert_no_secrets
@@ -108,3 +109,24 @@ def test_render_masks_tokens_a_notebook_printed_and_stops_at_the_first_failure(t
     assert_no_secrets([site], leaked.values())
     assert "«secret:" in (site / "01-leaky.html").read_text()
     assert_no_issued_token(site, issued_digests(result.workspace))
+
+
+@pytest.mark.parametrize("where", ["output", "below the output", "executed"])
+def test_render_refuses_an_output_that_is_a_file_before_starting_any_kernel(tmp_path, where):
+    existing = tmp_path / "site.html"
+    existing.write_text("my page")
+    marker = tmp_path / "ran"
+    notebook = write_notebook(tmp_path / "01-marks.ipynb",
+                              f"import pathlib\npathlib.Path({str(marker)!r}).touch()")
+    folders = {"output": (existing, None), "below the output": (existing / "site", None),
+               "executed": (tmp_path / "site", existing)}[where]
+    output_dir, executed_dir = folders
+
+    with pytest.raises(PlaybookError) as refused:
+        render_playbook(output_dir, notebooks=[notebook], executed_dir=executed_dir)
+
+    assert str(existing) in refused.value.message and "not a folder" in refused.value.message
+    assert "--output" in refused.value.hint
+    assert not marker.exists()  # no kernel ran
+    assert existing.read_text() == "my page"
+    assert not (tmp_path / "site").exists()

@@ -50,6 +50,7 @@ class RenderedPage:
     seconds: float | None = None
     error: str | None = None
     hint: str | None = None
+    kernel_restarts: int = 0  # its kernel died before the first reply and was started again
 
 
 @dataclass
@@ -70,6 +71,7 @@ class RenderResult:
     def to_text(self) -> str:
         lines = [f"{p.status:>7}  {p.notebook}"
                  + (f"  ({p.seconds:.1f} s)" if p.seconds is not None else "")
+                 + ("  (kernel started again)" if p.kernel_restarts else "")
                  + (f"  {p.error}  hint: {p.hint}" if p.error else "") for p in self.pages]
         if self.masked:
             lines.append(f"masked {self.masked} secret(s) found in notebook outputs")
@@ -194,6 +196,24 @@ def _nav(pages: list[RenderedPage], position: int) -> str:
             "border-bottom:1px solid #dfe1e6'>" + " · ".join(links) + "</nav>")
 
 
+def _folder_to_write(path: str | Path) -> Path:
+    """``path`` made absolute, refused at once if it or a folder above it is a file.
+
+    Checked before any notebook runs: otherwise the build would spend minutes executing the
+    playbook and only then fail to write its pages.
+    """
+    folder = Path(path).resolve()
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise PlaybookError(
+                    f"Cannot write the output in {folder}: {existing} is a file, not a folder.",
+                    "Give --output a folder (it is created if missing), or move the file away.",
+                )
+            break
+    return folder
+
+
 def render_playbook(
     output_dir: str | Path = "output/site",
     *,
@@ -212,6 +232,9 @@ def render_playbook(
     notebooks there (scrubbed, as every executed notebook is). ``on_page`` is called as each
     notebook finishes, for progress on the terminal.
     """
+    out = _folder_to_write(output_dir)
+    if executed_dir is not None:
+        executed_dir = _folder_to_write(executed_dir)
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
@@ -221,7 +244,6 @@ def render_playbook(
     if not paths:
         raise PlaybookError(f"No notebooks to render in {NOTEBOOKS_DIR}.",
                             "Run from a checkout of the project (notebooks/01..09).")
-    out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="playbook-render-"))
     workspace, executed = scratch / "workspace", scratch / "executed"
@@ -239,6 +261,7 @@ def render_playbook(
                 outcome = run_notebook(path, executed / path.name, parameters, timeout=timeout,
                                        known_secrets=known_secrets(workspace))
                 page.seconds = time.perf_counter() - started
+                page.kernel_restarts = outcome.kernel_restarts
                 page.status = "ok" if outcome.ok else "failed"
                 if outcome.failure is not None:
                     page.error = (f"cell {outcome.failure.cell_index}: {outcome.failure.ename}: "
