@@ -7,8 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
+from atlassian_playbook import cli
 from atlassian_playbook.emulator import load_world
 
 from .test_cli import cli_env, free_port, run_cli
@@ -107,6 +109,8 @@ def test_emulator_serve_prints_what_a_client_needs_and_no_secret(tmp_path):
     assert info["auth_base_url"].startswith("http://127.0.0.1:")
     assert info["api_base_url"].startswith("http://127.0.0.1:")
     assert "/_emulator/clients/my-client" in info["client_secret"]
+    assert "Authorization: Bearer <admin_token>" in info["client_secret"]
+    assert len(info["admin_token"]) >= 32
     assert "my-secret-value-123" not in json.dumps(info)
     assert [s["name"] for s in info["sites"]] == ["testsite"]
 
@@ -124,3 +128,30 @@ def test_a_broken_world_file_is_one_line_naming_the_line(tmp_path):
     text = result.stdout + result.stderr
     assert "line 4" in text and "sites[0].products[1]" in text and "confluense" in text
     assert "unexpected" not in text
+
+
+@pytest.mark.parametrize(("port", "says"), [
+    ("70000", "Port 70000 is not a port: give a number from 0 to 65535."),
+    ("-5", "Port -5 is not a port: give a number from 0 to 65535."),
+    ("65535", "Port 65535 leaves no port for the emulator's API server"),
+])
+def test_emulator_port_out_of_range_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys, port,
+                                                             says):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["emulator", "--port", port]) == 1
+    out, err = capsys.readouterr()
+    assert says in err and "--port 0" in err
+    assert "unexpected" not in err and out == ""
+
+
+def test_emulator_on_a_corrupt_state_file_names_it_and_leaves_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / "emulator-state.json"
+    state.write_text('{"version": 2, "clients": {')  # cut short
+    for command in (["emulator", "--state", str(state)],
+                    ["emulator", "callbacks", "list", "--state", str(state)]):
+        assert cli.main(command) == 1
+        err = capsys.readouterr().err
+        assert f"The emulator state file {state} is not JSON" in err
+        assert f"hint: Delete {state}" in err and "unexpected" not in err
+    assert state.read_text() == '{"version": 2, "clients": {'

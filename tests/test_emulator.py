@@ -15,7 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from atlassian_playbook.emulator import ClientRegistration, Emulator, UnknownScope, api_of_scope
+from atlassian_playbook.emulator import (
+    ClientRegistration,
+    Emulator,
+    StateFileError,
+    UnknownScope,
+    api_of_scope,
+)
 from atlassian_playbook.redact import Secret
 
 ACME = "acme"
@@ -971,20 +977,25 @@ def test_wrong_methods_are_405(emu, http):
     assert response.status_code == 405
 
 
-def test_admin_endpoints_drive_the_emulator_over_http(emu, http):
-    admin = f"{emu.auth_base_url}/_emulator"
-    health = http.get(f"{admin}/health").json()
+@pytest.fixture
+def admin(emu):
+    """A client of the emulator's admin endpoints, with its admin token (test_emulator_server
+    checks that nothing else gets in)."""
+    with httpx.Client(base_url=f"{emu.auth_base_url}/_emulator", trust_env=False, timeout=30,
+                      headers={"Authorization": f"Bearer {emu.admin_token}"}) as client:
+        yield client
+
+
+def test_admin_endpoints_drive_the_emulator_over_http(emu, http, admin):
+    health = admin.get("/health").json()
     assert health["status"] == "ok"
     assert health["api_base_url"] == emu.api_base_url
     assert health["default_client_id"] == emu.default_client.client_id
 
-    created = http.post(
-        f"{admin}/clients",
-        json={
-            "redirect_uris": ["http://127.0.0.1:4444/cb"],
-            "apis": ["identity"],
-            "name": "Remote",
-        },
+    created = admin.post(
+        "/clients",
+        json={"redirect_uris": ["http://127.0.0.1:4444/cb"], "apis": ["identity"],
+              "name": "Remote"},
     )
     assert created.status_code == 201
     registration = created.json()
@@ -993,35 +1004,32 @@ def test_admin_endpoints_drive_the_emulator_over_http(emu, http):
         emu.client(registration["client_id"]).client_secret.reveal()
         == registration["client_secret"]
     )
-    fetched = http.get(f"{admin}/clients/{registration['client_id']}").json()
+    fetched = admin.get(f"/clients/{registration['client_id']}").json()
     assert fetched == registration
 
     tokens = login(emu, http)
-    assert (
-        http.post(f"{admin}/faults", json={"path_prefix": "/me", "status": 502}).status_code == 201
-    )
+    assert admin.post("/faults", json={"path_prefix": "/me", "status": 502}).status_code == 201
     assert api_get(emu, http, "/me", tokens["access_token"]).status_code == 502
 
-    assert http.post(f"{admin}/clock", json={"advance": 3601}).status_code == 200
+    assert admin.post("/clock", json={"advance": 3601}).status_code == 200
     assert api_get(emu, http, "/me", tokens["access_token"]).status_code == 401
 
-    revoked = http.post(f"{admin}/revoke", json={"client_id": emu.default_client.client_id})
+    revoked = admin.post("/revoke", json={"client_id": emu.default_client.client_id})
     assert revoked.json() == {"revoked_grants": 1}
     assert refresh(emu, http, tokens["refresh_token"]).status_code == 403
 
-    log = http.get(f"{admin}/requests").json()
+    log = admin.get("/requests").json()
     assert ["GET", "/me", 502] in log
 
 
-def test_admin_endpoints_refuse_bad_input(emu, http):
-    admin = f"{emu.auth_base_url}/_emulator"
-    assert http.post(f"{admin}/faults", json={"status": 500}).status_code == 400
-    assert http.post(f"{admin}/faults", json={"path_prefix": "/me", "bogus": 1}).status_code == 400
-    assert http.post(f"{admin}/clock", json={"advance": "soon"}).status_code == 400
-    assert http.post(f"{admin}/clock", data={"advance": "1"}).status_code == 400  # not JSON
-    assert http.post(f"{admin}/clients", json={"apis": ["bitbucket"]}).status_code == 400
-    assert http.get(f"{admin}/clients/nobody").status_code == 404
-    assert http.get(f"{admin}/nothing").status_code == 404
+def test_admin_endpoints_refuse_bad_input(admin):
+    assert admin.post("/faults", json={"status": 500}).status_code == 400
+    assert admin.post("/faults", json={"path_prefix": "/me", "bogus": 1}).status_code == 400
+    assert admin.post("/clock", json={"advance": "soon"}).status_code == 400
+    assert admin.post("/clock", data={"advance": "1"}).status_code == 400  # not JSON
+    assert admin.post("/clients", json={"apis": ["bitbucket"]}).status_code == 400
+    assert admin.get("/clients/nobody").status_code == 404
+    assert admin.get("/nothing").status_code == 404
 
 
 def test_state_path_shares_one_world_between_emulators(tmp_path, http):
@@ -1049,11 +1057,47 @@ def test_state_path_shares_one_world_between_emulators(tmp_path, http):
     assert tokens["access_token"] not in text and tokens["refresh_token"] not in text
 
 
-def test_an_unreadable_state_file_says_what_to_do(tmp_path):
+FAKE_SECRET = "a-client-secret-only-this-test-knows"
+
+
+def valid_state(tmp_path) -> dict:
+    """A state as the emulator writes it, its client secrets swapped for FAKE_SECRET (the
+    corrupt copies are files the session's secret scan reads)."""
+    state = tmp_path / "made" / "emulator-state.json"
+    Emulator(state_path=state)
+    data = json.loads(state.read_text())
+    for client in data["clients"].values():
+        client["client_secret"] = FAKE_SECRET
+    return data
+
+
+@pytest.mark.parametrize(("corrupt", "problem"), [
+    (lambda good: "{not json", "is not JSON (broken or cut short at line 1, column 2"),
+    (lambda good: json.dumps(good)[: len(json.dumps(good)) // 2], "is not JSON"),  # truncated
+    (lambda good: "", "is not JSON"),
+    (lambda good: b"\xff\xfe{}", "is not UTF-8"),
+    (lambda good: "[]", "is not a state this playbook can read"),
+    (lambda good: json.dumps({"clients": {}}), "is not a state this playbook can read"),
+    (lambda good: json.dumps({**good, "version": 99}), "written by a newer"),
+    (lambda good: json.dumps({**good, "clients": []}), "wrong shape: clients is a list"),
+    (lambda good: json.dumps({**good, "grants": {"g": 1}}), "grants holds something"),
+    (lambda good: json.dumps({**good, "faults": "none"}), "faults is a str"),
+    (lambda good: json.dumps({**good, "world": {"users": []}}), "world.users"),
+    (lambda good: json.dumps({**good, "default_client_id": "gone"}), "default_client_id"),
+])
+def test_a_corrupt_state_file_is_refused_naming_it_and_left_as_it_is(tmp_path, corrupt,
+                                                                      problem):
+    content = corrupt(valid_state(tmp_path))
     state = tmp_path / "state.json"
-    state.write_text("{not json")
-    with pytest.raises(RuntimeError, match="delete it"):
+    state.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = state.read_bytes()
+    with pytest.raises(StateFileError) as caught:
         Emulator(state_path=state)
+    assert caught.value.message.startswith(f"The emulator state file {state} ")
+    assert problem in caught.value.message
+    assert f"Delete {state}" in caught.value.hint
+    assert state.read_bytes() == before  # never replaced: it may hold the user's world
+    assert FAKE_SECRET not in str(caught.value)  # the message never quotes the file
 
 
 def test_secrets_are_never_logged_or_printed(emu, http, caplog, capfd):
@@ -1105,8 +1149,12 @@ def test_serve_prints_urls_and_client_id_but_not_the_secret(tmp_path):
         assert re.search(r"ATLASSIAN_AUTH_BASE_URL=http://127\.0\.0\.1:\d+", output)
         assert f"/_emulator/clients/{client_id}" in output
         auth_url = re.search(r"ATLASSIAN_AUTH_BASE_URL=(\S+)", output).group(1)
+        admin_token = re.search(r"admin token .*: (\S+)$", output, re.M).group(1)
         with httpx.Client(trust_env=False, timeout=10) as client:
-            assert client.get(f"{auth_url}/_emulator/health").json()["status"] == "ok"
+            assert client.get(f"{auth_url}/_emulator/health").status_code == 401
+            answer = client.get(f"{auth_url}/_emulator/health",
+                                headers={"Authorization": f"Bearer {admin_token}"})
+            assert answer.json()["status"] == "ok"
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
@@ -1131,9 +1179,9 @@ def test_auto_consent_deny_redirects_with_access_denied_and_state():
 
 
 def test_settings_never_point_at_the_users_real_token_store(tmp_path):
-    from atlassian_playbook.config import default_token_store
+    from atlassian_playbook.config import Settings
 
     with Emulator() as emu:
-        assert emu.settings().token_store != default_token_store()
+        assert emu.settings().token_store != Settings().token_store
     with Emulator(state_path=tmp_path / "emulator-state.json") as emu:
         assert emu.settings().token_store == tmp_path / "tokens.json"

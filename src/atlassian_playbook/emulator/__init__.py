@@ -74,12 +74,21 @@ Where FACTS.md is silent, the emulator chooses:
 * Faults: ``status=None`` means "answer normally, after ``delay``"; a fault for ``/authorize...``
   or exactly ``/oauth/token`` applies to the auth server only (``server=`` overrides), so it
   cannot hit ``/oauth/token/accessible-resources``; ``/_emulator/*`` is never faulted.
-* Shared state (``state_path``): the world is shared; ``request_log`` and the rate budget
-  are each process's own.
+* Shared state (``state_path``): the world is shared; ``request_log``, the rate budget and
+  the admin token are each process's own. A state file that cannot be read is refused
+  (:class:`StateFileError`, delete it), never replaced.
+* As a server: a body over 1 MiB is 413, a ``Content-Length`` that is not plain digits 400,
+  JSON nested deeper than 64 levels 400 in the endpoint's error shape. ``/_emulator/*``
+  answers only ``Host: 127.0.0.1|localhost|[::1]:<its port>`` (else 403) with
+  ``Authorization: Bearer <Emulator.admin_token>`` (else 401). Every HTML page sends
+  ``X-Frame-Options: DENY`` and a Content-Security-Policy allowing only its own inline style
+  and script (by hash), no framing, and forms posting only to the emulator and, from the
+  consent page, to the callback's origin (its scheme alone for an IPv6 literal).
 """
 
 from ._core import DEFAULT_REDIRECT_URIS, ClientRegistration, Emulator
 from ._scopes import APIS, UnknownScope, api_of_scope
+from ._state import StateFileError
 from ._world import DEFAULT_WORLD, WorldError, load_world
 from .server import serve
 
@@ -92,6 +101,7 @@ __all__ = [
     "api_of_scope",
     "UnknownScope",
     "WorldError",
+    "StateFileError",
     "load_world",
     "serve",
 ]

@@ -1,16 +1,29 @@
 """``/_emulator/*`` on the auth server: drive the emulator from another process.
 
 A papermill kernel or the CLI may not hold the :class:`Emulator` object, so faults, the clock,
-revocation and client registration are also reachable over HTTP. Loopback only (the servers
-bind 127.0.0.1). POSTs must be JSON, so a web page cannot drive them with a simple cross-site
-form post (a JSON content type triggers a CORS preflight this server never answers).
+revocation and client registration are also reachable over HTTP. The servers bind 127.0.0.1,
+but any web page the user opens can still reach loopback, so every admin request must pass,
+in this order:
+
+* ``Host``: ``127.0.0.1``, ``localhost`` or ``[::1]`` with this server's port (403 otherwise).
+  A page on a name its owner points at 127.0.0.1 (DNS rebinding) is same-origin with the
+  emulator in the browser's eyes, but its requests carry that name.
+* ``Authorization: Bearer <admin token>``, the emulator's per-process
+  :attr:`~atlassian_playbook.emulator.Emulator.admin_token`, printed by ``serve()`` (401
+  otherwise, unknown paths included, so a guess learns nothing). A cross-site page cannot
+  send the header without a CORS preflight, which this server never answers.
+* POSTs must be JSON, for the same reason.
 """
 
 from __future__ import annotations
 
-from ._http import Request, Response, json_response
+import hmac
 
-__all__ = ["Admin"]
+from ._http import JsonTooDeep, Request, Response, json_response
+
+__all__ = ["Admin", "loopback_hosts"]
+
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 _FAULT_KEYS = {
     "path_prefix",
@@ -25,8 +38,15 @@ _FAULT_KEYS = {
 _CLIENT_KEYS = {"client_id", "client_secret", "redirect_uris", "apis", "sharing", "name"}
 
 
-def _error(status: int, message: str) -> Response:
-    return json_response(status, {"error": message})
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response(status, {"error": message}, headers)
+
+
+def loopback_hosts(port: int) -> set[str]:
+    """The ``Host`` values an admin request may carry for a server on ``port`` (lower case;
+    a client leaves out port 80)."""
+    hosts = {f"{name}:{port}" for name in _LOOPBACK_NAMES}
+    return hosts | set(_LOOPBACK_NAMES) if port == 80 else hosts
 
 
 class Admin:
@@ -42,6 +62,9 @@ class Admin:
         }
 
     def __call__(self, request: Request) -> Response:
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
         handler = self.routes.get((request.method, request.path))
         if (
             handler is None
@@ -56,6 +79,8 @@ class Admin:
                 return _error(400, "Admin requests must be JSON (Content-Type: application/json).")
             try:
                 body = request.json() if request.body else {}
+            except JsonTooDeep as exc:
+                return _error(400, str(exc))
             except ValueError:
                 return _error(400, "The body is not valid JSON.")
             if not isinstance(body, dict):
@@ -65,6 +90,24 @@ class Admin:
             except (TypeError, ValueError) as exc:
                 return _error(400, str(exc))
         return handler()
+
+    def refusal(self, request: Request) -> Response | None:
+        """403 for a Host that is not this server's loopback address, 401 without this
+        emulator's admin token; ``None`` for a request that may go on."""
+        hosts = request.headers.get_all("Host") or []
+        if len(hosts) != 1 or hosts[0].strip().lower() not in loopback_hosts(request.port):
+            names = ", ".join(f"{name}:{request.port}" for name in _LOOPBACK_NAMES)
+            return _error(403, f"The admin endpoints answer only the Host {names}.")
+        token = request.bearer() or ""
+        if not hmac.compare_digest(token.encode(), self.emu.admin_token.encode()):
+            return _error(
+                401,
+                "The admin endpoints need this emulator's admin token: send "
+                "Authorization: Bearer <admin token> (printed by `atlassian-playbook "
+                "emulator`; Emulator.admin_token in Python).",
+                {"WWW-Authenticate": 'Bearer realm="atlassian-emulator-admin"'},
+            )
+        return None
 
     def health(self) -> Response:
         emu = self.emu

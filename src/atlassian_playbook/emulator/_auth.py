@@ -12,7 +12,7 @@ import hmac
 import secrets
 from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from ._http import Request, Response, html_response, json_response, redirect_response
+from ._http import JsonTooDeep, Request, Response, json_response, redirect_response
 from ._pages import consent_page, error_page
 from ._scopes import APIS, UnknownScope, api_of_scope
 from ._state import digest
@@ -62,7 +62,7 @@ def oauth_error(status: int, error: str, description: str) -> Response:
 
 
 def _fail_page(detail: str, code: str | None = None) -> Response:
-    return html_response(400, error_page(detail, code))
+    return error_page(detail, code)
 
 
 def with_query(url: str, **params: str) -> str:
@@ -193,15 +193,15 @@ class AuthorizationServer:
                      for v in vs] + [("emulator_user", other["nickname"])]))
                 for other in world["users"] if other is not user
             ]
-            page = consent_page(
+            return consent_page(
                 app_name=client["name"],
                 user=user,
                 scopes=[(scope, API_NAMES[api_of_scope(scope)]) for scope in scopes],
                 sites=sites,
                 consent_request=consent_id,
+                redirect_uri=redirect_uri,
                 switch_accounts=others,
             )
-        return html_response(200, page)
 
     def decision(self, request: Request) -> Response:
         if request.content_type != "application/x-www-form-urlencoded":
@@ -459,6 +459,8 @@ def _token_parameters(request: Request) -> tuple[dict, str | None]:
     if content_type == "application/json":
         try:
             body = request.json()
+        except JsonTooDeep as exc:
+            return {}, str(exc)
         except ValueError:
             body = None
         if not isinstance(body, dict):

@@ -12,6 +12,7 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..errors import ConfigError
 from ..redact import Secret
 from ._admin import Admin
 from ._auth import AuthorizationServer, find_grant
@@ -20,7 +21,6 @@ from ._http import (
     LoopbackServer,
     Request,
     Response,
-    html_response,
     json_response,
     log,
     stop_all,
@@ -38,7 +38,7 @@ from ._world import (
     user_by_ref,
 )
 
-__all__ = ["Emulator", "ClientRegistration", "DEFAULT_REDIRECT_URIS"]
+__all__ = ["Emulator", "ClientRegistration", "DEFAULT_REDIRECT_URIS", "check_port"]
 
 # The default world's app: the callback URLs registered on its Authorization tab.
 DEFAULT_REDIRECT_URIS = tuple(load_world(DEFAULT_WORLD)["apps"][0]["redirect_uris"])
@@ -83,6 +83,27 @@ class ClientRegistration:
         )
 
 
+def check_port(port: int) -> None:
+    """Refuse a port no server can listen on (0 means any free one), before anything starts."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(
+            f"Port {port!r} is not a port: give a number from 0 to 65535.",
+            "Use --port 0 (the default) to take any free ports, or a port from 1024 to 65535.",
+        )
+
+
+def _listen(port: int, app: Callable[[Request], Response], name: str) -> LoopbackServer:
+    try:
+        return LoopbackServer(port, app, name)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            f"The emulator's {name} server cannot listen on 127.0.0.1:{port} ({reason}).",
+            "Use --port 0 to take any free ports, or stop what holds that port (ports below "
+            "1024 need root).",
+        ) from None
+
+
 class Emulator:
     """A strict local stand-in for auth.atlassian.com and api.atlassian.com.
 
@@ -95,6 +116,11 @@ class Emulator:
     on that file (given a ``world`` other than the one the state was made from, the state
     starts afresh from it; without one, an existing state keeps its world).
     ``clock``: a ``time.time``-like callable; :meth:`advance_clock` adds to it.
+
+    :attr:`admin_token` opens the ``/_emulator/*`` admin endpoints of this emulator (and of no
+    other, even on the same state file): send it as ``Authorization: Bearer <admin_token>``.
+    It is made afresh for each Emulator and is not a secret of the emulated world: ``serve()``
+    prints it for the processes that drive a foreground emulator.
     """
 
     def __init__(
@@ -108,6 +134,7 @@ class Emulator:
         consent_user: str | None = None,
     ) -> None:
         self.auto_consent = auto_consent
+        self.admin_token = secrets.token_urlsafe(32)
         self._clock = clock or time.time
         self._store = StateStore(state_path)
         self._scratch: tempfile.TemporaryDirectory | None = None
@@ -154,13 +181,19 @@ class Emulator:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self, *, auth_port: int = 0, api_port: int = 0) -> Emulator:
-        """Start both servers (free ports unless given) and return ``self``."""
+        """Start both servers (free ports unless given) and return ``self``.
+
+        A port outside 0-65535, or one this machine will not let the emulator listen on (in
+        use, privileged), is a :class:`~atlassian_playbook.errors.ConfigError` naming it.
+        """
         if self._servers:
             return self
-        auth = LoopbackServer(auth_port, lambda request: self._serve("auth", request), "auth")
+        for port in (auth_port, api_port):
+            check_port(port)
+        auth = _listen(auth_port, lambda request: self._serve("auth", request), "auth")
         try:
-            api = LoopbackServer(api_port, lambda request: self._serve("api", request), "api")
-        except OSError:
+            api = _listen(api_port, lambda request: self._serve("api", request), "api")
+        except ConfigError:
             auth.server_close()
             raise
         self._servers = {"auth": auth, "api": api}
@@ -342,7 +375,8 @@ class Emulator:
     def connection_info(self, client_id: str | None = None) -> dict:
         """What a client under test needs: the two base URLs, the app's client id and callback
         URLs, and where its secret is (never the secret itself), plus the world's users and
-        sites. The running emulator's admin endpoint hands out the secret on request."""
+        sites, and the :attr:`admin_token` with which the running emulator's admin endpoint
+        hands out the secret."""
         client = self.client(client_id) if client_id else self.default_client
         if client is None:
             raise ValueError(f"No emulated app with client id {client_id!r}.")
@@ -353,8 +387,10 @@ class Emulator:
             "authorize_url": f"{self.auth_base_url}/authorize",
             "token_url": f"{self.auth_base_url}/oauth/token",
             "client_id": client.client_id,
-            "client_secret": f"GET {secret_at} (client_secret)"
+            "client_secret": f"GET {secret_at} with Authorization: Bearer <admin_token> "
+            "(client_secret)"
             + (f", or the state file {self.state_path}" if self.state_path else ""),
+            "admin_token": self.admin_token,
             "callback_urls": list(client.redirect_uris),
             "users": [{"nickname": u["nickname"], "account_id": u["account_id"]}
                       for u in self.users],
@@ -525,7 +561,7 @@ class Emulator:
         if kind == "api":
             return json_response(status, gateway_error_body(request.path, status, phrase), headers)
         if request.path.startswith("/authorize"):
-            response = html_response(status, error_page(phrase))
+            response = error_page(phrase, status=status)
             for key, value in headers.items():
                 response.set_header(key, value)
             return response

@@ -4,6 +4,12 @@ The handler parses the request, hands it to an ``app(request) -> Response`` call
 writes the answer with an exact ``Content-Length`` (HTTP/1.1 keep-alive, so clients reuse
 connections and the emulator serves many requests per second). http.server's own request
 logging (to stderr, with query strings that carry codes) is silenced.
+
+Anything on the machine can connect, a web page's fetch included, so the handler refuses what
+no client of Atlassian sends before an endpoint sees it: a body over :data:`MAX_BODY` (413,
+the body never read into memory), a ``Content-Length`` that is not plain digits or is given
+twice with different values (400), and :meth:`Request.json` refuses JSON nested deeper than
+:data:`MAX_JSON_DEPTH` (each endpoint answers that 400 in its own error shape).
 """
 
 from __future__ import annotations
@@ -19,11 +25,51 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..redact import get_logger
 
-__all__ = ["Request", "Response", "LoopbackServer", "json_response", "html_response"]
+__all__ = [
+    "Request",
+    "Response",
+    "LoopbackServer",
+    "JsonTooDeep",
+    "json_response",
+    "MAX_BODY",
+    "MAX_JSON_DEPTH",
+]
 
 log = get_logger("atlassian_playbook.emulator")
 
 LOOPBACK = "127.0.0.1"
+# Every body an emulated endpoint takes is small: a token request is well under 1 KB, 90
+# reported accounts about 10 KB, an issue with an ADF description a few KB. 1 MiB is a
+# thousand times that, and bounds what one connection can make the emulator hold.
+MAX_BODY = 1024 * 1024
+# Python's JSON decoder recurses once per level and fails near 1000 levels with a
+# RecursionError (a 500). ADF, the deepest JSON an emulated endpoint reads, takes two levels
+# per node (the node, its content list), so 64 allows lists nested over a dozen deep.
+MAX_JSON_DEPTH = 64
+# A refused body is read and dropped up to this much, so a client that is still sending it
+# reads the 413 rather than a reset connection; beyond that the connection is just closed.
+_DRAIN_LIMIT = 16 * MAX_BODY
+
+
+class JsonTooDeep(ValueError):
+    """A JSON body nested deeper than :data:`MAX_JSON_DEPTH` levels."""
+
+    def __init__(self) -> None:
+        super().__init__(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+
+
+def _nests_deeper(value, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than ``limit`` (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 @dataclass
@@ -33,6 +79,7 @@ class Request:
     query: dict[str, list[str]]
     headers: Message
     body: bytes = b""
+    port: int = 0  # the port of the server that received the request
 
     def param(self, name: str) -> str | None:
         """The first value of a query parameter, or ``None``."""
@@ -44,8 +91,16 @@ class Request:
         return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
     def json(self):
-        """The body parsed as JSON; raises ``ValueError`` when it is not JSON."""
-        return json.loads(self.body.decode("utf-8"))
+        """The body parsed as JSON; raises ``ValueError`` when it is not JSON, and
+        :class:`JsonTooDeep` (a ``ValueError``) when it nests deeper than
+        :data:`MAX_JSON_DEPTH`."""
+        try:
+            value = json.loads(self.body.decode("utf-8"))
+        except RecursionError:  # deeper than the decoder can go: far too deep
+            raise JsonTooDeep() from None
+        if _nests_deeper(value, MAX_JSON_DEPTH):
+            raise JsonTooDeep()
+        return value
 
     def form(self) -> dict[str, str]:
         parsed = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -84,10 +139,6 @@ def json_response(status: int, data, headers: dict[str, str] | None = None) -> R
     return response
 
 
-def html_response(status: int, page: str) -> Response:
-    return Response(status, page.encode("utf-8"), [("Content-Type", "text/html; charset=utf-8")])
-
-
 def redirect_response(location: str) -> Response:
     return Response(302, b"", [("Location", location), ("Cache-Control", "no-store")])
 
@@ -113,12 +164,18 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self._write(json_response(411, {"code": 411, "message": "Length Required"}), close=True)
             return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length < 0:
-                raise ValueError
-        except ValueError:
+        # RFC 9110 §8.6: 1*DIGIT. int() would also take "+1", "1_0" and " 1 "; two lengths
+        # that disagree are how requests are smuggled past a proxy.
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ["0"]}
+        declared = lengths.pop()
+        if lengths or not (declared.isascii() and declared.isdigit()):
             self._write(json_response(400, {"code": 400, "message": "Bad Content-Length"}), True)
+            return
+        length = int(declared)
+        if length > MAX_BODY:
+            message = f"The request body is larger than {MAX_BODY} bytes."
+            self._write(json_response(413, {"code": 413, "message": message}), close=True)
+            self._drain(length)
             return
         body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
@@ -128,6 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(split.query, keep_blank_values=True),
             headers=self.headers,
             body=body,
+            port=self.server.server_address[1],
         )
         try:
             response = self.server.app(request)
@@ -150,6 +208,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. a timeout)
             self.close_connection = True
+
+    def _drain(self, length: int) -> None:
+        """Read and drop up to ``length`` bytes (at most :data:`_DRAIN_LIMIT`) of a refused
+        body, until the client stops sending or closes."""
+        left = min(length, _DRAIN_LIMIT)
+        try:
+            while left > 0:
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except OSError:  # a timeout or a reset: the client is gone
+            return
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 

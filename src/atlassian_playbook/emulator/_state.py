@@ -8,6 +8,11 @@ share clients, grants, codes, tokens, the clock offset and the faults.
 Tokens and codes are stored under their SHA-256 digest, never in clear: the file (and a debugger
 looking at the dict) cannot hand out a usable token. Client secrets are stored in clear: they
 are the emulator's own fakes and the admin endpoint returns them on purpose.
+
+A file that cannot be read as a state (not JSON, truncated, another shape, a newer version) is
+a :class:`StateFileError` naming it, never silently replaced: it may hold a world edited
+through the console commands (callbacks, user-installed apps) and the user's emulated logins.
+Deleting it is the fix, and the hint says so.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._files import atomic_write_json, file_lock, read_json
+from ..errors import PlaybookError
 
-__all__ = ["StateStore", "digest", "new_state", "STATE_VERSION"]
+__all__ = ["StateStore", "StateFileError", "digest", "new_state", "STATE_VERSION"]
 
 STATE_VERSION = 2
 
@@ -29,6 +35,20 @@ STATE_VERSION = 2
 def digest(value: str) -> str:
     """The key a token or code is stored under."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+class StateFileError(PlaybookError):
+    """An emulator state file that cannot be used; the message names the file and what is
+    wrong with it (never its content: it holds the emulated apps' secrets)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"The emulator state file {path} {problem}.",
+            f"Delete {path}: the emulator makes a fresh one from the world file at its next "
+            "start (emulated logins and console changes kept in it are lost). Or restore it "
+            "from a copy.",
+        )
+        self.path = path
 
 
 def new_state() -> dict:
@@ -85,11 +105,16 @@ class StateStore:
     def _load(self) -> dict:
         try:
             data = read_json(self.path)
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(
-                f"The emulator state file {self.path} is unreadable ({exc.__class__.__name__}); "
-                "delete it to start a fresh emulated world."
-            ) from exc
+        except json.JSONDecodeError as exc:  # the position only: the text holds secrets
+            raise StateFileError(
+                self.path, f"is not JSON (broken or cut short at line {exc.lineno}, column "
+                f"{exc.colno}: {exc.msg})") from None
+        except UnicodeDecodeError:
+            raise StateFileError(self.path, "is not UTF-8 text") from None
+        except OSError as exc:
+            raise StateFileError(
+                self.path, f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+            ) from None
         if data is None:
             return new_state()
         if isinstance(data, dict) and isinstance(data.get("version"), int) and (
@@ -98,10 +123,48 @@ class StateStore:
             # Written by an older playbook: its world has no users or registrations to keep.
             return new_state()
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            raise RuntimeError(
-                f"The emulator state file {self.path} has an unknown format; delete it to start "
-                "a fresh emulated world."
-            )
+            raise StateFileError(
+                self.path, "is not a state this playbook can read (written by a newer "
+                "atlassian-playbook, or not an emulator state at all)")
+        problem = _shape_problem(data)
+        if problem is not None:
+            raise StateFileError(self.path, f"has the wrong shape: {problem}")
         fresh = new_state()
         fresh.update(data)
         return fresh
+
+
+# The type of each top-level entry; the collections of records hold JSON objects.
+_SHAPE = {
+    "clock_offset": (int, float),
+    "world": (dict, type(None)),
+    "default_client_id": (str, type(None)),
+    "clients": dict,
+    "consents": dict,
+    "codes": dict,
+    "grants": dict,
+    "access_tokens": dict,
+    "refresh_tokens": dict,
+    "faults": list,
+}
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What is wrong with a state's shape, or ``None``: each entry of the right type, records
+    that are objects, and a world with users and sites, whose default app is registered."""
+    for key, kinds in _SHAPE.items():
+        if key in data and not isinstance(data[key], kinds):
+            return f"{key} is a {type(data[key]).__name__}"
+        records = data.get(key)
+        if isinstance(records, dict | list) and key != "world":
+            values = records.values() if isinstance(records, dict) else records
+            if not all(isinstance(value, dict) for value in values):
+                return f"{key} holds something that is not an object"
+    world = data.get("world")
+    if world is not None:
+        for key in ("users", "sites"):
+            if not isinstance(world.get(key), list) or not world[key]:
+                return f"world.{key} is not a non-empty list"
+        if data.get("default_client_id") not in data.get("clients", {}):
+            return "default_client_id names no client"
+    return None
