@@ -35,7 +35,8 @@ def test_secret_is_masked_in_repr_and_str(tmp_path):
     [
         ("ATLASSIAN_CLIENT_ID=abc\n", "ATLASSIAN_CLIENT_SECRET"),
         ("ATLASSIAN_CLIENT_SECRET=s3cr3t-value\n", "ATLASSIAN_CLIENT_ID"),
-        ("ATLASSIAN_CLIENT_ID=abc\nATLASSIAN_CLIENT_SECRT=s3cr3t-value\n", "ATLASSIAN_CLIENT_SECRET"),
+        ("ATLASSIAN_CLIENT_ID=abc\nATLASSIAN_CLIENT_SECRT=s3cr3t-value\n",
+         "ATLASSIAN_CLIENT_SECRET"),
     ],
 )
 def test_one_credential_without_the_other_is_an_error_naming_the_missing_one(

@@ -91,9 +91,11 @@ def test_minimal_scopes_verify_with_every_check_ok(emu):
     assert "refresh token was issued" in table["offline_access"]["note"]
 
     text = report.to_text().splitlines()
-    assert text[3] == "ok  /me  Ada Lovelace (5b10...)"
-    assert text[4].startswith("ok  Jira myself  Ada Lovelace")
-    assert "ENG, HR" in text[5] and "v1" in text[5]
+    assert text[0] == ("Connection: Ada Lovelace <ada.lovelace@example.com> "
+                       "(5b10ac8d82e05b22cc7d4ef5) on acme (https://acme.atlassian.net)")
+    assert text[4] == "ok  /me  Ada Lovelace (5b10...)"
+    assert text[5].startswith("ok  Jira myself  Ada Lovelace")
+    assert "ENG, HR" in text[6] and "v1" in text[6]
     assert text[-1] == "verified"
 
 

@@ -2,14 +2,19 @@
 
 Every command prints a short human summary (or JSON with ``--json``), exits 0 on success and
 non-zero with one line ``error: ... hint: ...`` otherwise, and never prints a secret. With no
-client id and secret configured, commands run against the embedded emulator.
+client id and secret configured, commands run against the embedded emulator; a command that
+talks to Atlassian says first which one. The workspace is the folder of ``--env-file``
+(:mod:`atlassian_playbook.config` has the rule), so the notebooks' logins are the CLI's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -20,6 +25,15 @@ from .redact import RedactingFilter, redact
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE, like `yes | head`
+# OS errors a user fixes on their machine (full disk, permissions), with how.
+_DISK_ERRORS = {
+    errno.ENOSPC: "free some space on that disk",
+    errno.EDQUOT: "free some space (your disk quota is used up)",
+    errno.EROFS: "the file system is read-only: use a writable folder",
+    errno.EACCES: "you may not write there: fix its permissions or use another folder",
+    errno.EPERM: "you may not write there: fix its permissions or use another folder",
+}
 
 
 def _print_json(data) -> None:
@@ -32,10 +46,49 @@ def _settings(args):
     return load_settings(args.env_file)
 
 
-def _target(args, *, auto_consent: bool = True):
+def _target(args, *, auto_consent: bool = True, announce=sys.stdout):
+    """The target of ``args``; its human output starts by saying which Atlassian it is."""
     from .target import connect
 
-    return connect(_settings(args), auto_consent=auto_consent)
+    target = connect(_settings(args), auto_consent=auto_consent)
+    if not getattr(args, "json", False):
+        print(f"Target: {target.describe()}", file=announce, flush=True)
+    return target
+
+
+def _warn_unknown_settings(args) -> None:
+    """Every command warns about ``ATLASSIAN_*`` names that are no setting (typos)."""
+    from .config import load_settings
+    from .errors import ConfigError
+
+    try:
+        unknown_settings = load_settings(args.env_file, validate=False).unknown
+    except ConfigError:
+        return  # an unreadable .env: the command itself says so, once
+    for unknown in unknown_settings:
+        print(f"warning: {unknown.message}  hint: {unknown.hint}", file=sys.stderr)
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    """An argparse type: a positive whole number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of at least 1")
+    return value
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -123,10 +176,13 @@ def cmd_login(args) -> int:
     from .scopes import validate_scopes
 
     scopes = validate_scopes(parse_scopes(args.scopes)) if args.scopes else None
-    target = _target(args, auto_consent=args.no_browser)
+    # stdout is for the authorization URL alone on its line (scripts pick it up).
+    target = _target(args, auto_consent=args.no_browser, announce=sys.stderr)
     browser = "system"
     if args.no_browser:
-        browser = "headless" if target.emulator is not None else "none"
+        # --paste: whoever visits the URL pastes where it landed (the emulator consents at
+        # once for them); otherwise the embedded emulator is consented to headless here.
+        browser = "headless" if target.emulator is not None and not args.paste else "none"
 
     def show_url(url: str) -> None:
         print("Open this URL in a browser to authorize the app:", file=sys.stderr)
@@ -134,8 +190,7 @@ def cmd_login(args) -> int:
 
     def paste() -> str:
         print("Paste the full URL the browser landed on, then press Enter:", file=sys.stderr)
-        line = sys.stdin.readline()
-        return line
+        return sys.stdin.readline()
 
     result = connection.login(
         target,
@@ -370,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--paste", action="store_true",
                        help="paste the redirected URL instead of listening on the callback")
     login.add_argument("--scopes", help='space-separated scopes (default: ATLASSIAN_SCOPES)')
-    login.add_argument("--timeout", type=float, default=300.0,
+    login.add_argument("--timeout", type=_seconds, default=300.0,
                        help="seconds to wait for the callback (default 300)")
     json_flag(login)
 
@@ -448,9 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--notebook", help="with --from-store: another notebook taking "
                        "workspace and account_id (default 09-health-check.ipynb)")
     batch.add_argument("--output", help="batch folder (default output/batch/<plan name>/)")
-    batch.add_argument("--workers", type=int,
+    batch.add_argument("--workers", type=_count,
                        help="runs at once (default: CPU count; dask: the cluster's threads)")
-    batch.add_argument("--timeout", type=float,
+    batch.add_argument("--timeout", type=_seconds,
                        help="seconds per run (default: the plan's, else 600)")
     batch.add_argument("--resume", action="store_true",
                        help="skip runs that already succeeded with the same notebook and "
@@ -468,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "the emulator and write a static HTML site")
     render.add_argument("--output", default="output/site",
                         help="folder for the site (default output/site)")
-    render.add_argument("--timeout", type=float, default=600.0,
+    render.add_argument("--timeout", type=_seconds, default=600.0,
                         help="seconds per cell (default 600)")
     return parser
 
@@ -494,15 +549,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug or os.environ.get("ATLASSIAN_PLAYBOOK_DEBUG"):
         _log_debug_to_stderr()
     try:
-        return args.handler(args)
+        _warn_unknown_settings(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `atlassian-playbook scopes list --json | head`: the reader has what it wanted.
+        # Python's advice: point stdout at devnull so the exit-time flush stays quiet too.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except PlaybookError as error:
         print(redact(error.one_line()), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("error: interrupted  hint: run the command again", file=sys.stderr)
         return 130
-    except Exception as error:  # a bug of ours: still one line, still redacted
-        if args.debug:
+    except Exception as error:
+        if isinstance(error, OSError) and error.errno in _DISK_ERRORS:  # the machine, not us
+            where = f" ({error.filename})" if error.filename else ""
+            print(redact(f"error: {error.strerror}{where}  hint: {_DISK_ERRORS[error.errno]}, "
+                         "then run the command again"), file=sys.stderr)
+            return EXIT_FAILED
+        if args.debug:  # a bug of ours: still one line, still redacted
             raise
         print(
             redact(f"error: unexpected {type(error).__name__}: {error}  "

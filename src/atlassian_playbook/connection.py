@@ -145,16 +145,17 @@ def consent_page_error(status: int, page: str) -> CallbackError | RedirectUriMis
         code or "", "Check the client id, the callback URL and the scopes against the console."))
 
 
-def visit_headless(url: str) -> str:
+def visit_headless(url: str, *, stop_at: str | None = None) -> str:
     """Play the user's browser against a loopback emulator with auto-consent.
 
     Follows redirects while they stay on loopback (so a loopback callback listener receives the
     code) and stops at a redirect elsewhere (a partner's callback such as Merge's, which is
-    never requested), returning the URL the browser would have landed on. When the authorize
-    page answers with an error instead, its text becomes the error, as a person would read it.
+    never requested), returning the URL the browser would have landed on. ``stop_at`` (paste
+    mode's callback URL, where nothing listens) stops there too. When the authorize page
+    answers with an error instead, its text becomes the error, as a person would read it.
     """
     for _ in range(10):
-        if not is_loopback(url):
+        if not is_loopback(url) or (stop_at and url.split("?")[0] == stop_at.split("?")[0]):
             return url
         with new_client(timeout=30) as browser:
             response = browser.get(url, follow_redirects=False)
@@ -190,6 +191,8 @@ def login(
     settings = target.settings
     settings.require_credentials()
     scopes = tuple(scopes or settings.scopes)
+    if mode == "auto":
+        mode = "listen" if is_loopback(settings.redirect_uri) else "paste"
     landed: list[str] = []
     opener: Callable[[str], object] | None = None
     if browser == "headless":
@@ -198,12 +201,12 @@ def login(
                 "A headless login is only possible against the local emulator.",
                 "Open the authorization URL in a browser, or use --paste.",
             )
-        opener = lambda url: landed.append(visit_headless(url))  # noqa: E731
+        # In paste mode nothing listens on the callback: land there, as a browser shows it.
+        stop_at = settings.redirect_uri if mode == "paste" else None
+        opener = lambda url: landed.append(visit_headless(url, stop_at=stop_at))  # noqa: E731
         paste = paste or (lambda: landed[-1])
     elif browser == "system":
         opener = webbrowser.open
-    if mode == "auto":
-        mode = "listen" if is_loopback(settings.redirect_uri) else "paste"
     if mode == "paste" and paste is None:
         raise CallbackError(
             f"The callback {settings.redirect_uri} is not a loopback URL, so nothing here can "
@@ -312,4 +315,7 @@ def verify(target: Target, *, account_id: str | None = None) -> VerificationRepo
         )
     if entry.requested_scopes:
         report.checks.append(consent_check(settings.scopes, entry.requested_scopes))
+    report.client_id = entry.client_id
+    if report.account is None and entry.account_id:  # read:me not granted: the store knows
+        report.account = {"account_id": entry.account_id}
     return report

@@ -12,14 +12,17 @@ authenticated shapes too: what a bug report attaches so the emulator can be made
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .callback import callback_difference, is_loopback
 from .config import load_settings
 from .errors import ConfigError, PlaybookError
+from .redact import redact
 from .verify import Check
 
 __all__ = ["DoctorReport", "run_doctor"]
@@ -27,19 +30,31 @@ __all__ = ["DoctorReport", "run_doctor"]
 
 @dataclass
 class DoctorReport:
+    """What doctor found. Its text and dict pass through :func:`redact`: a setting that happens
+    to equal the secret or a stored token (a pasted-in-the-wrong-place secret) never prints."""
+
     target: str
     checks: list[Check] = field(default_factory=list)
+    env_file: Path | None = None
+    token_store: Path | None = None
 
     @property
     def ok(self) -> bool:
         return all(check.ok is not False for check in self.checks)
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "target": self.target,
+        return {"ok": self.ok, "target": redact(self.target),
+                "env_file": str(self.env_file) if self.env_file else None,
+                "token_store": str(self.token_store) if self.token_store else None,
                 "checks": [check.to_dict() for check in self.checks]}
 
     def to_text(self) -> str:
         lines = [f"Target: {self.target}"]
+        if self.env_file is not None:
+            found = "" if self.env_file.is_file() else " (not found: defaults and environment)"
+            lines.append(f"Settings: {self.env_file}{found}")
+        if self.token_store is not None:
+            lines.append(f"Token store: {self.token_store}")
         for check in self.checks:
             status = {True: "ok", False: "FAILED", None: "skipped"}[check.ok]
             line = f"{status:<8}{check.name}: {check.detail}"
@@ -47,7 +62,7 @@ class DoctorReport:
                 line += f"  hint: {check.hint}"
             lines.append(line)
         lines.append("All checks passed." if self.ok else "Some checks failed.")
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
 
 def _reachable(name: str, url: str) -> Check:
@@ -66,10 +81,11 @@ def _reachable(name: str, url: str) -> Check:
 
 def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
                record: str | os.PathLike[str] | None = None) -> DoctorReport:
+    env_path = Path(env_file).expanduser().absolute() if env_file else None
     try:
         settings = load_settings(env_file)
     except ConfigError as error:
-        report = DoctorReport("unknown (configuration invalid)")
+        report = DoctorReport("unknown (configuration invalid)", env_file=env_path)
         report.checks.append(Check(f"setting {error.setting or ''}".strip(), False,
                                    error.message, error.hint))
         return report
@@ -83,9 +99,12 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
         report = DoctorReport("unreachable")
         report.checks.append(Check("target", False, error.message, error.hint))
         return report
-    report = DoctorReport(target.describe())
     settings = target.settings
+    report = DoctorReport(target.describe(), env_file=settings.env_file,
+                          token_store=settings.token_store)
     checks = report.checks
+    checks += [Check(f"setting {unknown.name}", False, unknown.message, unknown.hint)
+               for unknown in settings.unknown]
     checks.append(Check("credentials", True,
                         f"client {settings.client_id}, secret {settings.client_secret}", None))
 
@@ -117,6 +136,7 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
         checks.append(_reachable(
             "API gateway", f"{settings.api_base_url}/oauth/token/accessible-resources"))
     store = _token_store_check(settings.token_store, settings.client_id)
+    checks.append(_store_folder_check(settings.token_store))
     checks.append(store)
     if recorder is not None:
         checks.append(_record(recorder, target, Path(record), connected=store.ok is True))
@@ -176,6 +196,25 @@ def _registered_callback(target) -> Check:
                  "would fail as on Atlassian",
                  "Make ATLASSIAN_REDIRECT_URI identical to a registered one, or add it as on the "
                  f"console's Authorization tab: `atlassian-playbook emulator callbacks add {uri}`.")
+
+
+def _store_folder_check(path: Path) -> Check:
+    """Can the store be written? Proved by creating a file where it would (a refresh that
+    cannot save its rotated token loses the grant), in the folder or its nearest ancestor."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(folder))
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return Check("token store folder", False,
+                     f"cannot write in {folder}: {error.strerror or error}",
+                     "Make that folder writable, or set ATLASSIAN_TOKEN_STORE to a file in a "
+                     "writable folder; logins and refreshes must save tokens there.")
+    return Check("token store folder", True, f"{path.parent} can be written", None)
 
 
 def _token_store_check(path: Path, client_id: str | None) -> Check:

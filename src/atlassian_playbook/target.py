@@ -94,6 +94,7 @@ def connect(
             site=settings.site,
             env_file=settings.env_file,
             emulator_world=world,
+            unknown=settings.unknown,
         ),
         emulator,
     )

@@ -75,6 +75,9 @@ class VerificationReport:
     scope_table: list[dict[str, Any]] = field(default_factory=list)
     requested_scopes: tuple[str, ...] = ()
     missing_scopes: tuple[str, ...] = ()
+    # /me's answer, the identity the connection acts as (None when read:me is not granted).
+    account: dict[str, Any] | None = None
+    client_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,8 +88,14 @@ class VerificationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe; holds no token (only site ids, scope names and check texts)."""
+        site = self.chosen_site
         return {
             "ok": self.ok,
+            # Which connection this is, for scripts, the batch report and the token store.
+            "client_id": self.client_id,
+            "account": ({key: self.account.get(key) for key in ("account_id", "name", "email")}
+                        if self.account else None),
+            "site": {"cloud_id": site.id, "name": site.name, "url": site.url} if site else None,
             "sites": [site.to_dict() for site in self.sites],
             "chosen_site": self.chosen_site.to_dict() if self.chosen_site else None,
             "requested_scopes": list(self.requested_scopes),
@@ -99,6 +108,15 @@ class VerificationReport:
         """One line per check, then the verdict: what the CLI prints."""
         width = max((len(c.status) for c in self.checks), default=2)
         lines = []
+        if self.account or self.chosen_site:
+            who = self.account or {}
+            name = who.get("name") or "account"
+            email = f" <{who['email']}>" if who.get("email") else ""
+            account = f"{name}{email} ({who.get('account_id') or 'id unknown'})" if who else \
+                "an unknown account (read:me not granted)"
+            site = self.chosen_site
+            where = f" on {site.name} ({site.url})" if site else ""
+            lines.append(redact(f"Connection: {account}{where}"))
         for check in self.checks:
             line = f"{check.status:<{width}}  {check.name}  {check.detail}".rstrip()
             if check.ok is False and check.hint:
@@ -255,7 +273,7 @@ def verify_connection(
 
     # 4. /me
     if "read:me" in requested or "read:me" in token_scopes:
-        checks.append(_guard("/me", lambda: _me_check(api)))
+        checks.append(_guard("/me", lambda: _me_check(api, report)))
     else:
         checks.append(
             Check("/me", None, "read:me not requested; add it to ATLASSIAN_SCOPES to check /me")
@@ -349,8 +367,9 @@ def _scope_check(
     return Check("scopes", False, detail, " ".join(hints))
 
 
-def _me_check(api: ApiClient) -> Check:
+def _me_check(api: ApiClient, report: VerificationReport) -> Check:
     me = api.me()
+    report.account = dict(me)
     name = me.get("name") or me.get("nickname") or "(no name)"
     return Check("/me", True, f"{name} ({_short_id(me.get('account_id'))})")
 
