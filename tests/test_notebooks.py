@@ -10,7 +10,10 @@ cell with the hint in that cell's output.
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -391,6 +394,21 @@ def test_wrong_secret_stops_at_the_exchange_with_the_invalid_client_hint(tmp_pat
     )
     assert outcome.records["target"] == "custom"
     assert not store_path(workspace).exists()
+
+
+@pytest.mark.notebook
+def test_paste_mode_completes_headless_and_the_cli_sees_the_notebook_s_login(tmp_path):
+    """Notebook 04 with callback="paste" against the auto-consenting emulator (nothing listens
+    on the callback: the browser lands there), then `atlassian-playbook verify` from the same
+    folder finds that login (one workspace rule for both)."""
+    workspace = new_workspace(tmp_path / "ws")
+    outcome = run("04-token-exchange", workspace, callback="paste", rehearse=False)
+    assert outcome.ok, outcome.failure
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
+    verify = subprocess.run([sys.executable, "-m", "atlassian_playbook", "verify", "--json"],
+                            cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout)["account"]["account_id"] == "5b10ac8d82e05b22cc7d4ef5"
 
 
 @pytest.mark.notebook
