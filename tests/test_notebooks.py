@@ -531,6 +531,20 @@ def test_start_keeps_the_emulator_world_and_tokens_in_the_workspace(session, tmp
     assert session.target.emulator.state_path == tmp_path / ".playbook" / "emulator-state.json"
 
 
+def test_a_notebook_session_warns_about_a_misspelt_setting(tmp_path, monkeypatch):
+    monkeypatch.setattr(pb, "_display", lambda *objects: None)
+    new_workspace(tmp_path, ATLASSIAN_SCOPE="read:me")
+    shown = pb.start(tmp_path)._repr_markdown_()
+    assert "**Target:** the embedded Atlassian emulator" in shown.splitlines()[0]
+    assert "ATLASSIAN_SCOPE in " in shown and "did you mean ATLASSIAN_SCOPES?" in shown
+
+
+def test_a_half_filled_env_stops_the_notebook_session(tmp_path):
+    new_workspace(tmp_path, register=False, ATLASSIAN_CLIENT_ID="client-1")
+    with pytest.raises(ConfigError, match="ATLASSIAN_CLIENT_SECRET is not"):
+        pb.start(tmp_path)
+
+
 def test_start_refuses_a_missing_workspace(tmp_path):
     with pytest.raises(PlaybookError, match="does not exist"):
         pb.start(tmp_path / "nowhere")

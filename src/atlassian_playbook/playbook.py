@@ -221,6 +221,7 @@ class Session:
             f"**Scopes:** `{' '.join(s.scopes)}`",
             f"**Token store:** `{s.token_store}`",
         ]
+        lines += [f"**Warning:** {u.message} {u.hint}" for u in s.unknown]
         return redact("  \n".join(lines))
 
 
