@@ -302,6 +302,88 @@ def test_read_timeout_is_not_retried_since_the_code_may_be_spent():
 
 
 @pytest.mark.parametrize(
+    "lost",
+    [httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.RemoteProtocolError],
+)
+def test_a_refresh_whose_answer_is_lost_is_sent_again_at_once(lost):
+    # Atlassian may have rotated the token on the lost request; the old one still works
+    # within the reuse leeway, so sending it again at once is safe.
+    calls = []
+
+    def flaky(request):
+        calls.append(json.loads(request.content)["refresh_token"])
+        if len(calls) == 1:
+            raise lost("the answer was lost", request=request)
+        return httpx.Response(200, json=token_body())
+
+    sleeps: list[float] = []
+    http = httpx.Client(transport=httpx.MockTransport(flaky))
+    oauth = OAuthClient(make_settings(), http=http, sleep=sleeps.append)
+    tokens = oauth.refresh("rt-old-0123456789")
+    assert tokens.refresh_token.reveal() == "rt-unit-0123456789abcdef"
+    assert calls == ["rt-old-0123456789"] * 2
+    assert sleeps == []
+
+
+def test_a_refresh_lost_twice_says_the_stored_token_still_works_for_ten_minutes():
+    calls = []
+
+    def slow(request):
+        calls.append(request)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    http = httpx.Client(transport=httpx.MockTransport(slow))
+    oauth = OAuthClient(make_settings(), http=http, sleep=lambda s: None)
+    with pytest.raises(OAuthError) as info:
+        oauth.refresh("rt-old-0123456789")
+    assert len(calls) == 2
+    assert "may have rotated" in info.value.message
+    assert "10 minutes" in info.value.hint and "atlassian-playbook refresh" in info.value.hint
+    assert "rt-old-0123456789" not in str(info.value)
+
+
+def test_a_4xx_answer_to_the_resent_refresh_is_not_retried():
+    calls = []
+
+    def lost_then_refused(request):
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return httpx.Response(403, json={"error": "invalid_grant"})
+
+    http = httpx.Client(transport=httpx.MockTransport(lost_then_refused))
+    oauth = OAuthClient(make_settings(), http=http, sleep=lambda s: None)
+    with pytest.raises(ReauthorizationRequired):
+        oauth.refresh("rt-old-0123456789")
+    assert len(calls) == 2
+
+
+def test_a_connect_timeout_is_retried_like_a_refused_connection():
+    # Nothing reached the server, so even a single-use code can be sent again.
+    calls = []
+
+    def unreachable_once(request):
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.ConnectTimeout("connect timed out", request=request)
+        return httpx.Response(200, json=token_body())
+
+    sleeps: list[float] = []
+    http = httpx.Client(transport=httpx.MockTransport(unreachable_once))
+    oauth = OAuthClient(make_settings(), http=http, sleep=sleeps.append)
+    oauth.exchange_code("the-code-abcdef")
+    assert len(calls) == 2 and sleeps == [0.5]
+
+
+def test_invalid_grant_on_refresh_says_only_a_new_consent_fixes_it():
+    recorder = Recorder(httpx.Response(403, json={"error": "invalid_grant"}))
+    oauth, _ = mock_client(recorder)
+    with pytest.raises(ReauthorizationRequired) as info:
+        oauth.refresh("rt-old-0123456789")
+    assert "new consent" in info.value.hint and "atlassian-playbook login" in info.value.hint
+
+
+@pytest.mark.parametrize(
     ("grant", "status", "body", "expected"),
     [
         (

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from atlassian_playbook.errors import ReauthorizationRequired, TokenStoreError
+from atlassian_playbook.errors import ReauthorizationRequired, StorageError, TokenStoreError
 from atlassian_playbook.redact import Secret
 from atlassian_playbook.tokens import (
     StaticTokenSource,
@@ -153,8 +153,9 @@ def test_store_write_is_atomic_a_failed_write_leaves_the_old_file(tmp_path, monk
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError) as info:
         store.put(make_entry("acct-2"))
+    assert str(store.path) in info.value.message
     monkeypatch.undo()
     assert store.path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
@@ -176,6 +177,68 @@ def test_corrupt_store_is_a_clear_error(tmp_path):
     with pytest.raises(TokenStoreError) as info:
         TokenStore(path).list()
     assert str(path) in info.value.hint
+
+
+def write_store_by_hand(path, **changes) -> str:
+    """A store file with one entry, some of its fields replaced (``tokens__x`` for tokens.x)."""
+    raw = make_entry("acct-1").to_json()
+    for name, value in changes.items():
+        where, _, field_name = name.rpartition("__")
+        (raw[where] if where else raw)[field_name] = value
+    path.write_text(json.dumps({"version": 1, "entries": {"client-a:acct-1": raw}}))
+    return "client-a:acct-1"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_name"),
+    [
+        ({"client_id": 42}, "client_id"),
+        ({"account_id": ["acct-1"]}, "account_id"),
+        ({"tokens": "at-abc"}, "tokens"),
+        ({"tokens__access_token": 12345}, "tokens.access_token"),
+        ({"tokens__refresh_token": {"value": "x"}}, "tokens.refresh_token"),
+        ({"tokens__expires_at": "tomorrow"}, "tokens.expires_at"),
+        ({"tokens__expires_at": True}, "tokens.expires_at"),
+        ({"tokens__scopes": "read:me offline_access"}, "tokens.scopes"),
+        ({"tokens__scopes": ["read:me", 7]}, "tokens.scopes"),
+        ({"requested_scopes": "read:me"}, "requested_scopes"),
+        ({"site": "Acme"}, "site"),
+        ({"updated_at": "yesterday"}, "updated_at"),
+    ],
+)
+def test_an_entry_with_a_wrong_typed_field_names_the_file_the_entry_and_the_field(
+    tmp_path, changes, field_name
+):
+    path = tmp_path / "tokens.json"
+    key = write_store_by_hand(path, **changes)
+    with pytest.raises(TokenStoreError) as info:
+        TokenStore(path).list()
+    error = info.value
+    assert str(path) in error.message and key in error.message
+    assert f"{field_name} " in error.message
+    assert "atlassian-playbook login" in error.hint and key in error.hint
+
+
+def test_an_entry_missing_its_access_token_is_named(tmp_path):
+    path = tmp_path / "tokens.json"
+    raw = make_entry("acct-1").to_json()
+    del raw["tokens"]["access_token"]
+    path.write_text(json.dumps({"version": 1, "entries": {"client-a:acct-1": raw}}))
+    with pytest.raises(TokenStoreError) as info:
+        TokenStore(path).get()
+    assert "tokens.access_token" in info.value.message and "missing" in info.value.message
+
+
+def test_logging_in_again_replaces_a_damaged_entry_and_keeps_the_others(tmp_path):
+    path = tmp_path / "tokens.json"
+    write_store_by_hand(path, tokens__access_token=12345)
+    store = TokenStore(path)
+    raw = json.loads(path.read_text())
+    raw["entries"]["client-a:acct-2"] = make_entry("acct-2", 2).to_json()
+    path.write_text(json.dumps(raw))
+    store.put(make_entry("acct-1", 3))  # what login does
+    assert store.get("client-a", "acct-1").tokens == make_tokens(3)
+    assert store.get("client-a", "acct-2").tokens == make_tokens(2)
 
 
 def test_missing_store_is_empty(tmp_path):
@@ -316,7 +379,7 @@ def test_failed_refresh_leaves_the_store_untouched(tmp_path):
 
     class Refusing:
         def refresh(self, refresh_token):
-            raise ReauthorizationRequired("refused")
+            raise ReauthorizationRequired("refused", status_code=403, error="invalid_grant")
 
     source = StoredTokenSource(store, Refusing(), "client-a", "acct-1")
     with pytest.raises(ReauthorizationRequired):

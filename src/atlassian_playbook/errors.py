@@ -7,6 +7,8 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     PlaybookError
     ├── ConfigError                  bad or missing setting
     ├── TokenStoreError              no stored connection, unreadable store
+    │   └── RotationNotSaved         Atlassian rotated the refresh token; the save failed
+    ├── StorageError                 a file could not be written (disk full, read-only...)
     ├── NotebookParameterError       a secret passed as a papermill parameter
     ├── PlanError                    a batch plan that cannot run
     ├── ParityRecordError            a file given as a parity record that is not one
@@ -34,6 +36,8 @@ __all__ = [
     "PlaybookError",
     "ConfigError",
     "TokenStoreError",
+    "RotationNotSaved",
+    "StorageError",
     "NotebookParameterError",
     "PlanError",
     "ParityRecordError",
@@ -90,6 +94,52 @@ class ConfigError(PlaybookError):
 
 class TokenStoreError(PlaybookError):
     default_hint = "Run `atlassian-playbook login` to create a connection."
+
+
+class RotationNotSaved(TokenStoreError):
+    """Atlassian answered a refresh with a new refresh token that could not be saved.
+
+    The store still holds the old refresh token, which Atlassian accepts until ``deadline``
+    (the end of its reuse leeway, seconds since the epoch); a refresh from a writable store
+    before then recovers the connection, after it the grant is revoked. ``tokens`` is the new
+    :class:`~.tokens.TokenSet`, usable by this process meanwhile (it prints masked).
+    """
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, tokens=None, deadline: float = 0.0
+    ) -> None:
+        super().__init__(message, hint)
+        self.tokens = tokens
+        self.deadline = deadline
+
+
+class StorageError(PlaybookError, OSError):
+    """A file could not be written: no space, quota exhausted, read-only or not permitted.
+
+    Also an :class:`OSError` (``errno`` is the original one), so code that handled the raw
+    error still does. ``path`` is the file that was being written (the old version of it, if
+    any, is intact); ``reason`` says why in a few words ("no space left on the device").
+    """
+
+    default_hint = "Free space on the disk or make the folder writable, then try again."
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        path=None,
+        errno: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.path = path
+        self.errno = errno
+        self.reason = reason or message
+
+    def __reduce__(self):
+        # OSError pickles its args only (errno would be lost on the way back from a worker).
+        return type(self), (self.message, self.hint), {**self.__dict__, "errno": self.errno}
 
 
 class NotebookParameterError(PlaybookError):

@@ -8,7 +8,10 @@ Everything Atlassian-specific about the protocol lives here (FACTS.md, "The flow
 * a wrong client secret comes back as ``access_denied`` — the same code a declining user gets
   at consent — so it is mapped to :class:`InvalidClient`, whose hint says *not* to consent again;
 * ``invalid_grant`` on a refresh means the grant is gone (rotated out, idle 90 days, revoked):
-  only a new login helps (:class:`ReauthorizationRequired`).
+  only a new login helps (:class:`ReauthorizationRequired`);
+* a refresh whose answer is lost (a timeout, a dropped connection) is sent again at once: the
+  server may have rotated the token, but it still accepts the old one within its 10-minute
+  reuse leeway. A lost code exchange is not: a code is single-use.
 
 No message raised from here contains the code, the client secret or a token: bodies are quoted
 through :func:`~.redact.redact` only.
@@ -52,6 +55,17 @@ logger = get_logger(__name__)
 AUDIENCE = "api.atlassian.com"
 DEFAULT_TIMEOUT = 30.0
 
+# Nothing reached the server: safe to send again, even a single-use code.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+# Sent, but the answer never came back: the server may have acted on it.
+_ANSWER_LOST = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+
 
 @dataclass(frozen=True)
 class AuthorizationRequest:
@@ -85,7 +99,8 @@ class OAuthClient:
     ``http`` may be any :class:`httpx.Client` (tests inject one); by default one is created
     on first use, with the redacted debug trace hooks, and closed by :meth:`close`. Retries on
     429/5xx are bounded by ``max_retries``; a ``Retry-After`` longer than ``max_retry_wait``
-    is not waited out but raised as :class:`RateLimited`. ``sleep`` is injectable for tests.
+    is not waited out but raised as :class:`RateLimited`. A refresh whose answer was lost is
+    sent once more at once. ``sleep`` is injectable for tests.
     """
 
     def __init__(
@@ -256,13 +271,14 @@ class OAuthClient:
 
     def _token_request(self, body: dict[str, str], *, grant: str) -> TokenSet:
         attempt = 0
+        resent = False
         while True:
             try:
                 # json= sends Content-Type: application/json, which Atlassian requires.
                 response = self.http.post(
                     self.token_url, json=body, headers={"Accept": "application/json"}
                 )
-            except httpx.ConnectError as exc:
+            except _NOT_SENT as exc:
                 # Nothing was sent, so retrying cannot spend the code or the refresh token.
                 if attempt < self.max_retries:
                     wait = self._backoff(attempt)
@@ -276,8 +292,20 @@ class OAuthClient:
                     attempt += 1
                     continue
                 raise self._unreachable(exc) from None
+            except _ANSWER_LOST as exc:
+                if grant != "refresh_token":
+                    # The code may have been spent: sending it again would only fail.
+                    raise self._unreachable(exc) from None
+                if resent:
+                    raise self._refresh_unanswered(exc) from None
+                # Atlassian may have rotated the token, but accepts it again within the reuse
+                # leeway (FACTS.md, "Refresh tokens"): ask again now, while it is sure to.
+                logger.info(
+                    "the refresh's answer was lost (%s); sending it again", type(exc).__name__
+                )
+                resent = True
+                continue
             except httpx.HTTPError as exc:
-                # A timeout after sending: the token may have been used; do not resend blindly.
                 raise self._unreachable(exc) from None
 
             status = response.status_code
@@ -314,6 +342,15 @@ class OAuthClient:
             f"Could not reach the token endpoint {self.token_url} ({type(exc).__name__}: "
             f"{redact(exc)}).",
             "Check the network and ATLASSIAN_AUTH_BASE_URL, then try again.",
+        )
+
+    def _refresh_unanswered(self, exc: httpx.HTTPError) -> OAuthError:
+        return OAuthError(
+            f"The token endpoint {self.token_url} did not answer the refresh, twice "
+            f"({type(exc).__name__}: {redact(exc)}); Atlassian may have rotated the refresh "
+            "token anyway.",
+            "The stored refresh token stays valid for 10 minutes after such a rotation: check "
+            "the network, then run `atlassian-playbook refresh` within 10 minutes.",
         )
 
     def _transient_error(
@@ -361,7 +398,11 @@ class OAuthClient:
             )
         if error == "invalid_grant" and grant == "refresh_token":
             return ReauthorizationRequired(
-                f"Atlassian no longer accepts this refresh token ({status} {detail}).",
+                f"Atlassian no longer accepts this refresh token ({status} {detail}): the grant "
+                "is revoked or expired.",
+                "Only a new consent fixes it: run `atlassian-playbook login` again. (The refresh "
+                "token was rotated out, because a newer one was not saved or it was used twice, "
+                "idle for 90 days, or revoked by the user.)",
                 **kwargs,
             )
         if description and "redirect" in description.lower():

@@ -11,6 +11,13 @@ and this module enforces both:
   second re-reads the store and takes the tokens the first one saved instead of refreshing
   again, so a batch of processes never presents the same refresh token twice.
 
+What can still go wrong between Atlassian's answer and the save is made loud and recoverable.
+Before a refresh is sent the store must prove it can take the result (a file of its size plus
+a margin is written and fsynced beside it), and the entry is marked as being refreshed, so a
+process killed before the save leaves a trace the next refresh reads. A save that fails is
+retried; if it still fails, the new tokens stay in memory (used and saved again by the same
+source) and :class:`~.errors.RotationNotSaved` says until when a retry recovers the grant.
+
 Nothing here prints a token: :class:`TokenSet` keeps them in :class:`~.redact.Secret`, and the
 entries' ``repr`` shows masks only.
 """
@@ -21,15 +28,22 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from filelock import Timeout as LockTimeout
 
-from ._files import atomic_write_json, file_lock, read_json
-from .errors import OAuthError, ReauthorizationRequired, TokenStoreError
+from ._files import atomic_write_json, file_lock, prove_writable, read_json, storage_error
+from .errors import (
+    ApiError,
+    OAuthError,
+    ReauthorizationRequired,
+    RotationNotSaved,
+    StorageError,
+    TokenStoreError,
+)
 from .redact import Secret, get_logger, mask
 
 if TYPE_CHECKING:
@@ -49,6 +63,15 @@ logger = get_logger(__name__)
 STORE_VERSION = 1
 # Atlassian's access tokens last an hour (FACTS.md); used only when a response omits expires_in.
 DEFAULT_EXPIRES_IN = 3600
+# Atlassian still accepts a rotated-out refresh token for 10 minutes; presenting it later
+# revokes the whole grant (FACTS.md, "Refresh tokens").
+REUSE_LEEWAY = 600
+# Room proved free beside the store, beyond its current size, before a refresh is sent:
+# rotated tokens may be longer than the ones they replace.
+SAVE_MARGIN = 4096
+# Saves of rotated tokens tried before giving up, SAVE_BACKOFF * n seconds apart.
+SAVE_ATTEMPTS = 3
+SAVE_BACKOFF = 0.05
 
 
 @dataclass(frozen=True)
@@ -150,6 +173,9 @@ class TokenEntry:
 
     ``account_id`` is the Atlassian account id from ``/me`` when known (``None`` when the
     login did not ask for ``read:me``); ``site`` is the chosen accessible resource, if any.
+    ``refresh_started_at`` is set while a refresh is in flight and cleared by the save of its
+    answer: found set later, it means an answer was lost (a killed process, a timeout), and
+    Atlassian accepts the stored refresh token only until it plus :data:`REUSE_LEEWAY`.
     """
 
     client_id: str
@@ -158,6 +184,7 @@ class TokenEntry:
     requested_scopes: tuple[str, ...] = ()
     site: dict[str, Any] | None = None
     updated_at: float = field(default_factory=time.time)
+    refresh_started_at: float | None = None
 
     @property
     def key(self) -> str:
@@ -171,6 +198,7 @@ class TokenEntry:
             "requested_scopes": list(self.requested_scopes),
             "site": self.site,
             "updated_at": self.updated_at,
+            "refresh_started_at": self.refresh_started_at,
         }
 
     @classmethod
@@ -182,6 +210,7 @@ class TokenEntry:
             requested_scopes=tuple(data.get("requested_scopes") or ()),
             site=data.get("site"),
             updated_at=float(data.get("updated_at") or 0.0),
+            refresh_started_at=data.get("refresh_started_at"),
         )
 
     def __repr__(self) -> str:
@@ -211,7 +240,8 @@ class TokenStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _load(self) -> dict[str, TokenEntry]:
+    def _read(self) -> dict[str, Any]:
+        """The entries as stored (JSON), by key; checks the file, not the entries."""
         try:
             data = read_json(self.path, default=None)
         except (OSError, ValueError) as exc:
@@ -222,14 +252,17 @@ class TokenStore:
             ) from None
         if data is None:
             return {}
-        try:
-            entries = [TokenEntry.from_json(raw) for raw in data.get("entries", {}).values()]
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        entries = data.get("entries", {}) if isinstance(data, Mapping) else None
+        if not isinstance(entries, Mapping):
             raise TokenStoreError(
-                f"The token store {self.path} is not in the expected format "
-                f"({type(exc).__name__}).",
+                f"The token store {self.path} is not in the expected format (no 'entries' "
+                "object).",
                 f"Delete {self.path} and run `atlassian-playbook login` again.",
-            ) from None
+            )
+        return dict(entries)
+
+    def _load(self) -> dict[str, TokenEntry]:
+        entries = [_entry_from_json(self.path, key, raw) for key, raw in self._read().items()]
         return {entry.key: entry for entry in entries}
 
     def list(self) -> list[TokenEntry]:
@@ -271,43 +304,54 @@ class TokenStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _store_lock(self) -> Iterator[None]:
-        try:
-            with file_lock(self.path, timeout=self.lock_timeout):
-                yield
-        except LockTimeout:
-            raise TokenStoreError(
+    def _store_lock(self) -> AbstractContextManager[None]:
+        return _holding(
+            self.path,
+            self.lock_timeout,
+            lambda: TokenStoreError(
                 f"Timed out after {self.lock_timeout:g} s waiting for the lock on {self.path}.",
                 f"Another process holds {self.path}.lock; let it finish, or remove the lock "
                 "file if no playbook process is running.",
-            ) from None
+            ),
+        )
 
-    def _save(self, entries: Mapping[str, TokenEntry]) -> None:
-        data = {
-            "version": STORE_VERSION,
-            "entries": {key: entry.to_json() for key, entry in sorted(entries.items())},
-        }
+    def _save(self, entries: Mapping[str, Any]) -> None:
+        data = {"version": STORE_VERSION, "entries": dict(sorted(entries.items()))}
         atomic_write_json(self.path, data)
 
     def put(self, entry: TokenEntry) -> TokenEntry:
-        """Add or replace ``entry`` (same client id and account id), atomically."""
+        """Add or replace ``entry`` (same client id and account id), atomically.
+
+        The other entries are kept as stored, even damaged ones, and a damaged entry with
+        this key is replaced: logging in again repairs it. A refused write raises
+        :class:`~.errors.StorageError`; the file is then unchanged.
+        """
         with self._store_lock():
-            entries = self._load()
-            entries[entry.key] = entry
+            entries = self._read()
+            entries[entry.key] = entry.to_json()
             self._save(entries)
         logger.debug("stored tokens for %s in %s", entry.key, self.path)
         return entry
 
     def delete(self, client_id: str, account_id: str | None) -> bool:
-        """Remove one entry; True when it existed."""
+        """Remove one entry (damaged or not); True when it existed."""
         key = f"{client_id}:{account_id}"
         with self._store_lock():
-            entries = self._load()
+            entries = self._read()
             if entries.pop(key, None) is None:
                 return False
             self._save(entries)
         return True
+
+    def prove_writable(self, margin: int) -> None:
+        """Show, under the store's lock, that the store can be rewritten now with ``margin``
+        bytes to spare: a file that large is written and fsynced beside it, then removed.
+
+        Raises :class:`~.errors.StorageError` (or :class:`TokenStoreError` for the lock).
+        """
+        with self._store_lock():
+            size = self.path.stat().st_size if self.path.exists() else 0
+            prove_writable(self.path, size + margin)
 
     @contextmanager
     def lock(self, client_id: str, account_id: str | None) -> Iterator[None]:
@@ -318,16 +362,121 @@ class TokenStore:
         """
         digest = hashlib.sha256(f"{client_id}:{account_id}".encode()).hexdigest()[:16]
         lock_path = self.path.with_name(f"{self.path.name}.{digest}")
-        try:
-            with file_lock(lock_path, timeout=self.lock_timeout):
-                yield
-        except LockTimeout:
-            raise TokenStoreError(
+        with _holding(
+            lock_path,
+            self.lock_timeout,
+            lambda: TokenStoreError(
                 f"Timed out after {self.lock_timeout:g} s waiting for another process to "
                 f"refresh {_describe(client_id, account_id).strip()}.",
                 "Another process is refreshing this connection; if none is running, remove "
                 f"{lock_path}.lock and try again.",
-            ) from None
+            ),
+        ):
+            yield
+
+
+@contextmanager
+def _holding(
+    path: Path, timeout: float, timed_out: Callable[[], TokenStoreError]
+) -> Iterator[None]:
+    """Hold the file lock beside ``path``; only its acquisition is translated into errors
+    (an error from the body is the body's)."""
+    try:
+        lock = file_lock(path, timeout=timeout)
+        lock.acquire()
+    except LockTimeout:
+        raise timed_out() from None
+    except OSError as exc:
+        raise storage_error(f"{path}.lock", exc) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words (never the value: it may be a token)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        odd = [item for item in value if not isinstance(item, str)]
+        return f"a list holding {_kind(odd[0])}" if odd else "a list"
+    return "an object" if isinstance(value, Mapping) else type(value).__name__
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, Mapping)
+
+
+# Each stored field: (check, what it must be, required). A required field may not be null.
+_ENTRY_FIELDS = {
+    "client_id": (_is_text, "a non-empty string", True),
+    "account_id": (_is_string, "a string or null", False),
+    "tokens": (_is_object, "an object", True),
+    "requested_scopes": (_is_strings, "a list of strings", False),
+    "site": (_is_object, "an object or null", False),
+    "updated_at": (_is_number, "a number", False),
+    "refresh_started_at": (_is_number, "a number or null", False),
+}
+_TOKEN_FIELDS = {
+    "access_token": (_is_text, "a non-empty string", True),
+    "refresh_token": (_is_string, "a string or null", False),
+    "expires_at": (_is_number, "a number", True),
+    "scopes": (_is_strings, "a list of strings", False),
+    "token_type": (_is_string, "a string", False),
+}
+
+
+def _problem(data: Mapping[str, Any], fields: Mapping[str, tuple], prefix: str = "") -> str | None:
+    for name, (valid, expected, required) in fields.items():
+        value = data.get(name)
+        if value is None:
+            if required:
+                return f"{prefix}{name} is missing"
+        elif not valid(value):
+            return f"{prefix}{name} must be {expected} (it is {_kind(value)})"
+    return None
+
+
+def _entry_from_json(path: Path, key: str, raw: Any) -> TokenEntry:
+    """One stored entry, or a :class:`TokenStoreError` naming the file, entry and field.
+
+    A hand-edited or foreign store must not turn into a TypeError far from here, nor into a
+    silently wrong value (a scope string read as a list of letters).
+    """
+    if not isinstance(raw, Mapping):
+        problem = f"it must be an object (it is {_kind(raw)})"
+    else:
+        problem = _problem(raw, _ENTRY_FIELDS) or _problem(raw["tokens"], _TOKEN_FIELDS, "tokens.")
+    if problem is not None:
+        raise TokenStoreError(
+            f"The token store {path} has a damaged entry {key!r}: {problem}.",
+            f"Run `atlassian-playbook login` for that account again to replace it, or delete "
+            f"the entry {key!r} from {path}.",
+        )
+    return TokenEntry.from_json(raw)
 
 
 def _describe(client_id: str | None, account_id: str | None) -> str:
@@ -368,12 +517,30 @@ class StaticTokenSource:
         )
 
 
+@dataclass(frozen=True)
+class _UnsavedRotation:
+    """Tokens Atlassian rotated to that the store has not taken yet.
+
+    ``replaces`` is the refresh token they were rotated from (still the stored one), which
+    Atlassian accepts until ``deadline``.
+    """
+
+    entry: TokenEntry
+    replaces: Secret
+    deadline: float
+
+
 class StoredTokenSource:
     """A :class:`TokenSource` backed by one entry of a :class:`TokenStore`.
 
     ``account_id=None`` picks the only entry for ``client_id`` (an error when there are
     several). ``on_update(entry)`` is called after rotated tokens were saved — authlib's
-    ``update_token`` idea, for callers that keep a copy elsewhere.
+    ``update_token`` idea, for callers that keep a copy elsewhere. ``clock`` is Atlassian's
+    time as far as expiry and the reuse leeway go (tests pass the emulator's).
+
+    When rotated tokens cannot be saved (:class:`~.errors.RotationNotSaved`), this source
+    keeps them: :meth:`get` and :meth:`refresh` hand them out and try the save again each
+    time, so a process that outlives a full disk saves them as soon as there is room.
     """
 
     def __init__(
@@ -393,6 +560,7 @@ class StoredTokenSource:
         self.on_update = on_update
         self._clock = clock
         self._resolved: tuple[str, str | None] | None = None
+        self._unsaved: _UnsavedRotation | None = None
 
     def __repr__(self) -> str:
         return (
@@ -416,6 +584,18 @@ class StoredTokenSource:
         return found
 
     def get(self) -> TokenSet:
+        """The current tokens: the stored ones, or rotated ones not saved yet (saved now if
+        the store can take them)."""
+        unsaved = self._unsaved
+        if unsaved is not None:
+            try:
+                with self.store.lock(unsaved.entry.client_id, unsaved.entry.account_id):
+                    self._save_unsaved()
+            except (StorageError, TokenStoreError) as exc:
+                logger.debug("rotated tokens still not saved: %s", exc.message)
+            unsaved = self._unsaved
+            if unsaved is not None:
+                return unsaved.entry.tokens
         return self.entry().tokens
 
     def refresh(self, stale: TokenSet) -> TokenSet:
@@ -425,10 +605,24 @@ class StoredTokenSource:
         while we waited for the lock), they are returned as they are: Atlassian is not called
         and no refresh token is presented twice. The refresh always uses the *stored* refresh
         token, never the one in ``stale``.
+
+        Nothing is sent unless the store proves it can take the answer (else
+        :class:`TokenStoreError`, and the grant is untouched). An answer that cannot be saved
+        raises :class:`~.errors.RotationNotSaved` after a few tries.
         """
         entry = self.entry()
         client_id, account_id = entry.client_id, entry.account_id
         with self.store.lock(client_id, account_id):
+            if self._unsaved is not None:
+                try:
+                    self._save_unsaved()
+                except (StorageError, TokenStoreError) as exc:
+                    pending = self._unsaved.entry.tokens
+                    if _rotated_since(pending, stale) and not pending.is_expiring(
+                        0, self._clock()
+                    ):
+                        return pending
+                    raise self._not_saved(exc) from None
             current = self.store.find(client_id, account_id)
             if current is None:
                 raise TokenStoreError(
@@ -447,13 +641,33 @@ class StoredTokenSource:
                     "Add offline_access to ATLASSIAN_SCOPES and run `atlassian-playbook login` "
                     "again.",
                 )
-            fresh = self.oauth.refresh(tokens.refresh_token).with_refresh_token(
-                tokens.refresh_token
+            self._prepare(current)
+            sent_at = self._clock()
+            try:
+                fresh = self.oauth.refresh(tokens.refresh_token)
+            except (OAuthError, ApiError) as exc:
+                if exc.status_code is not None:
+                    # Atlassian answered, and refused: nothing was rotated, so the mark goes.
+                    with suppress(StorageError, TokenStoreError):
+                        self.store.put(current)
+                if isinstance(exc, ReauthorizationRequired):
+                    raise self._lost_rotation(exc, current) from None
+                raise
+            fresh = fresh.with_refresh_token(tokens.refresh_token)
+            updated = dataclasses.replace(
+                current, tokens=fresh, updated_at=self._clock(), refresh_started_at=None
             )
-            updated = dataclasses.replace(current, tokens=fresh, updated_at=self._clock())
-            # Persist before anything else can fail: a rotated refresh token that is not
-            # saved is lost, and the old one is dead after the leeway.
-            self.store.put(updated)
+            self._unsaved = _UnsavedRotation(
+                updated, tokens.refresh_token, sent_at + REUSE_LEEWAY
+            )
+            self._save_rotation()
+        if current.refresh_started_at is not None:
+            logger.warning(
+                "the answer to an earlier refresh of %s (sent %s) was never saved; recovered "
+                "with the stored refresh token",
+                current.key,
+                _utc(current.refresh_started_at),
+            )
         logger.info(
             "refreshed tokens for %s: refresh token %s -> %s",
             updated.key,
@@ -463,6 +677,109 @@ class StoredTokenSource:
         if self.on_update is not None:
             self.on_update(updated)
         return fresh
+
+    # -- the steps of a refresh, with the entry's lock held ---------------------------------
+
+    def _prepare(self, current: TokenEntry) -> None:
+        """Before anything is sent: prove the store can take the answer, and mark the entry
+        as being refreshed (an earlier mark stays: its leeway ends first)."""
+        try:
+            self.store.prove_writable(SAVE_MARGIN)
+            if current.refresh_started_at is None:
+                self.store.put(dataclasses.replace(current, refresh_started_at=self._clock()))
+        except StorageError as exc:
+            raise TokenStoreError(
+                f"Not refreshing {_describe(current.client_id, current.account_id)}: the "
+                f"token store {self.store.path} cannot be written ({exc.reason}). Nothing was "
+                "sent to Atlassian, so the connection is intact.",
+                f"Free space in {self.store.path.parent} or fix its permissions, then try "
+                "again.",
+            ) from None
+
+    def _save_rotation(self) -> None:
+        """Save the rotation just received, trying a few times before giving up."""
+        for attempt in range(SAVE_ATTEMPTS):
+            if attempt:
+                time.sleep(SAVE_BACKOFF * attempt)
+            try:
+                self.store.put(self._unsaved.entry)
+            except (StorageError, TokenStoreError) as exc:
+                failure = exc
+                logger.warning("saving the rotated tokens failed: %s", exc.message)
+                continue
+            self._unsaved = None
+            return
+        raise self._not_saved(failure)
+
+    def _save_unsaved(self) -> None:
+        """Save the rotation kept in memory, if the store still holds the token it replaces;
+        forget it if the store has moved on (a newer rotation saved elsewhere, a new login)."""
+        unsaved = self._unsaved
+        if unsaved is None:  # another thread saved or dropped it meanwhile
+            return
+        stored = self.store.find(unsaved.entry.client_id, unsaved.entry.account_id)
+        if stored is not None and stored.tokens.refresh_token == unsaved.replaces:
+            self.store.put(unsaved.entry)
+            logger.info("saved the rotated tokens for %s after all", unsaved.entry.key)
+        self._unsaved = None
+
+    def _not_saved(self, failure: TokenStoreError | StorageError) -> RotationNotSaved:
+        unsaved = self._unsaved
+        when = _utc(unsaved.deadline)
+        reason = failure.reason if isinstance(failure, StorageError) else failure.message
+        which = _describe(unsaved.entry.client_id, unsaved.entry.account_id)
+        folder = self.store.path.parent
+        if self._clock() <= unsaved.deadline:
+            message = (
+                f"Atlassian rotated the refresh token {which}but the new one could not be "
+                f"saved to {self.store.path} ({reason}). Unless a refresh is retried before "
+                f"{when} (Atlassian's 10-minute reuse leeway) where the store can be written, "
+                "Atlassian revokes the connection and only a new consent fixes it."
+            )
+            hint = (
+                f"Free space in {folder} (or make it writable) and run `atlassian-playbook "
+                f"refresh` before {when}: the stored refresh token works until then. "
+                "Meanwhile this process uses the new tokens (and tries to save them again)."
+            )
+        else:
+            # Past the leeway the stored token is a trap: presenting it revokes the grant,
+            # the rotated token only this process holds included.
+            message = (
+                f"The rotated tokens {which}are still not saved to {self.store.path} "
+                f"({reason}), and the stored refresh token's 10-minute reuse leeway ended at "
+                f"{when}: only this process holds a refresh token that works."
+            )
+            hint = (
+                f"Free space in {folder} (or make it writable) while this process runs: it "
+                "saves the new tokens at their next use. Do not run `atlassian-playbook "
+                "refresh` until then: the stored refresh token would revoke the connection."
+            )
+        return RotationNotSaved(
+            message, hint, tokens=unsaved.entry.tokens, deadline=unsaved.deadline
+        )
+
+    def _lost_rotation(
+        self, refused: ReauthorizationRequired, current: TokenEntry
+    ) -> ReauthorizationRequired:
+        """Say why the grant is gone when an earlier refresh's answer was lost and its leeway
+        has passed: the refresh token we sent was the rotated-out one."""
+        started = current.refresh_started_at
+        if started is None or self._clock() <= started + REUSE_LEEWAY:
+            return refused
+        return ReauthorizationRequired(
+            f"Atlassian revoked this connection ({refused.status_code} {refused.error}): the "
+            f"answer to a refresh sent at {_utc(started)} was never saved (the process stopped, "
+            "timed out or could not write the store), and the refresh token it replaced was "
+            "presented after Atlassian's 10-minute reuse leeway.",
+            "Only a new consent fixes it: run `atlassian-playbook login` again.",
+            error=refused.error,
+            description=refused.description,
+            status_code=refused.status_code,
+        )
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%H:%M UTC", time.gmtime(timestamp))
 
 
 def _rotated_since(current: TokenSet, stale: TokenSet) -> bool:
