@@ -138,6 +138,15 @@ def test_a_cli_login_is_the_notebooks_and_the_batch_s_from_the_same_folder(tmp_p
     assert run(["--env-file", str(tmp_path / ".env"), "verify"], other).returncode == 0
 
 
+def test_the_workspace_store_is_never_committed_by_the_user_s_own_git(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert run(["login", "--no-browser"], tmp_path).returncode == 0
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert ".playbook" not in status
+    assert (tmp_path / ".playbook" / "tokens.json").is_file()
+
+
 def test_doctor_fails_on_a_store_folder_it_cannot_write(tmp_path):
     (tmp_path / "blocked").write_text("a file where the store's folder should be")
     env = clean_env(ATLASSIAN_TOKEN_STORE=str(tmp_path / "blocked" / "tokens.json"))

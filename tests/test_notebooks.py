@@ -314,6 +314,15 @@ def test_health_check_records_a_healthy_connection(played):
     health = played.records("09-health-check")["health"]
     assert health["healthy"] and health["refreshed"] and health["verified"]
     assert all(status != "FAILED" for status in health["checks"].values())
+    # Which connection, as structured fields (verify --json's): what the batch report keys on.
+    # Only custom's preset asks read:me (an account id); clerk's is identity-only (no site).
+    if played.profile == "custom":
+        assert health["account"]["account_id"] == health["account_id"]
+        assert health["account"]["name"] == "Ada Lovelace"
+    else:
+        assert health["account"] is None and health["account_id"] is None
+    if played.profile != "clerk":
+        assert health["site"]["cloud_id"] and health["site"]["url"].startswith("https://")
 
 
 def test_no_secret_reaches_any_executed_notebook_or_env(played):

@@ -201,6 +201,7 @@ def test_the_env_fixture_describes_the_same_emulator(pytester):
             assert (env["ATLASSIAN_AUTH_BASE_URL"], env["ATLASSIAN_API_BASE_URL"]) == (
                 emu.auth_base_url, emu.api_base_url)
             health = httpx.get(env["ATLASSIAN_AUTH_BASE_URL"] + "/_emulator/health",
+                               headers={"Authorization": f"Bearer {emu.admin_token}"},
                                trust_env=False)
             assert health.json()["default_client_id"] == env["ATLASSIAN_CLIENT_ID"]
             for name, value in env.items():

@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 PRIVATE_MODE = 0o600
+# A workspace's own folder (the token store, the emulated world, checklist ticks).
+STATE_FOLDER = ".playbook"
 
 # What the user is told for the refusals a user can fix; anything else quotes strerror.
 _NO_SPACE = {
@@ -74,6 +76,7 @@ def _write_new_file(path: Path, data: bytes, suffix: str) -> str:
     Removed again if anything fails, so a full disk leaves nothing behind.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _keep_out_of_git(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -85,6 +88,15 @@ def _write_new_file(path: Path, data: bytes, suffix: str) -> str:
         _discard(tmp)
         raise
     return tmp
+
+
+def _keep_out_of_git(folder: Path) -> None:
+    """A workspace's ``.playbook/`` holds real tokens: a ``.gitignore`` of ``*`` inside it keeps
+    whatever repository the workspace sits in from ever committing them."""
+    ignore = folder / ".gitignore"
+    if folder.name == STATE_FOLDER and not ignore.exists():
+        ignore.write_text("# atlassian-playbook: tokens and state, never committed\n*\n",
+                          encoding="utf-8")
 
 
 def _discard(tmp: str) -> None:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from ._files import atomic_write_text
+from ._files import STATE_FOLDER, atomic_write_text
 from .errors import ConfigError
 from .redact import Secret
 
@@ -44,7 +44,6 @@ __all__ = [
     "SETTINGS",
     "ENVIRONMENT_ONLY",
     "UnknownSetting",
-    "STORE_FOLDER",
 ]
 
 DEFAULT_AUTH_BASE_URL = "https://auth.atlassian.com"
@@ -73,8 +72,6 @@ ENVIRONMENT_ONLY: dict[str, str] = {
     "ATLASSIAN_PLAYBOOK_DEBUG": "Any value: log the HTTP exchange to stderr, redacted.",
     "ATLASSIAN_PARITY": "1: the parity tests record from the real Atlassian.",
 }
-# The workspace's own folder: token store, emulated world, checklist ticks, reporting cycle.
-STORE_FOLDER = ".playbook"
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ class Settings:
     auth_base_url: str = DEFAULT_AUTH_BASE_URL
     api_base_url: str = DEFAULT_API_BASE_URL
     token_store: Path = dataclasses.field(
-        default_factory=lambda: Path.cwd() / STORE_FOLDER / "tokens.json")
+        default_factory=lambda: Path.cwd() / STATE_FOLDER / "tokens.json")
     site: str | None = None
     env_file: Path | None = None
     emulator_world: Path | None = None
@@ -293,7 +290,7 @@ def load_settings(
         auth_base_url=(get("ATLASSIAN_AUTH_BASE_URL") or DEFAULT_AUTH_BASE_URL).rstrip("/"),
         api_base_url=(get("ATLASSIAN_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
         token_store=(workspace / Path(token_store).expanduser() if token_store
-                     else workspace / STORE_FOLDER / "tokens.json"),
+                     else workspace / STATE_FOLDER / "tokens.json"),
         site=get("ATLASSIAN_SITE"),
         env_file=env_path,
         emulator_world=workspace / Path(world).expanduser() if world else None,

@@ -1269,7 +1269,9 @@ def health_check(session: Session, *, account_id: str | None = None) -> None:
             account_id=refreshed.entry.account_id,
         )
         _, report = _verify(session, refreshed.entry.account_id)
-        result.update(verified=report.ok, checks={c.name: c.status for c in report.checks})
+        named = report.to_dict()  # which connection: the batch report keys on it
+        result.update(verified=report.ok, account=named["account"], site=named["site"],
+                      checks={c.name: c.status for c in report.checks})
         if not report.ok:
             error = _failure("Unhealthy: ", report.checks)
     except PlaybookError as caught:
