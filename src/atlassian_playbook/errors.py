@@ -11,6 +11,7 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     ├── StorageError                 a file could not be written (disk full, read-only...)
     ├── NotebookParameterError       a secret passed as a papermill parameter
     ├── PlanError                    a batch plan that cannot run
+    ├── RenderError                  the training build cannot write its site
     ├── ParityRecordError            a file given as a parity record that is not one
     ├── CallbackError                the browser never came back, or came back wrong
     │   ├── CallbackTimeout
@@ -28,6 +29,9 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
         ├── SiteSelectionRequired
         ├── RateLimited
         └── ServerError
+
+The emulator adds two of its own, beside the code they guard: ``WorldError`` (a ConfigError:
+a world file, by file, line and key) and ``StateFileError`` (a state file it cannot use).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = [
     "StorageError",
     "NotebookParameterError",
     "PlanError",
+    "RenderError",
     "ParityRecordError",
     "CallbackError",
     "CallbackTimeout",
@@ -151,6 +156,10 @@ class NotebookParameterError(PlaybookError):
 
 class PlanError(PlaybookError):
     default_hint = "See examples/batch-plan.yaml for the plan format."
+
+
+class RenderError(PlaybookError):
+    default_hint = "Give --output a folder (new or existing), not a file."
 
 
 class ParityRecordError(PlaybookError):

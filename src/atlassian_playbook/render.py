@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ._files import atomic_write_text, read_json
 from .config import DEFAULT_REDIRECT_URI, save_settings
-from .errors import PlaybookError
+from .errors import PlaybookError, RenderError
 from .execute import NOTEBOOKS_DIR, run_notebook
 from .redact import mask
 
@@ -206,7 +206,7 @@ def _folder_to_write(path: str | Path) -> Path:
     for existing in (folder, *folder.parents):
         if existing.exists():
             if not existing.is_dir():
-                raise PlaybookError(
+                raise RenderError(
                     f"Cannot write the output in {folder}: {existing} is a file, not a folder.",
                     "Give --output a folder (it is created if missing), or move the file away.",
                 )
