@@ -366,6 +366,8 @@ def cmd_batch(args) -> int:
 def cmd_render(args) -> int:
     from .render import render_playbook
 
+    print("Target: the embedded Atlassian emulator, in a scratch workspace (the training build "
+          "never uses .env's credentials or tokens)", flush=True)
     result = render_playbook(args.output, timeout=args.timeout)
     print(result.to_text())
     return EXIT_OK if result.ok else EXIT_FAILED
