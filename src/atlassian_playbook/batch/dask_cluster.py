@@ -27,10 +27,13 @@ may share a worker process, so a kernel cannot be told apart for a whole-run wat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from concurrent.futures import Future
+from contextlib import suppress
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import PlaybookError
 from .plan import PlanError, RunSpec
@@ -40,6 +43,36 @@ __all__ = ["DaskExecutor", "run_on_worker"]
 
 INSTALL_HINT = ("pip install 'atlassian-oauth-playbook[dask]' (on the runner and on every "
                 "worker), or use --executor local.")
+# How long to try reaching the scheduler, and to close a client that never connected.
+CONNECT_TIMEOUT = 15.0
+CLOSE_TIMEOUT = 2.0
+# Dask's network transports that take host:port (inproc has no port, ucx needs an extra).
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS_HINT = "Pass --scheduler tcp://HOST:PORT (Dask's default port is 8786)."
+
+
+def scheduler_address(address: str) -> str:
+    """``address`` checked for what a Dask client needs: a known scheme (``tcp://`` when
+    none is given, as Dask does), a host and a port in 1-65535."""
+    text = address.strip()
+    url = urlsplit(text if "://" in text else f"tcp://{text}")
+    if url.scheme not in SCHEMES:
+        raise PlanError(f"The scheduler address {address!r} has an unknown scheme "
+                        f"{url.scheme!r}.", f"Use one of {', '.join(s + '://' for s in SCHEMES)}. "
+                        + _ADDRESS_HINT)
+    try:
+        port = url.port
+    except ValueError:
+        port = -1
+    if not url.hostname or url.path not in ("", "/") or url.query or url.fragment:
+        raise PlanError(f"The scheduler address {address!r} is not SCHEME://HOST:PORT.",
+                        _ADDRESS_HINT)
+    if port is None:
+        raise PlanError(f"The scheduler address {address!r} has no port.", _ADDRESS_HINT)
+    if not 1 <= port <= 65535:
+        raise PlanError(f"The scheduler address {address!r} has a port outside 1-65535.",
+                        _ADDRESS_HINT)
+    return f"{url.scheme}://{url.netloc}"
 
 
 def _distributed():
@@ -49,6 +82,30 @@ def _distributed():
         raise PlaybookError("Dask is not installed, so --executor dask is not available.",
                             INSTALL_HINT) from None
     return distributed
+
+
+@functools.cache
+def _client_class(distributed):
+    """``distributed.Client``, closing itself when it fails to start.
+
+    A client that cannot connect is left half-built with its event-loop thread running; Dask
+    closes it only when it is collected, often at exit, and then waits 30 s for a loop that is
+    gone. Closing it at once is quick. ``close()`` skips the loop when the failed start has
+    already marked the client closed, so the loop is stopped here too.
+    """
+
+    class ClosingClient(distributed.Client):
+        def start(self, **kwargs: Any) -> None:
+            try:
+                super().start(**kwargs)
+            except BaseException:
+                with suppress(Exception):
+                    self.close(timeout=CLOSE_TIMEOUT)
+                with suppress(Exception):
+                    self._loop_runner.stop(timeout=CLOSE_TIMEOUT)
+                raise
+
+    return ClosingClient
 
 
 def entry_lock_name(entry: str) -> str:
@@ -95,12 +152,14 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None,
-                 client: Any = None, **_unused: object) -> None:
+                 client: Any = None, connect_timeout: float = CONNECT_TIMEOUT,
+                 **_unused: object) -> None:
         self._distributed = _distributed()
         if scheduler is None and client is None:
             raise PlanError("--executor dask needs the scheduler's address.",
                             "Pass --scheduler tcp://HOST:8786 (the cluster must already run).")
-        self._address = scheduler
+        self._address = scheduler_address(scheduler) if client is None else scheduler
+        self._connect_timeout = connect_timeout
         self._client = client
         self._own_client = client is None
         self._limit = workers
@@ -113,11 +172,12 @@ class DaskExecutor:
         distributed = self._distributed
         if self._client is None:
             try:
-                self._client = distributed.Client(self._address, timeout="15s",
-                                                  set_as_default=False)
-            except OSError as error:
+                self._client = _client_class(distributed)(
+                    self._address, timeout=self._connect_timeout, set_as_default=False)
+            except Exception as error:  # OSError, Dask's TimeoutError, a refused handshake
                 raise PlaybookError(
-                    f"Cannot reach the Dask scheduler at {self._address}: {error}",
+                    f"Cannot reach the Dask scheduler at {self._address}: "
+                    + (str(error).splitlines()[0] if str(error) else type(error).__name__),
                     "Check the address and that the scheduler runs (dask scheduler).",
                 ) from None
         from .task import warm_up
