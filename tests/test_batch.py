@@ -83,6 +83,14 @@ def workspaces(tmp_path_factory) -> list[Path]:
     return [root / "acme", root / "globex"]
 
 
+def copy_notebook(notebooks: Path, name: str, folder: Path) -> Path:
+    """The fixture notebook ``name`` next to a plan written in ``folder`` (a plan may only
+    run a notebook in its own folder or in notebooks/)."""
+    copy = folder / name
+    copy.write_bytes((notebooks / name).read_bytes())
+    return copy
+
+
 def params_plan(notebooks: Path, **product) -> object:
     return plan_from_dict({"notebook": "params.ipynb", "product": product},
                           base_dir=notebooks, default_name="params")
@@ -97,7 +105,8 @@ def windows_overlap(a: RunResult, b: RunResult) -> bool:
 
 def test_plan_expands_product_resolves_workspaces_and_gives_stable_ids(tmp_path, notebooks):
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump({
-        "name": "p", "notebook": str(notebooks / "params.ipynb"), "timeout": 30,
+        "name": "p", "notebook": str(copy_notebook(notebooks, "params.ipynb", tmp_path)),
+        "timeout": 30,
         "parameters": {"workspace": "ws"},
         "product": {"value": [1, 2], "fail": [False, True]},
     }, sort_keys=False))
@@ -112,7 +121,7 @@ def test_plan_expands_product_resolves_workspaces_and_gives_stable_ids(tmp_path,
                for s in specs)
 
     (tmp_path / "plan.json").write_text(json.dumps({
-        "notebook": str(notebooks / "params.ipynb"), "runs": [{"value": 1}, {"value": 1}]}))
+        "notebook": "params.ipynb", "runs": [{"value": 1}, {"value": 1}]}))
     with pytest.raises(PlanError, match="same parameters"):
         load_plan(tmp_path / "plan.json")
     with pytest.raises(PlanError, match="looks like a secret"):
@@ -245,8 +254,9 @@ def test_batch_reports_statuses_failing_cell_hint_and_records(tmp_path, notebook
 @pytest.mark.xdist_group("batch")
 def test_cli_batch_exits_non_zero_when_a_run_fails(tmp_path, notebooks):
     plan = tmp_path / "plan.yaml"
-    plan.write_text(yaml.safe_dump({"name": "cli", "notebook": str(notebooks / "params.ipynb"),
-                                    "runs": [{"value": 3}, {"value": 4, "fail": True}]}))
+    plan.write_text(yaml.safe_dump({
+        "name": "cli", "notebook": str(copy_notebook(notebooks, "params.ipynb", tmp_path)),
+        "runs": [{"value": 3}, {"value": 4, "fail": True}]}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
     done = subprocess.run(
         [sys.executable, "-m", "atlassian_playbook", "batch", str(plan), "--workers", "2",
@@ -265,7 +275,8 @@ def test_cli_batch_exits_non_zero_when_a_run_fails(tmp_path, notebooks):
 @pytest.mark.xdist_group("batch")
 def test_cli_ctrl_c_lets_running_runs_finish_and_keeps_them(tmp_path, notebooks):
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"name": "stop", "notebook": str(notebooks / "params.ipynb"),
+    plan.write_text(json.dumps({"name": "stop",
+                                "notebook": str(copy_notebook(notebooks, "params.ipynb", tmp_path)),
                                 "product": {"value": list(range(6))}}))
     journal = tmp_path / "out" / "results.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
@@ -414,7 +425,8 @@ def test_runs_of_one_token_entry_never_overlap_and_all_stay_healthy(tmp_path, wo
 @pytest.mark.xdist_group("batch")
 def test_run_batch_from_a_notebook_shows_a_live_summary(tmp_path, notebooks):
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"name": "live", "notebook": str(notebooks / "params.ipynb"),
+    plan.write_text(json.dumps({"name": "live",
+                                "notebook": str(copy_notebook(notebooks, "params.ipynb", tmp_path)),
                                 "runs": [{"value": 5}, {"value": 6, "fail": True}]}))
     driver = write_notebook(
         tmp_path / "driver.ipynb", f"plan = {str(plan)!r}\nout = {str(tmp_path / 'out')!r}",

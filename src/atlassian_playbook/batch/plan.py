@@ -20,6 +20,17 @@ plan file and are made absolute, since the kernel runs in the notebook's folder.
 
 Each run gets an id: a hash of the notebook's bytes and its parameters. ``--resume`` skips a
 run whose id already succeeded, so changing the notebook or a parameter reruns it.
+
+A plan may come from someone else, so it is checked before anything runs or is written:
+
+* no secret at any depth (papermill writes every parameter into the executed notebook, and the
+  runner into ``results.jsonl`` and the summaries): a key named like one, or a value holding a
+  secret known to the run (its workspaces' client secrets and stored tokens). The refusal
+  names where it is (``runs[3].parameters.opts[0]``), never the value;
+* the notebook lies in the plan's folder or in the package's ``notebooks/`` (after following
+  symlinks and ``..``), and the plan's name is one folder name;
+* it expands to at most ``max_runs`` runs (:data:`DEFAULT_MAX_RUNS`), counted before a
+  ``product`` is expanded.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +48,23 @@ from ..errors import PlanError, PlaybookError
 from ..execute import NOTEBOOKS_DIR, check_parameters
 
 __all__ = [
+    "DEFAULT_MAX_RUNS",
     "HEALTH_CHECK_NOTEBOOK",
     "Plan",
     "PlanError",
     "RunSpec",
     "load_plan",
     "plan_from_store",
+    "check_max_runs",
+    "positive_seconds",
 ]
 
 HEALTH_CHECK_NOTEBOOK = "09-health-check.ipynb"
+# More runs than this is most likely a mistake in a `product` (--max-runs raises it).
+DEFAULT_MAX_RUNS = 10_000
+_SECRET_HINT = ("Remove it from the plan: secrets come from each workspace's .env or the "
+                "environment, and papermill writes every parameter into the executed notebook.")
+_MIN_CONTAINED = 8  # as redact's registered secrets
 _PLAN_KEYS = {"name", "notebook", "timeout", "parameters", "runs", "product", "path_parameters"}
 
 
@@ -87,11 +107,7 @@ class Plan:
         if not self.runs:
             raise PlanError(f"The plan {self.name!r} has no runs.",
                             "List parameter sets under `runs:` or lists under `product:`.")
-        for number, parameters in enumerate(self.runs, 1):
-            try:
-                check_parameters(parameters)
-            except PlaybookError as error:
-                raise PlanError(f"Run {number}: {error.message}", error.hint) from None
+        check_plan_secrets(self.runs, self._known_secrets())
         seen: dict[str, int] = {}
         for number, parameters in enumerate(self.runs, 1):
             canonical = _canonical(parameters)
@@ -101,6 +117,19 @@ class Plan:
                     "Each run needs its own parameter set; remove the duplicate.",
                 )
             seen[canonical] = number
+
+    def _known_secrets(self) -> set[str]:
+        """The secrets of every workspace the runs may open: each run's ``workspace``, or the
+        folder above the notebook's (``playbook.start``'s default), and the current folder
+        (the CLI's ``.env``); the environment's too, since it wins over each ``.env``."""
+        from .workspace import known_secrets
+
+        folders = {Path.cwd().resolve(), self.notebook.resolve().parent.parent}
+        for parameters in self.runs:
+            workspace = parameters.get("workspace")
+            if isinstance(workspace, str) and workspace:
+                folders.add(Path(workspace).expanduser().resolve())
+        return set().union(*(known_secrets(folder) for folder in folders))
 
     def specs(self, output_dir: Path, *, timeout: float | None = None) -> list[RunSpec]:
         """The runs, with ids, output paths and the token-store entry each one refreshes."""
@@ -125,6 +154,68 @@ class Plan:
         return specs
 
 
+def check_plan_secrets(runs: Sequence[Mapping[str, Any]], known: Iterable[str] = ()) -> None:
+    """Refuse a run whose parameters hold a secret anywhere, nested lists and maps included.
+
+    A key named like a secret (the rule of :func:`~atlassian_playbook.execute.check_parameters`),
+    or a key or string value holding a ``known`` secret, is refused with its path, never its
+    value.
+    """
+    known = {secret for secret in known if secret}
+    for index, parameters in enumerate(runs):
+        _check_secrets(parameters, f"runs[{index}].parameters", known)
+
+
+def _check_secrets(value: Any, path: str, known: set[str]) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = str(key)
+            if _holds_secret(name, known):
+                raise PlanError(f"A key of {path} is a secret known to this run and was refused.",
+                                _SECRET_HINT)
+            where = f"{path}.{name}" if name.isidentifier() else f"{path}[{name!r}]"
+            try:
+                check_parameters({name: item})
+            except PlaybookError:
+                raise PlanError(f"{where} looks like a secret (by its name) and was refused.",
+                                _SECRET_HINT) from None
+            _check_secrets(item, where, known)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for position, item in enumerate(value):
+            _check_secrets(item, f"{path}[{position}]", known)
+    elif isinstance(value, str) and _holds_secret(value, known):
+        raise PlanError(f"The value of {path} is a secret known to this run (a client secret or "
+                        "a stored token of its workspace) and was refused.", _SECRET_HINT)
+
+
+def _holds_secret(text: str, known: set[str]) -> bool:
+    # Inside a longer text too (a URL, "Bearer ..."), unless the secret is so short that it
+    # would match ordinary words: then only the whole value.
+    return any(text == secret or (len(secret) >= _MIN_CONTAINED and secret in text)
+               for secret in known)
+
+
+def positive_seconds(value: Any, what: str) -> float:
+    """``value`` as a positive, finite number of seconds, else a :class:`PlanError`."""
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or value <= 0):
+        shown = repr(value) if isinstance(value, int | float) else f"a {type(value).__name__}"
+        raise PlanError(f"{what} must be a positive number of seconds, not {shown}.",
+                        f"Give seconds, such as 300; leave {what} out for the default.")
+    return float(value)
+
+
+def check_max_runs(count: int, max_runs: int) -> None:
+    """Refuse a plan of more than ``max_runs`` runs (most likely a `product` gone wrong)."""
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+        raise PlanError(f"The run limit must be a positive whole number, not {max_runs!r}.",
+                        f"Pass --max-runs N with N at least 1 (default {DEFAULT_MAX_RUNS}).")
+    if count > max_runs:
+        raise PlanError(f"The plan expands to {count} runs, more than the limit of {max_runs}.",
+                        "Check its `product` lists, split the plan, or raise the limit with "
+                        f"--max-runs {count} (max_runs= in Python).")
+
+
 def _canonical(parameters: Mapping[str, Any]) -> str:
     return json.dumps(parameters, sort_keys=True, default=str, separators=(",", ":"))
 
@@ -147,8 +238,9 @@ PLAN_READERS: dict[str, Callable[[Path], Any]] = {
 }
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a plan file (YAML or JSON, by suffix)."""
+def load_plan(path: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> Plan:
+    """Read a plan file (YAML or JSON, by suffix); refuse it if it expands to more than
+    ``max_runs`` runs."""
     path = Path(path)
     reader = PLAN_READERS.get(path.suffix.lower())
     if reader is None:
@@ -162,12 +254,14 @@ def load_plan(path: str | Path) -> Plan:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise PlanError(f"The plan {path} cannot be read: {first_line}",
                         "Fix its syntax (YAML or JSON).") from None
-    return plan_from_dict(data, base_dir=path.parent, default_name=path.stem, source=path)
+    return plan_from_dict(data, base_dir=path.parent, default_name=path.stem, source=path,
+                          max_runs=max_runs)
 
 
 def plan_from_dict(data: Any, *, base_dir: Path = Path("."), default_name: str = "batch",
-                   source: Path | None = None) -> Plan:
-    """Build a plan from its parsed form (what :func:`load_plan` reads)."""
+                   source: Path | None = None, max_runs: int = DEFAULT_MAX_RUNS) -> Plan:
+    """Build a plan from its parsed form (what :func:`load_plan` reads); ``base_dir`` is the
+    plan's folder."""
     if not isinstance(data, Mapping):
         raise PlanError("A plan is a mapping with at least `notebook` and `runs` or `product`.")
     unknown = sorted(set(data) - _PLAN_KEYS)
@@ -185,9 +279,12 @@ def plan_from_dict(data: Any, *, base_dir: Path = Path("."), default_name: str =
         items = data["runs"]
         if not isinstance(items, list):
             raise PlanError("`runs` must be a list of parameter mappings.")
+        check_max_runs(len(items), max_runs)
         runs = [{**base, **_mapping(item or {}, f"runs[{i}]")} for i, item in enumerate(items)]
     elif product_given:
-        runs = [{**base, **combo} for combo in _product(_mapping(data["product"], "product"))]
+        lists = _product_lists(_mapping(data["product"], "product"))
+        check_max_runs(math.prod(len(values) for values in lists.values()), max_runs)
+        runs = [{**base, **combo} for combo in _product(lists)]
     else:
         runs = [dict(base)]
     path_parameters = data.get("path_parameters", ["workspace"])
@@ -199,11 +296,10 @@ def plan_from_dict(data: Any, *, base_dir: Path = Path("."), default_name: str =
             if isinstance(run.get(name), str) and run[name]:
                 run[name] = str((base_dir / Path(run[name]).expanduser()).resolve())
     timeout = data.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                or timeout <= 0):
-        raise PlanError(f"`timeout` must be a positive number of seconds, not {timeout!r}.")
+    if timeout is not None:
+        timeout = positive_seconds(timeout, "`timeout`")
     return Plan(
-        name=str(data.get("name") or default_name),
+        name=_folder_name(str(data.get("name") or default_name)),
         notebook=resolve_notebook(data["notebook"], base_dir),
         runs=runs,
         timeout=timeout,
@@ -212,12 +308,33 @@ def plan_from_dict(data: Any, *, base_dir: Path = Path("."), default_name: str =
 
 
 def resolve_notebook(notebook: str | Path, base_dir: Path = Path(".")) -> Path:
-    """A notebook path relative to ``base_dir``, else a name in the project's notebooks/."""
-    candidate = (Path(base_dir) / Path(notebook).expanduser()).resolve()
-    if candidate.is_file():
-        return candidate
-    bundled = NOTEBOOKS_DIR / Path(notebook).name
-    return bundled.resolve() if bundled.is_file() else candidate
+    """A notebook path relative to ``base_dir``, else a name in the project's notebooks/.
+
+    Either way it must lie, symlinks and ``..`` followed, inside ``base_dir`` or notebooks/:
+    a plan someone sends must not run a notebook from elsewhere on the machine.
+    """
+    base = Path(base_dir).expanduser().resolve()
+    candidate = (base / Path(notebook).expanduser()).resolve()
+    if not candidate.is_file():
+        bundled = (NOTEBOOKS_DIR / Path(notebook).name).resolve()
+        if bundled.is_file():
+            candidate = bundled
+    if not any(candidate.is_relative_to(root) for root in (base, NOTEBOOKS_DIR.resolve())):
+        raise PlanError(
+            f"The notebook {notebook} is outside the plan's folder {base} and the "
+            f"playbook's notebooks/ (it resolves to {candidate}).",
+            "Put the notebook in the plan's folder (or below it), or name one of notebooks/.",
+        )
+    return candidate
+
+
+def _folder_name(name: str) -> str:
+    # The name becomes output/batch/<name>/: one plain folder name, not a path.
+    if name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise PlanError(f"The plan's name {name!r} is not a plain folder name.",
+                        "Use letters, digits, dashes or dots, with no slash: it names the "
+                        "output folder.")
+    return name
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -226,11 +343,15 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _product(lists: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
-    names = list(lists)
-    for name in names:
-        if not isinstance(lists[name], list) or not lists[name]:
+def _product_lists(lists: Mapping[str, Any]) -> dict[str, list[Any]]:
+    for name, values in lists.items():
+        if not isinstance(values, list) or not values:
             raise PlanError(f"`product.{name}` must be a non-empty list of values.")
+    return dict(lists)
+
+
+def _product(lists: Mapping[str, list[Any]]) -> Iterable[dict[str, Any]]:
+    names = list(lists)
     for values in itertools.product(*(lists[n] for n in names)):
         yield dict(zip(names, values, strict=True))
 

@@ -26,7 +26,15 @@ from typing import Any
 from .._files import atomic_write_text
 from ..redact import redact, redact_mapping
 from .executors import Executor, create_executor
-from .plan import Plan, RunSpec, load_plan
+from .plan import (
+    DEFAULT_MAX_RUNS,
+    Plan,
+    PlanError,
+    RunSpec,
+    check_max_runs,
+    load_plan,
+    positive_seconds,
+)
 from .progress import Progress, create_progress
 from .report import BatchSummary, write_reports
 from .results import Journal, RunResult, failure
@@ -54,6 +62,7 @@ def run_batch(
     progress: str | Progress = "auto",
     cancel: threading.Event | None = None,
     on_result: Callable[[RunResult], object] | None = None,
+    max_runs: int = DEFAULT_MAX_RUNS,
 ) -> BatchSummary:
     """Run every run of ``plan`` and write ``summary.json`` and ``summary.html``.
 
@@ -62,12 +71,26 @@ def run_batch(
     runs in flight). ``timeout``: seconds per run (default: the plan's, else 600).
     ``progress``: ``auto`` (a live summary in a notebook, a bar on a terminal), ``bar``,
     ``notebook`` or ``none``. ``on_result(result)`` is called as each run finishes.
+    ``max_runs``: refuse a plan of more runs than this, before anything starts.
+
+    Everything is checked before the batch folder is touched: ``workers`` and ``timeout``
+    positive, the plan (no secret, its notebook where it belongs, at most ``max_runs`` runs).
     """
-    plan = plan if isinstance(plan, Plan) else load_plan(plan)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise PlanError(f"workers (--workers) must be a positive whole number, not {workers!r}.",
+                        "Give 1 or more, or leave it out for the CPU count.")
+    if timeout is not None:
+        timeout = positive_seconds(timeout, "timeout (--timeout)")
+    plan = plan if isinstance(plan, Plan) else load_plan(plan, max_runs=max_runs)
+    check_max_runs(len(plan.runs), max_runs)
     folder = Path(output_dir or default_output_dir(plan)).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     specs = plan.specs(folder, timeout=timeout)
     specs = [s if s.timeout else _with_timeout(s, DEFAULT_TIMEOUT) for s in specs]
+    # Built (options checked, e.g. a Dask address) before the folder and its journal are.
+    runner = executor if not isinstance(executor, str) else create_executor(
+        executor, workers=workers, scheduler=scheduler, client=client, log_dir=folder)
+    folder.mkdir(parents=True, exist_ok=True)
     journal = Journal(folder / "results.jsonl", resume=resume)
 
     results: dict[int, RunResult] = {}
@@ -80,8 +103,6 @@ def run_batch(
         else:
             todo.append(spec)
 
-    runner = executor if not isinstance(executor, str) else create_executor(
-        executor, workers=workers, scheduler=scheduler, client=client, log_dir=folder)
     display = create_progress(progress)
     started = time.time()
     display.start(len(specs), list(results.values()))
