@@ -9,13 +9,24 @@ The seams follow papermill's: a **plan** (:mod:`.plan`, what to run), an **execu
     summary = run_batch("examples/batch-plan.yaml", workers=2, progress="notebook")
     summary.counts        # {"ok": 15, "failed": 1}
 
+A plan is checked whole before anything runs or is written (no secret at any depth, its
+notebook in its folder or notebooks/, at most ``max_runs`` runs): see :mod:`.plan`.
+
 Importing this package imports neither papermill nor Dask: workers import papermill, and
 Dask only when the ``dask`` executor is chosen.
 """
 
 from __future__ import annotations
 
-from .plan import HEALTH_CHECK_NOTEBOOK, Plan, PlanError, RunSpec, load_plan, plan_from_store
+from .plan import (
+    DEFAULT_MAX_RUNS,
+    HEALTH_CHECK_NOTEBOOK,
+    Plan,
+    PlanError,
+    RunSpec,
+    load_plan,
+    plan_from_store,
+)
 from .report import BatchSummary
 from .results import STATUSES, RunResult
 from .runner import DEFAULT_TIMEOUT, run_batch
@@ -32,4 +43,5 @@ __all__ = [
     "STATUSES",
     "HEALTH_CHECK_NOTEBOOK",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_RUNS",
 ]
