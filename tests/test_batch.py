@@ -389,6 +389,24 @@ def test_cancel_after_the_first_result_keeps_it_and_resume_runs_the_rest(tmp_pat
 
 
 @pytest.mark.xdist_group("batch")
+def test_ctrl_c_while_a_result_is_recorded_loses_no_finished_run(tmp_path, notebooks):
+    sent: list[int] = []
+
+    def ctrl_c_once(result: RunResult) -> None:
+        if not sent:  # what a terminal's Ctrl-C does, landing as the first result is recorded
+            sent.append(result.index)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "out"
+    summary = run_batch(params_plan(notebooks, value=[1, 2]), output_dir=out, workers=2,
+                        progress="none", on_result=ctrl_c_once)
+    # The other run was in flight (or done in the same wait): it finishes and is recorded.
+    assert [r.status for r in summary.results] == ["ok", "ok"]
+    assert summary.interrupted and summary.exit_code == 130
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.xdist_group("batch")
 def test_a_lost_local_worker_is_reported_and_the_batch_goes_on(tmp_path, notebooks):
     marker = tmp_path / "started.txt"
     plan = plan_from_dict({"notebook": "params.ipynb", "runs": [

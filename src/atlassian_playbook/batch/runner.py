@@ -12,10 +12,15 @@ The runner is the only place that decides what runs when:
   runs in flight, because killing a run mid-refresh could lose a rotated refresh token; a
   second Ctrl-C abandons them. What finished is kept, the rest is reported ``cancelled``, and
   ``--resume`` picks up from there.
+
+Once runs are going, Ctrl-C reaches the loop as a count, not as ``KeyboardInterrupt``: an
+exception raised wherever the signal lands could cut a result's recording short (journaled but
+missing from the summary, or a finished run reported ``cancelled``).
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -112,10 +117,12 @@ def run_batch(
         if todo:
             try:
                 runner.start()
-                startup = time.time() - started
-                state.run(todo)
-            except KeyboardInterrupt:  # during start(): nothing was running yet
+            except KeyboardInterrupt:  # during start() (a connection may hang): nothing ran
                 state.interrupted = True
+            else:
+                startup = time.time() - started
+                with _Interrupts() as interrupts:
+                    state.run(todo, interrupts)
     finally:
         runner.shutdown(abandon=state.abandon)
         display.close()
@@ -132,6 +139,31 @@ def run_batch(
     return summary
 
 
+class _Interrupts:
+    """Counts Ctrl-C (SIGINT) while a batch runs, instead of raising ``KeyboardInterrupt``.
+
+    Only the main thread can set a signal handler; run elsewhere, SIGINT interrupts the main
+    thread as usual and never this loop. A SIGINT that was ignored stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: Any = None
+
+    def _count(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _Interrupts:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
+            self._previous = signal.signal(signal.SIGINT, self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class _Loop:
     """The scheduling loop, with its state kept for the report when it is cut short."""
 
@@ -145,18 +177,12 @@ class _Loop:
         self.stopping = self.interrupted = self.abandon = False
         self.abandoned: dict[int, bool] = {}
 
-    def run(self, todo: list[RunSpec]) -> None:
+    def run(self, todo: list[RunSpec], interrupts: _Interrupts) -> None:
         pending = list(todo)
+        seen = 0
         while True:
-            try:
-                if not self.stopping and self.cancel is not None and self.cancel.is_set():
-                    self._stop("stopping")
-                if not self.stopping:
-                    self._fill(pending)
-                if not self.in_flight:
-                    return
-                done, _ = wait(self.in_flight, timeout=_POLL, return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt:
+            while seen < interrupts.count:  # each Ctrl-C since the last look
+                seen += 1
                 if self.stopping:
                     self.abandon = True
                     self.abandoned = {spec.index: True for spec in self.in_flight.values()}
@@ -164,7 +190,13 @@ class _Loop:
                     return
                 self.interrupted = True
                 self._stop("interrupted")
-                continue
+            if not self.stopping and self.cancel is not None and self.cancel.is_set():
+                self._stop("stopping")
+            if not self.stopping:
+                self._fill(pending)
+            if not self.in_flight:
+                return
+            done, _ = wait(self.in_flight, timeout=_POLL, return_when=FIRST_COMPLETED)
             for future in done:
                 self._finish(future)
 
