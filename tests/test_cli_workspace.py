@@ -213,3 +213,20 @@ def test_a_full_disk_anywhere_is_named_with_its_fix(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert err == (f"error: No space left on device ({tmp_path / 'out.json'})  hint: free some "
                    "space on that disk, then run the command again\n")
+
+
+def test_batch_says_each_workspace_s_target_and_takes_max_runs(tmp_path):
+    (tmp_path / "plan.yaml").write_text(
+        "name: many\nnotebook: 09-health-check.ipynb\n"
+        f"product:\n  workspace: ['{tmp_path}']\n  account_id: [a, b, c]\n")
+    refused = run(["batch", "plan.yaml", "--max-runs", "2"], tmp_path)
+    assert refused.returncode == 1
+    assert "expands to 3 runs, more than the limit of 2" in refused.stderr
+    assert "--max-runs 3" in refused.stderr
+    assert not (tmp_path / "output").exists()
+    assert run(["login", "--no-browser"], tmp_path).returncode == 0
+    batch = run(["batch", "--from-store", "--output", str(tmp_path / "out")], tmp_path,
+                timeout=300)
+    assert batch.returncode == 0, batch.stderr
+    assert batch.stdout.startswith(
+        f"Target of {tmp_path}: the embedded Atlassian emulator (no credentials set in .env)")

@@ -350,17 +350,39 @@ def cmd_batch(args) -> int:
         workspaces = args.workspace or [str(Path(args.env_file).parent)]
         plan = plan_from_store(workspaces, notebook=args.notebook)
     else:
-        plan = load_plan(args.plan)
+        plan = load_plan(args.plan, max_runs=args.max_runs)
+    if not args.json:
+        _announce_workspaces(plan)
     summary = run_batch(
         plan, output_dir=args.output, workers=args.workers, timeout=args.timeout,
         executor=args.executor, scheduler=args.scheduler, resume=args.resume,
-        progress="none" if args.json else args.progress,
+        progress="none" if args.json else args.progress, max_runs=args.max_runs,
     )
     if args.json:
         _print_json(summary.to_dict())
     else:
         print(summary.to_text())
     return summary.exit_code
+
+
+def _announce_workspaces(plan) -> None:
+    """A batch's first lines: which Atlassian each workspace of the plan talks to."""
+    from pathlib import Path
+
+    from .config import load_workspace_settings
+    from .errors import ConfigError
+    from .target import describe_settings
+
+    workspaces = list(dict.fromkeys(str(run["workspace"]) for run in plan.runs
+                                    if run.get("workspace")))
+    for workspace in workspaces[:5]:
+        try:
+            where = describe_settings(load_workspace_settings(Path(workspace)))
+        except ConfigError as error:
+            where = f"invalid settings ({error.message})"
+        print(f"Target of {workspace}: {where}", flush=True)
+    if len(workspaces) > 5:
+        print(f"... and {len(workspaces) - 5} more workspaces", flush=True)
 
 
 def cmd_render(args) -> int:
@@ -377,6 +399,7 @@ def cmd_render(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .batch.plan import DEFAULT_MAX_RUNS  # light: the batch engine loads when it runs
     parser = argparse.ArgumentParser(
         prog="atlassian-playbook",
         description="Create, verify and refresh an Atlassian Cloud OAuth 2.0 (3LO) connection. "
@@ -509,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="runs at once (default: CPU count; dask: the cluster's threads)")
     batch.add_argument("--timeout", type=_seconds,
                        help="seconds per run (default: the plan's, else 600)")
+    batch.add_argument("--max-runs", type=_count, default=DEFAULT_MAX_RUNS, metavar="N",
+                       help="refuse a plan of more than N runs before anything starts "
+                       f"(default {DEFAULT_MAX_RUNS})")
     batch.add_argument("--resume", action="store_true",
                        help="skip runs that already succeeded with the same notebook and "
                        "parameters (from results.jsonl)")

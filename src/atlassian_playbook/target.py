@@ -21,7 +21,7 @@ from .config import Settings, load_settings
 if TYPE_CHECKING:
     from .emulator import Emulator
 
-__all__ = ["Target", "connect", "emulator_state_path"]
+__all__ = ["Target", "connect", "describe_settings", "emulator_state_path"]
 
 _embedded: dict[tuple[Path, bool | str, Path | None], Emulator] = {}
 _embedded_lock = threading.Lock()
@@ -51,6 +51,13 @@ class Target:
             return (f"Atlassian Cloud ({self.settings.auth_base_url}) "
                     f"as client {self.settings.client_id}")
         return f"{self.settings.auth_base_url} as client {self.settings.client_id}"
+
+
+def describe_settings(settings: Settings) -> str:
+    """Which Atlassian ``settings`` select, without starting anything (a batch's workspaces)."""
+    if not settings.has_credentials:
+        return "the embedded Atlassian emulator (no credentials set in .env)"
+    return Target(settings).describe()
 
 
 def emulator_state_path(settings: Settings) -> Path:
