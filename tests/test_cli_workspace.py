@@ -14,12 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dotenv import dotenv_values
 
 from atlassian_playbook import cli
 from atlassian_playbook.batch.workspace import store_entries
 from atlassian_playbook.config import load_workspace_settings
 
 from .conftest import assert_no_secrets, secrets_in_store
+from .notebook_helpers import new_workspace
 
 SECRET = "ws-secret-value-0123456789abcdef"
 
@@ -78,6 +80,7 @@ def test_an_unknown_atlassian_name_warns_from_every_command_and_fails_doctor(tmp
 
 
 def test_every_command_says_first_which_atlassian_and_doctor_which_files(tmp_path):
+    new_workspace(tmp_path)
     login = run(["login", "--no-browser"], tmp_path)
     assert login.returncode == 0, login.stderr
     assert login.stderr.startswith("Target: the embedded Atlassian emulator on http://127.0.0.1:")
@@ -88,11 +91,12 @@ def test_every_command_says_first_which_atlassian_and_doctor_which_files(tmp_pat
         assert result.returncode == 0, (command, result.stdout, result.stderr)
         assert result.stdout.startswith("Target: the embedded Atlassian emulator"), command
     doctor = run(["doctor"], tmp_path).stdout.splitlines()
-    assert doctor[1] == f"Settings: {tmp_path / '.env'} (not found: defaults and environment)"
+    assert doctor[1] == f"Settings: {tmp_path / '.env'}"
     assert doctor[2] == f"Token store: {tmp_path / '.playbook' / 'tokens.json'}"
 
 
 def test_verify_json_names_the_connection_it_checked(tmp_path):
+    new_workspace(tmp_path)
     assert run(["login", "--no-browser"], tmp_path).returncode == 0
     report = json.loads(run(["verify", "--json"], tmp_path).stdout)
     assert report["account"] == {"account_id": "5b10ac8d82e05b22cc7d4ef5", "name": "Ada Lovelace",
@@ -109,6 +113,7 @@ def test_verify_json_names_the_connection_it_checked(tmp_path):
 
 def test_paste_mode_completes_against_the_embedded_emulator(tmp_path):
     """`login --paste --no-browser`: whoever opens the URL pastes where the browser landed."""
+    callback = dotenv_values(new_workspace(tmp_path) / ".env")["ATLASSIAN_REDIRECT_URI"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "atlassian_playbook", "login", "--paste", "--no-browser"],
         env=clean_env(), cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -118,7 +123,7 @@ def test_paste_mode_completes_against_the_embedded_emulator(tmp_path):
     # The browser: the embedded emulator consents at once and redirects to the callback,
     # where nothing listens in paste mode; the address bar shows this URL.
     landed = httpx.get(url, follow_redirects=False, timeout=30).headers["location"]
-    assert landed.startswith("http://127.0.0.1:8765/callback?code=")
+    assert landed.startswith(f"{callback}?code=")
     out, err = proc.communicate(input=landed + "\n", timeout=90)
     assert proc.returncode == 0, err
     assert "Logged in as account 5b10ac8d82e05b22cc7d4ef5" in out
@@ -129,6 +134,7 @@ def test_paste_mode_completes_against_the_embedded_emulator(tmp_path):
 
 
 def test_a_cli_login_is_the_notebooks_and_the_batch_s_from_the_same_folder(tmp_path):
+    new_workspace(tmp_path)
     assert run(["login", "--no-browser"], tmp_path).returncode == 0
     settings = load_workspace_settings(tmp_path)  # what open_session and batch resolve
     assert settings.token_store == tmp_path / ".playbook" / "tokens.json"
@@ -140,6 +146,8 @@ def test_a_cli_login_is_the_notebooks_and_the_batch_s_from_the_same_folder(tmp_p
 
 def test_the_workspace_store_is_never_committed_by_the_user_s_own_git(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text(".env\n")
+    new_workspace(tmp_path)
     assert run(["login", "--no-browser"], tmp_path).returncode == 0
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
                             cwd=tmp_path, capture_output=True, text=True, check=True).stdout
@@ -224,6 +232,7 @@ def test_batch_says_each_workspace_s_target_and_takes_max_runs(tmp_path):
     assert "expands to 3 runs, more than the limit of 2" in refused.stderr
     assert "--max-runs 3" in refused.stderr
     assert not (tmp_path / "output").exists()
+    new_workspace(tmp_path)
     assert run(["login", "--no-browser"], tmp_path).returncode == 0
     batch = run(["batch", "--from-store", "--output", str(tmp_path / "out")], tmp_path,
                 timeout=300)
