@@ -30,8 +30,14 @@ def free_port() -> int:
 
 
 def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """A clean environment with a store in ``tmp_path`` and a loopback callback on a free port,
+    registered on the embedded emulator's app (parallel suites must never share 8765)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
     env["ATLASSIAN_TOKEN_STORE"] = str(tmp_path / "store" / "tokens.json")
+    if "ATLASSIAN_REDIRECT_URI" not in settings:
+        callback = f"http://127.0.0.1:{free_port()}/callback"
+        Emulator(state_path=tmp_path / "store" / "emulator-state.json").add_callback_url(callback)
+        env["ATLASSIAN_REDIRECT_URI"] = callback
     env.update(settings)
     return env
 
