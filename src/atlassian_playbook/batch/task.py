@@ -163,7 +163,8 @@ def _scrub_again(output: Path, new_secrets: set[str]) -> dict[str, Any] | None:
 
 def _running_cell(output: Path) -> tuple[int | None, int | None, str | None]:
     """The cell a stopped run was in (index, ``In [n]``, first line): papermill marks it
-    running, or it holds the error the interrupt left."""
+    running, or it holds the error the interrupt left, or (when the kernel went before that
+    error reached us, as on a busy machine) it is the last cell papermill started."""
     try:
         cells = json.loads(output.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
@@ -174,6 +175,10 @@ def _running_cell(output: Path) -> tuple[int | None, int | None, str | None]:
         found = next((i for i in range(len(cells) - 1, -1, -1)
                       if any(o.get("output_type") == "error"
                              for o in cells[i].get("outputs", []))), None)
+    if found is None:
+        found = next((i for i in range(len(cells) - 1, -1, -1)
+                      if cells[i].get("metadata", {}).get("papermill", {}).get("start_time")),
+                     None)
     if found is None:
         return None, None, None
     cell = cells[found]
