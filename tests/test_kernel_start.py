@@ -21,6 +21,8 @@ from atlassian_playbook.batch.task import execute_run
 from atlassian_playbook.execute import run_notebook
 from atlassian_playbook.render import render_playbook
 
+from .test_batch import write_notebook
+
 pytestmark = pytest.mark.notebook
 
 LAUNCHER = '''\
@@ -72,17 +74,6 @@ def kernels(tmp_path, monkeypatch) -> Kernels:
     return Kernels(root)
 
 
-def write_notebook(path: Path, *cells: str) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell('value = 1')
-    first.metadata["tags"] = ["parameters"]
-    notebook.cells = [first, *(nbformat.v4.new_code_cell(c) for c in cells)]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    nbformat.write(notebook, path)
-    return path
-
-
 CONNECTION = (
     "import json, os, stat\n"
     "from ipykernel.connect import get_connection_file, get_connection_info\n"
@@ -96,7 +87,7 @@ CONNECTION = (
 
 
 def test_kernels_talk_over_sockets_in_a_private_folder_so_no_port_can_be_taken(tmp_path):
-    notebook = write_notebook(tmp_path / "where.ipynb", CONNECTION)
+    notebook = write_notebook(tmp_path / "where.ipynb", "value = 1", CONNECTION)
     outcome = run_notebook(notebook, tmp_path / "out.ipynb", {"value": 7})
 
     assert outcome.ok, outcome.failure
@@ -108,7 +99,7 @@ def test_kernels_talk_over_sockets_in_a_private_folder_so_no_port_can_be_taken(t
 
 def test_a_kernel_that_dies_before_its_first_reply_is_started_again_once(tmp_path, kernels):
     name = kernels.add("dies-once", "once")
-    notebook = write_notebook(tmp_path / "flaky.ipynb", CONNECTION)
+    notebook = write_notebook(tmp_path / "flaky.ipynb", "value = 1", CONNECTION)
     outcome = run_notebook(notebook, tmp_path / "out.ipynb", {"value": 3}, kernel_name=name)
 
     assert outcome.ok, outcome.failure
@@ -122,7 +113,7 @@ def test_a_kernel_that_dies_before_its_first_reply_is_started_again_once(tmp_pat
 
 def test_a_kernel_that_dies_every_time_fails_clearly_after_one_restart(tmp_path, kernels):
     name = kernels.add("always-dies", "always")
-    notebook = write_notebook(tmp_path / "dead.ipynb", "print('never runs')")
+    notebook = write_notebook(tmp_path / "dead.ipynb", "value = 1", "print('never runs')")
     outcome = run_notebook(notebook, tmp_path / "out.ipynb", kernel_name=name)
 
     assert len(kernels.starts(name)) == 2  # started again once, not in a loop
@@ -136,7 +127,7 @@ def test_a_kernel_that_dies_every_time_fails_clearly_after_one_restart(tmp_path,
 
 def test_a_kernel_the_batch_watchdog_killed_at_start_is_not_started_again(tmp_path, kernels):
     kernels.add("python3", "hangs")  # execute_run starts the default kernel
-    notebook = write_notebook(tmp_path / "hangs.ipynb", "print('never runs')")
+    notebook = write_notebook(tmp_path / "hangs.ipynb", "value = 1", "print('never runs')")
     spec = RunSpec(index=0, run_id="r0", notebook=str(notebook), parameters={},
                    output_path=str(tmp_path / "out.ipynb"), timeout=1)
     result = execute_run(spec, watchdog=True)
@@ -151,8 +142,8 @@ def test_a_batch_survives_a_kernel_death_at_start_and_counts_the_restart(tmp_pat
     kernels.add("python3", "once")
     folder = tmp_path / "plan"
     folder.mkdir()
-    write_notebook(folder / "values.ipynb", "from atlassian_playbook.records import record\n"
-                                            "record('double', value * 2)")
+    write_notebook(folder / "values.ipynb", "value = 1",
+                   "from atlassian_playbook.records import record\nrecord('double', value * 2)")
     plan = plan_from_dict({"notebook": "values.ipynb", "runs": [{"value": 1}, {"value": 2}]},
                           base_dir=folder, default_name="values")
     summary = run_batch(plan, output_dir=tmp_path / "out", workers=2, progress="none")
@@ -171,8 +162,8 @@ def test_a_batch_survives_a_kernel_death_at_start_and_counts_the_restart(tmp_pat
 
 def test_the_training_build_survives_a_kernel_death_at_start(tmp_path, kernels):
     kernels.add("python3", "once")  # render runs the default kernel
-    first = write_notebook(tmp_path / "01-first.ipynb", "print('first page')")
-    second = write_notebook(tmp_path / "02-second.ipynb", "print('second page')")
+    first = write_notebook(tmp_path / "01-first.ipynb", "value = 1", "print('first page')")
+    second = write_notebook(tmp_path / "02-second.ipynb", "value = 1", "print('second page')")
     result = render_playbook(tmp_path / "site", notebooks=[first, second])
 
     assert result.ok, result.to_text()
