@@ -192,15 +192,16 @@ def cmd_login(args) -> int:
         print("Paste the full URL the browser landed on, then press Enter:", file=sys.stderr)
         return sys.stdin.readline()
 
-    result = connection.login(
-        target,
-        scopes=scopes,
-        mode="paste" if args.paste else "auto",
-        browser=browser,
-        paste=paste if args.paste or browser != "headless" else None,
-        show_url=show_url,
-        timeout=args.timeout,
-    )
+    with target:
+        result = connection.login(
+            target,
+            scopes=scopes,
+            mode="paste" if args.paste else "auto",
+            browser=browser,
+            paste=paste if args.paste or browser != "headless" else None,
+            show_url=show_url,
+            timeout=args.timeout,
+        )
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -211,7 +212,8 @@ def cmd_login(args) -> int:
 def cmd_verify(args) -> int:
     from . import connection
 
-    report = connection.verify(_target(args), account_id=args.account)
+    with _target(args) as target:
+        report = connection.verify(target, account_id=args.account)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -222,7 +224,8 @@ def cmd_verify(args) -> int:
 def cmd_refresh(args) -> int:
     from . import connection
 
-    result = connection.refresh(_target(args), account_id=args.account)
+    with _target(args) as target:
+        result = connection.refresh(target, account_id=args.account)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -299,8 +302,8 @@ def cmd_emulator_rehearse(args) -> int:
     """The consent traps on purpose, against this folder's embedded emulator."""
     from .rehearsals import rehearse
 
-    target = _target(args)
-    results = rehearse(target, args.names or None)
+    with _target(args) as target:
+        results = rehearse(target, args.names or None)
     if args.json:
         _print_json([r.to_dict() for r in results])
     else:

@@ -15,14 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ._http import new_client
-from .api import ApiClient, Site, choose_site
+from .api import Site, choose_site
 from .callback import is_loopback, obtain_code
 from .config import Settings
 from .errors import CallbackError, RedirectUriMismatch, SiteSelectionRequired
-from .oauth import OAuthClient
 from .redact import get_logger
 from .target import Target
-from .tokens import StaticTokenSource, StoredTokenSource, TokenEntry, TokenSet, TokenStore
+from .tokens import TokenEntry, TokenSet
 from .verify import VerificationReport, consent_check, verify_connection
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "login",
     "refresh",
     "verify",
-    "api_client",
     "visit_headless",
 ]
 
@@ -214,7 +212,7 @@ def login(
             "Use paste mode (--paste) and paste the URL the browser lands on.",
         )
 
-    with OAuthClient(settings) as oauth:
+    with target.oauth_client() as oauth:
         request = oauth.authorization_request(scopes)
 
         def send_user(url: str) -> None:
@@ -240,7 +238,7 @@ def login(
     if missing:
         warnings.append(f"requested but not granted: {' '.join(missing)}.")
 
-    with ApiClient(settings, StaticTokenSource(tokens)) as api:
+    with target.api_client(tokens=tokens) as api:
         account_id = api.me().get("account_id") if "read:me" in tokens.scopes else None
         sites = api.accessible_resources()
     site = _chosen_site(settings, sites)
@@ -257,7 +255,7 @@ def login(
         site=site,
         updated_at=time.time(),
     )
-    TokenStore(settings.token_store).put(entry)
+    target.store.put(entry)
     log.info("stored tokens for %s in %s", entry.key, settings.token_store)
     return LoginResult(entry=entry, sites=sites, requested_scopes=scopes, warnings=warnings)
 
@@ -271,28 +269,14 @@ def _chosen_site(settings: Settings, sites: list[Site]) -> dict | None:
     return {"id": site.id, "name": site.name, "url": site.url}
 
 
-def api_client(target: Target, *, account_id: str | None = None) -> ApiClient:
-    """An API client over the stored connection, refreshing (and persisting) as needed."""
-    settings = target.settings
-    settings.require_credentials()
-    store = TokenStore(settings.token_store)
-    entry = store.get(settings.client_id, account_id)
-    oauth = OAuthClient(settings)
-    source = StoredTokenSource(store, oauth, entry.client_id, entry.account_id)
-    return ApiClient(settings, source)
-
-
 def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
     """Refresh the stored connection now; the rotated refresh token is saved before returning."""
     settings = target.settings
     settings.require_credentials()
-    store = TokenStore(settings.token_store)
-    entry = store.get(settings.client_id, account_id)
+    entry = target.store.get(settings.client_id, account_id)
     previous = str(entry.tokens.refresh_token)
-    with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, oauth, entry.client_id, entry.account_id)
-        source.refresh(entry.tokens)
-    updated = store.get(entry.client_id, entry.account_id)
+    target.token_source(account_id=entry.account_id).refresh(entry.tokens)
+    updated = target.store.get(entry.client_id, entry.account_id)
     return RefreshResult(
         entry=updated,
         previous_refresh_token=previous,
@@ -304,9 +288,8 @@ def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
 def verify(target: Target, *, account_id: str | None = None) -> VerificationReport:
     """Check the stored connection: sites, requested vs granted scopes, /me, Jira, Confluence."""
     settings = target.settings
-    store = TokenStore(settings.token_store)
-    entry = store.get(settings.client_id, account_id)
-    with api_client(target, account_id=entry.account_id) as api:
+    entry = target.store.get(settings.client_id, account_id)
+    with target.api_client(account_id=entry.account_id) as api:
         report = verify_connection(
             api,
             requested_scopes=entry.requested_scopes or settings.scopes,

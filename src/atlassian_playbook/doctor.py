@@ -90,7 +90,6 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
                                    error.message, error.hint))
         return report
 
-    from .scopes import check_scopes
     from .target import connect
 
     try:
@@ -99,6 +98,14 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
         report = DoctorReport("unreachable")
         report.checks.append(Check("target", False, error.message, error.hint))
         return report
+    with target:
+        return _examine(target, record)
+
+
+def _examine(target, record: str | os.PathLike[str] | None) -> DoctorReport:
+    """Every check of a resolved target, in the order a person fixes them."""
+    from .scopes import check_scopes
+
     settings = target.settings
     report = DoctorReport(target.describe(), env_file=settings.env_file,
                           token_store=settings.token_store)
@@ -135,7 +142,7 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
         checks.append(_reachable("authorization server", f"{settings.auth_base_url}/authorize"))
         checks.append(_reachable(
             "API gateway", f"{settings.api_base_url}/oauth/token/accessible-resources"))
-    store = _token_store_check(settings.token_store, settings.client_id)
+    store = _token_store_check(target.store, settings.client_id)
     checks.append(_store_folder_check(settings.token_store))
     checks.append(store)
     if recorder is not None:
@@ -146,14 +153,13 @@ def run_doctor(env_file: str | os.PathLike[str] | None = ".env", *,
 def _record(recorder, target, path: Path, *, connected: bool) -> Check:
     """Make the authenticated read-only calls (when ``connected``) and save the record."""
     from .parity import record_read_only_calls
-    from .tokens import TokenStore
 
     settings = target.settings
     note = " (unauthenticated only: run `atlassian-playbook login` to record the API calls too)"
     stopped = None
     if connected:
         # Any of the client's connections shows the same shapes; take one deterministically.
-        entries = sorted((e for e in TokenStore(settings.token_store).list()
+        entries = sorted((e for e in target.store.list()
                           if e.client_id == settings.client_id), key=lambda e: e.account_id or "")
         try:
             with recorder.recording():
@@ -217,9 +223,8 @@ def _store_folder_check(path: Path) -> Check:
     return Check("token store folder", True, f"{path.parent} can be written", None)
 
 
-def _token_store_check(path: Path, client_id: str | None) -> Check:
-    from .tokens import TokenStore
-
+def _token_store_check(store, client_id: str | None) -> Check:
+    path = store.path
     if not path.exists():
         return Check("token store", None, f"{path} does not exist yet",
                      "Run `atlassian-playbook login` to create a connection.")
@@ -227,7 +232,7 @@ def _token_store_check(path: Path, client_id: str | None) -> Check:
     if mode & 0o077:
         return Check("token store", False, f"{path} has mode {oct(mode)}; it holds tokens",
                      f"chmod 600 {path}")
-    entries = [e for e in TokenStore(path).list() if e.client_id == client_id]
+    entries = [e for e in store.list() if e.client_id == client_id]
     if not entries:
         return Check("token store", None, f"{path}: no connection for client {client_id}",
                      "Run `atlassian-playbook login`.")

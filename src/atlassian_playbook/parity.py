@@ -417,10 +417,11 @@ def login_headless(emulator: Emulator, scopes: Sequence[str]) -> tuple[Target, L
     """Consent on an auto-consenting ``emulator`` with a new app registered for the replay;
     the tokens go to the emulator's own scratch token store."""
     from . import connection
-    from .target import Target
+    from .target import Target, emulator_settings
 
     client = emulator.register_client(redirect_uris=(REPLAY_CALLBACK,))
-    settings = emulator.settings(client_id=client.client_id, client_secret=client.client_secret,
+    settings = emulator_settings(emulator, client_id=client.client_id,
+                                 client_secret=client.client_secret,
                                  redirect_uri=REPLAY_CALLBACK, scopes=tuple(scopes))
     target = Target(settings, emulator)
     result = connection.login(target, browser="headless", show_url=lambda url: None)
@@ -499,7 +500,7 @@ def record_read_only_calls(target: Target, *, account_id: str | None = None
     report = connection.verify(target, account_id=account_id)
     site = report.chosen_site
     if site is not None and "jira" in site.products:
-        with connection.api_client(target, account_id=account_id) as api, \
+        with target.api_client(account_id=account_id) as api, \
                 contextlib.suppress(PlaybookError):  # its answer is recorded either way
             api.jira_server_info(site.id)
     return report

@@ -1199,7 +1199,7 @@ def personal_data_report(
     }
     emulator = session.target.emulator
     seen = len(emulator.request_log) if emulator is not None else 0
-    with connection.api_client(session.target, account_id=entry.account_id) as api:
+    with session.target.api_client(account_id=entry.account_id) as api:
         outcome = report_accounts_cycle(
             _FirstReportRateLimited(api, emulator) if emulator and rehearse_rate_limit else api,
             [(a, time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(since[a]))) for a in ids],

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from atlassian_playbook import connection
 from atlassian_playbook.api import ApiClient
 from atlassian_playbook.config import DEFAULT_SCOPES, load_settings
 from atlassian_playbook.emulator import Emulator
@@ -45,7 +44,7 @@ class ParityRun:
         against Atlassian the shapes become snapshot ``name``; against the emulator they are
         compared with that snapshot when one is committed."""
         recorder = Recorder.for_settings(self.target.settings)
-        with recorder.recording(), connection.api_client(self.target) as api:
+        with recorder.recording(), self.target.api_client() as api:
             yield api
         shapes = self.records[name] = recorder.record(self.target.kind)
         snapshot = self.snapshots / f"{name}.json"

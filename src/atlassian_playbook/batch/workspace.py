@@ -23,7 +23,8 @@ from typing import Any
 
 from .._files import read_json
 from ..config import Settings, load_settings, load_workspace_settings, save_settings
-from ..tokens import TokenEntry, TokenStore
+from ..target import Target
+from ..tokens import TokenEntry
 
 __all__ = [
     "workspace_settings",
@@ -55,7 +56,7 @@ def _emulator_default_client(settings: Settings) -> str | None:
 def store_entries(workspace: str | Path) -> list[TokenEntry]:
     """The entries of the workspace's store that its notebooks can refresh (its client's)."""
     settings = workspace_settings(workspace)
-    entries = TokenStore(settings.token_store).list()
+    entries = Target(settings).store.list()
     client = (settings.client_id if settings.has_credentials
               else _emulator_default_client(settings))
     return [e for e in entries if client is None or e.client_id == client]
@@ -98,7 +99,7 @@ def known_secrets(workspace: str | Path | None) -> set[str]:
             if isinstance(client, dict) and client.get("client_secret"):
                 found.add(client["client_secret"])
     try:
-        for entry in TokenStore(settings.token_store).list():
+        for entry in Target(settings).store.list():
             found.add(entry.tokens.access_token.reveal())
             if entry.tokens.refresh_token:
                 found.add(entry.tokens.refresh_token.reveal())
@@ -122,7 +123,7 @@ def seed_emulator_workspace(workspace: str | Path) -> TokenEntry:
     """
     from .. import connection
     from ..emulator import Emulator
-    from ..target import Target, emulator_state_path
+    from ..target import emulator_settings, emulator_state_path
 
     workspace = Path(workspace).expanduser().resolve()
     redirect = f"http://127.0.0.1:{_free_port()}/callback"
@@ -132,7 +133,8 @@ def seed_emulator_workspace(workspace: str | Path) -> TokenEntry:
     with Emulator(auto_consent=True, state_path=emulator_state_path(settings)) as emulator:
         # The emulated console's Authorization tab: add this workspace's callback URL.
         emulator.add_callback_url(redirect)
-        target = Target(emulator.settings(redirect_uri=redirect, scopes=settings.scopes,
-                                          token_store=settings.token_store), emulator)
-        result = connection.login(target, browser="headless", show_url=lambda url: None)
+        settings = emulator_settings(emulator, redirect_uri=redirect, scopes=settings.scopes,
+                                     token_store=settings.token_store)
+        with Target(settings, emulator) as target:
+            result = connection.login(target, browser="headless", show_url=lambda url: None)
     return result.entry
