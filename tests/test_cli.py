@@ -192,7 +192,8 @@ def test_expired_access_token_is_refreshed_by_verify_and_stored(tmp_path, extern
     emu, client, env = external
     proc, url = start_login(["--no-browser"], env, tmp_path)
     httpx.get(url, follow_redirects=True, timeout=10)
-    assert proc.wait(timeout=30) == 0
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
     store = tmp_path / "store" / "tokens.json"
     before = secrets_in_store(store)
     emu.advance_clock(3700)
@@ -206,7 +207,8 @@ def test_rate_limit_and_server_errors_are_retried(tmp_path, external):
     emu, client, env = external
     proc, url = start_login(["--no-browser"], env, tmp_path)
     httpx.get(url, follow_redirects=True, timeout=10)
-    assert proc.wait(timeout=30) == 0
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
     emu.inject_fault("/ex/jira/", status=429, retry_after=0.01, times=1)
     emu.inject_fault("/me", status=503, times=1)
     verify = run_cli(["verify", "--json"], env, tmp_path)
@@ -220,7 +222,8 @@ def test_reused_refresh_token_needs_a_new_login(tmp_path, external):
     emu, client, env = external
     proc, url = start_login(["--no-browser"], env, tmp_path)
     httpx.get(url, follow_redirects=True, timeout=10)
-    assert proc.wait(timeout=30) == 0
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
     emu.revoke(client.client_id)  # the user removed the app in "connected apps"
     refresh = run_cli(["refresh"], env, tmp_path)
     assert refresh.returncode == 1
