@@ -54,7 +54,7 @@ class Target:
     def __init__(self, settings: Settings, emulator: Emulator | None = None) -> None:
         self.settings = settings
         self.emulator = emulator
-        self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._clients: list[Any] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -118,7 +118,7 @@ class Target:
 
     def _own(self, client):
         with self._lock:
-            self._clients.add(client)
+            self._clients.append(client)
         return client
 
     def close(self) -> None:
