@@ -206,8 +206,11 @@ class Profile:
                 "required": list(self.scopes.required),
                 "offline_access_via": self.scopes.offline_access_via,
             },
-            "callback": {"rule": self.callback.rule, "url": self.callback.url,
-                         "shown_as": self.callback.shown_as},  # fmt: skip
+            "callback": {
+                "rule": self.callback.rule,
+                "url": self.callback.url,
+                "shown_as": self.callback.shown_as,
+            },
             "handoff": {
                 "destination": self.handoff.destination,
                 "labels": {name: self.handoff.label(name) for name in HANDOFF_FIELDS},
@@ -312,8 +315,15 @@ class _Reader:
             f"{self.path}: {self.key(key)} {problem}.", hint, path=self.path, key=self.key(key)
         )
 
-    def get(self, key: str, kind: type | tuple[type, ...], *, required: bool = False,
-            default: Any = None, example: str = "") -> Any:  # fmt: skip
+    def get(
+        self,
+        key: str,
+        kind: type | tuple[type, ...],
+        *,
+        required: bool = False,
+        default: Any = None,
+        example: str = "",
+    ) -> Any:
         if key not in self.table:
             if required:
                 self.fail(key, "is missing", f"Add it, e.g. {self.key(key)} = {example}.")
@@ -322,8 +332,11 @@ class _Reader:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(_TYPE_NAMES[k] for k in kinds)
-            self.fail(key, f"is {_TYPE_NAMES.get(type(value), type(value).__name__)}, "
-                      f"not {names}", f"Write it as {names}, e.g. {self.key(key)} = {example}.")  # fmt: skip
+            self.fail(
+                key,
+                f"is {_TYPE_NAMES.get(type(value), type(value).__name__)}, not {names}",
+                f"Write it as {names}, e.g. {self.key(key)} = {example}.",
+            )
         return value
 
     def text(self, key: str, *, required: bool = False, example: str = '"..."') -> str | None:
@@ -349,13 +362,23 @@ class _Reader:
         value = self.text(key, required=required, example=f'"{choices[0]}"')
         if value is not None and value not in choices:
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
-            self.fail(key, f"is {value!r}", (f"Did you mean {close[0]!r}? " if close else "")
-                      + f"Use one of: {', '.join(choices)}.")  # fmt: skip
+            self.fail(
+                key,
+                f"is {value!r}",
+                (f"Did you mean {close[0]!r}? " if close else "")
+                + f"Use one of: {', '.join(choices)}.",
+            )
         return value
 
 
-_TYPE_NAMES = {str: "a string", bool: "true or false", int: "a number", list: "a list",
-               dict: "a table", float: "a number"}  # fmt: skip
+_TYPE_NAMES = {
+    str: "a string",
+    bool: "true or false",
+    int: "a number",
+    list: "a list",
+    dict: "a table",
+    float: "a number",
+}
 
 
 def _parse(text: str, *, name: str, path: str) -> Profile:
@@ -367,23 +390,44 @@ def _parse(text: str, *, name: str, path: str) -> Profile:
             "Fix the line it names: strings in double quotes, lists in [ ], one key per line.",
             path=path,
         ) from None
-    top = _Reader(raw, path, "", ("format", "title", "partner", "audience", "source",
-                                  "skip_warnings", "scopes", "callback", "handoff",
-                                  "distribution", "personal_data", "steps"))  # fmt: skip
+    top = _Reader(
+        raw,
+        path,
+        "",
+        (
+            "format",
+            "title",
+            "partner",
+            "audience",
+            "source",
+            "skip_warnings",
+            "scopes",
+            "callback",
+            "handoff",
+            "distribution",
+            "personal_data",
+            "steps",
+        ),
+    )
     version = top.get("format", int, required=True, example=str(FORMAT))
     if version != FORMAT:
         top.fail("format", f"is {version}", f"This playbook reads format = {FORMAT}.")
     partner = top.text("partner", example='"Acme"')
-    scopes = _scopes(top.table_at("scopes", ("documented", "optional", "required",
-                                             "offline_access_via", "without_offline_access"),
-                                  required=True))  # fmt: skip
+    scopes = _scopes(
+        top.table_at(
+            "scopes",
+            ("documented", "optional", "required", "offline_access_via", "without_offline_access"),
+            required=True,
+        )
+    )
     callback = _callback(top.table_at("callback", ("rule", "url", "shown_as"), required=True))
     handoff_table = top.table_at("handoff", ("destination", "labels"), required=True)
     labels_table = handoff_table.table_at("labels", HANDOFF_FIELDS)
     labels = {key: labels_table.text(key) for key in HANDOFF_FIELDS if key in labels_table.table}
     handoff = ProfileHandoff(
-        destination=handoff_table.text("destination", required=True,
-                                       example='"Acme\'s OAuth settings page"'),  # fmt: skip
+        destination=handoff_table.text(
+            "destination", required=True, example='"Acme\'s OAuth settings page"'
+        ),
         labels=labels,
         partner=partner,
     )
@@ -392,22 +436,36 @@ def _parse(text: str, *, name: str, path: str) -> Profile:
     stored = personal.get("stored", (bool, str), required=True, example='true, false or "unknown"')
     if isinstance(stored, str) and stored != _UNKNOWN:
         personal.fail("stored", f"is {stored!r}", 'Write true, false or "unknown".')
+    if stored != _UNKNOWN and "why" not in personal.table:
+        personal.fail(
+            "why",
+            "is missing",
+            "Say why, shown with a Yes declaration: e.g. why = \"The app stores users' names "
+            'and emails, so it reports the accounts it stores."',
+        )
     skip = top.words("skip_warnings", example='["mixed-classic-granular"]') or ()
     for code in skip:
         if code not in SKIPPABLE_WARNINGS:
             close = difflib.get_close_matches(code, SKIPPABLE_WARNINGS, n=1, cutoff=0.5)
-            top.fail("skip_warnings", f"names {code!r}, which no check emits",
-                     (f"Did you mean {close[0]!r}? " if close else "")
-                     + f"Warnings: {', '.join(SKIPPABLE_WARNINGS)}.")  # fmt: skip
+            top.fail(
+                "skip_warnings",
+                f"names {code!r}, which no check emits",
+                (f"Did you mean {close[0]!r}? " if close else "")
+                + f"Warnings: {', '.join(SKIPPABLE_WARNINGS)}.",
+            )
     steps = _steps(top, name)
     if partner is None and callback.belongs_to_partner:
-        top.fail("partner", "is missing", 'A partner receives the callback: name it, e.g. '
-                 'partner = "Acme".')  # fmt: skip
+        top.fail(
+            "partner",
+            "is missing",
+            'A partner receives the callback: name it, e.g. partner = "Acme".',
+        )
     return Profile(
         name=name,
         title=top.text("title", required=True, example='"Acme Sync"'),
-        audience=top.text("audience", required=True,
-                          example='"This checklist is for the owner of ..."'),  # fmt: skip
+        audience=top.text(
+            "audience", required=True, example='"This checklist is for the owner of ..."'
+        ),
         scopes=scopes,
         callback=callback,
         handoff=handoff,
@@ -455,11 +513,17 @@ def _callback(table: _Reader) -> ProfileCallback:
     if url is not None:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.netloc:
-            table.fail("url", f"is {url!r}, not an absolute https URL",
-                       "A partner's callback is public: give its full https URL.")  # fmt: skip
+            table.fail(
+                "url",
+                f"is {url!r}, not an absolute https URL",
+                "A partner's callback is public: give its full https URL.",
+            )
         if rule != "fixed":
-            table.fail("url", f"is set with rule = {rule!r}",
-                       'Only rule = "fixed" has a URL of its own: remove url or fix rule.')  # fmt: skip
+            table.fail(
+                "url",
+                f"is set with rule = {rule!r}",
+                'Only rule = "fixed" has a URL of its own: remove url or fix rule.',
+            )
     return ProfileCallback(rule=rule, url=url, shown_as=shown_as)
 
 
@@ -468,23 +532,35 @@ def _steps(top: _Reader, name: str) -> tuple[ProfileStep, ...]:
     steps: list[ProfileStep] = []
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
-            top.fail("steps", f"entry {index} is not a table", "Write each step as a [[steps]] "
-                     "table.")  # fmt: skip
-        step = _Reader(entry, top.path, f"steps[{index}].",
-                       ("id", "title", "at", "tab", "detail", "fields", "values", "required"))  # fmt: skip
+            top.fail(
+                "steps", f"entry {index} is not a table", "Write each step as a [[steps]] table."
+            )
+        step = _Reader(
+            entry,
+            top.path,
+            f"steps[{index}].",
+            ("id", "title", "at", "tab", "detail", "fields", "values", "required"),
+        )
         step_id = step.text("id", required=True, example=f'"{name}-credentials"')
         if not _SLUG.fullmatch(step_id):
-            step.fail("id", f"is {step_id!r}, not a slug", f'Use lowercase words joined by '
-                      f'dashes, e.g. "{name}-credentials": ticked progress is kept by id.')  # fmt: skip
+            step.fail(
+                "id",
+                f"is {step_id!r}, not a slug",
+                f"Use lowercase words joined by "
+                f'dashes, e.g. "{name}-credentials": ticked progress is kept by id.',
+            )
         if step_id in {s.id for s in steps}:
             step.fail("id", f"repeats {step_id!r}", "Give every step an id of its own.")
         fields = step.words("fields", example='["client_id", "client_secret"]') or ()
         for handoff_field in fields:
             if handoff_field not in HANDOFF_FIELDS:
                 close = difflib.get_close_matches(handoff_field, HANDOFF_FIELDS, n=1, cutoff=0.5)
-                step.fail("fields", f"names {handoff_field!r}",
-                          (f"Did you mean {close[0]!r}? " if close else "")
-                          + f"Fields: {', '.join(HANDOFF_FIELDS)}.")  # fmt: skip
+                step.fail(
+                    "fields",
+                    f"names {handoff_field!r}",
+                    (f"Did you mean {close[0]!r}? " if close else "")
+                    + f"Fields: {', '.join(HANDOFF_FIELDS)}.",
+                )
         values = step.get("values", dict, default={}, example='{ "Field" = "value" }')
         if not all(isinstance(v, str) for v in values.values()):
             step.fail("values", "holds something other than text", 'Write "Label" = "value".')
