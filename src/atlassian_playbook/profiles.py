@@ -201,7 +201,9 @@ class Profile:
             "source": self.source,
             "scopes": {
                 "source": self.scope_source,
-                "documented": list(self.scopes.documented or ()),
+                "documented": (
+                    None if self.scopes.documented is None else list(self.scopes.documented)
+                ),
                 "optional": list(self.scopes.optional),
                 "required": list(self.scopes.required),
                 "offline_access_via": self.scopes.offline_access_via,
@@ -213,7 +215,12 @@ class Profile:
             },
             "handoff": {
                 "destination": self.handoff.destination,
-                "labels": {name: self.handoff.label(name) for name in HANDOFF_FIELDS},
+                # A list, not a dict keyed by field: a "client_secret" key reads as a secret.
+                "fields": [
+                    {"field": name, "label": self.handoff.label(name)}
+                    for name in HANDOFF_FIELDS
+                    if name in self.handoff.labels or any(name in s.fields for s in self.steps)
+                ],
             },
             "stores_personal_data": (
                 _UNKNOWN if self.stores_personal_data is None else self.stores_personal_data
