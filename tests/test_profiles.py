@@ -103,6 +103,51 @@ def test_a_partners_known_labels_are_used_as_they_are():
     assert not any("check the field's name" in k for k in last.values)
 
 
+# What playbook.py wrote per profile before the registry (PARTNER_CALLBACKS, PROFILE_PRESETS,
+# _HANDOFF_LABELS, partner_handoff's destinations and extra-scopes row): the profiles must give
+# the same, so the playbook can read them instead.
+PLAYBOOK_HAD = {
+    "merge": ("https://app.merge.dev/oauth/callback", "merge",
+              ("OAuth Client Id", "OAuth Client Secret", "OAuth Redirect URI"),
+              "Merge's partner credentials page", None),
+    "clerk": (None, "clerk", ("Client ID", "Client Secret", "Authorized redirect URI"),
+              "Clerk's Atlassian social connection (custom credentials)",
+              "Scopes (extra; enter them in Clerk too)"),
+    "custom": (None, None, ("Client ID", "Client Secret", "Callback URL"),
+               "your integration's settings", None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PLAYBOOK_HAD)
+def test_the_playbooks_partner_tables_can_be_read_from_the_profile(name):
+    callback, preset_name, labels, where, extra_row = PLAYBOOK_HAD[name]
+    profile = get_profile(name)
+    assert profile.callback.expected() == callback
+    assert (preset_name is not None) == (profile.scopes.documented is not None)
+    assert tuple(profile.handoff.label(f) for f in ("client_id", "client_secret",
+                                                    "redirect_uri")) == labels  # fmt: skip
+    assert profile.handoff.destination == where
+    if extra_row is None:
+        assert "extra_scopes" not in profile.handoff_fields
+    else:
+        assert "extra_scopes" in profile.handoff_fields
+        label = profile.handoff.label("extra_scopes")
+        assert f"{label} (extra; enter them in {profile.partner} too)" == extra_row
+        assert profile.scopes.extra(["read:me", "offline_access"]) == ("offline_access",)
+
+
+def test_a_callback_the_partner_shows_is_the_configured_one_unless_loopback():
+    callback = get_profile("clerk").callback
+    assert callback.expected(configured="http://127.0.0.1:8765/callback") is None
+    shown = "https://clerk.acme.example/v1/oauth_callback"
+    assert callback.expected(configured=shown) == shown
+    assert callback.expected("https://given.example/cb", shown) == "https://given.example/cb"
+    assert get_profile("custom").callback.expected(configured=shown) is None
+    assert [n for n in profile_names() if not get_profile(n).callback.belongs_to_partner] == [
+        "custom"
+    ]
+
+
 def test_unknown_profile_name_lists_the_known_ones():
     with pytest.raises(ProfileError) as info:
         get_profile("nang")

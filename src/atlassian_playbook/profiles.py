@@ -187,6 +187,17 @@ class Profile:
     path: str = ""
 
     @property
+    def handoff_fields(self) -> tuple[str, ...]:
+        """The handoff fields (:data:`HANDOFF_FIELDS` order) this profile hands to its partner:
+        those it has a label for or a step of it fills in (``extra_scopes`` only where the
+        partner takes scopes of its own)."""
+        return tuple(
+            name
+            for name in HANDOFF_FIELDS
+            if name in self.handoff.labels or any(name in s.fields for s in self.steps)
+        )
+
+    @property
     def scope_source(self) -> str:
         """``"partner"`` when the partner documents the scope set, ``"yours"`` otherwise."""
         return "yours" if self.scopes.documented is None else "partner"
@@ -218,8 +229,7 @@ class Profile:
                 # A list, not a dict keyed by field: a "client_secret" key reads as a secret.
                 "fields": [
                     {"field": name, "label": self.handoff.label(name)}
-                    for name in HANDOFF_FIELDS
-                    if name in self.handoff.labels or any(name in s.fields for s in self.steps)
+                    for name in self.handoff_fields
                 ],
             },
             "stores_personal_data": (
