@@ -157,6 +157,13 @@ def test_unknown_profile_name_lists_the_known_ones():
     assert isinstance(info.value, ConfigError)
 
 
+def test_a_profile_without_a_documented_set_is_no_preset_and_says_so():
+    with pytest.raises(ConfigError) as info:
+        preset("nango")
+    assert "documents no scope set" in info.value.message and "minimal" in info.value.hint
+    assert "nango" not in PRESETS
+
+
 def test_no_profile_shadows_the_catalogs_own_preset():
     assert "minimal" not in profile_names()
 

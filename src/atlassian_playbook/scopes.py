@@ -155,9 +155,15 @@ def preset(name: str, *, offline_access: bool | None = None) -> tuple[str, ...]:
     ``scopes.optional``, as a sign-in provider does, leaves it out); ``True`` adds it (needed
     for a refresh token), ``False`` removes it.
     """
-    from .profiles import get_profile
+    from .profiles import get_profile, profile_names
 
     presets = _preset_names()
+    if name in profile_names() and name not in presets:
+        raise ConfigError(
+            f"The profile {name!r} documents no scope set: its scopes are yours to choose.",
+            f"Start from minimal ({' '.join(preset('minimal'))}), then enter the same scopes "
+            f"in the partner's dashboard (`atlassian-playbook checklist --profile {name}`).",
+        )
     if name not in presets:
         close = _close(name, presets)
         raise ConfigError(
