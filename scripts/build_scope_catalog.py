@@ -69,43 +69,10 @@ EXTRA_OPERATIONS = (
     ("POST", "/app/report-accounts/", "platform", [("classic", ["report:personal-data"])]),
 )
 
-# Presets (FACTS.md, "Partner profiles"). Order is the order the partner documents list them.
-MERGE_SCOPES = [
-    # Confluence classic
-    "read:confluence-space.summary",
-    "read:confluence-content.summary",
-    "search:confluence",
-    "read:confluence-user",
-    "read:confluence-groups",
-    "readonly:content.attachment:confluence",
-    # Jira / JSM classic
-    "read:jira-work",
-    "manage:jira-project",
-    "manage:jira-configuration",
-    "read:jira-user",
-    "write:jira-work",
-    "manage:jira-webhook",
-    # Confluence granular
-    "read:space:confluence",
-    "read:audit-log:confluence",
-    "read:configuration:confluence",
-    # Personal data reporting API
-    "report:personal-data",
-    # requested in the authorization URL, for a refresh token
-    "offline_access",
-]
+# The catalog's own preset. A partner's documented set lives in its profile
+# (src/atlassian_playbook/data/profiles/*.toml), which the registry checks against this catalog
+# when it reads the file; adding a partner does not regenerate this file.
 PRESETS = {
-    "merge": {
-        "description": "Merge partner credentials (Merge's 'How do I set up my partner "
-        "credentials?'), plus offline_access.",
-        "scopes": MERGE_SCOPES,
-    },
-    "clerk": {
-        "description": "Clerk social connection: read:me at minimum; offline_access only when "
-        "asked for.",
-        "scopes": ["read:me"],
-        "optional": ["offline_access"],
-    },
     "minimal": {
         "description": "What the playbook's verify step calls (config.DEFAULT_SCOPES).",
         "scopes": ["read:me", "read:jira-user", "read:confluence-space.summary", "offline_access"],
@@ -235,7 +202,7 @@ def build(sources: Path) -> dict:
         entry["endpoint_count"] = len(found)
 
     for preset, spec in PRESETS.items():
-        for name in [*spec["scopes"], *spec.get("optional", [])]:
+        for name in spec["scopes"]:
             if name not in scopes:
                 raise SystemExit(f"preset {preset} names {name}, which the catalog lacks")
 

@@ -2,11 +2,10 @@
 
 Most failed Atlassian integrations fail in the console, not in code: a scope whose API was never
 added, a callback that differs by a trailing slash, an app left on "Not sharing". The checklist
-turns FACTS.md's console and partner notes into concrete steps with exact values, for
-
-* ``merge``: a vendor's partner credentials for Merge (one shared app for all its customers);
-* ``clerk``: a Clerk production instance's Atlassian social connection;
-* ``custom``: an organisation's own integration with its own sites (the playbook's default).
+turns FACTS.md's console notes into concrete steps with exact values, for one integration
+profile of :mod:`atlassian_playbook.profiles` (a partner's data file, or a user's own): the
+console steps are the same for every profile, and the profile adds what its partner documents
+(scopes, callback, field labels, the partner's own steps) or says to check where facts stop.
 
 Step ids are stable slugs, so a notebook or the CLI can persist which steps were ticked. No step
 ever carries a secret: the client-secret steps say where to copy it from and where to put it.
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 from .config import DEFAULT_REDIRECT_URI
 from .errors import ConfigError
+from .profiles import DEFAULT_PROFILE, TABS, Profile, ProfileStep, get_profile, profile_names
 from .scopes import (
     OFFLINE_ACCESS,
     ScopeWarning,
@@ -34,21 +34,16 @@ from .scopes import (
 )
 
 __all__ = [
-    "PROFILES",
+    "PROFILES",  # noqa: F822 (module __getattr__: the registry, read when first asked for)
     "TABS",
     "CONSOLE_URL",
-    "MERGE_CALLBACK_URL",
     "ChecklistStep",
     "Checklist",
     "build_checklist",
     "is_placeholder",
 ]
 
-PROFILES = ("merge", "clerk", "custom")
-# Where a step happens: the console's tabs, and "Partner" for the partner's own dashboard.
-TABS = ("Create", "Permissions", "Authorization", "Settings", "Distribution", "Partner")
 CONSOLE_URL = "https://developer.atlassian.com/console/myapps/"
-MERGE_CALLBACK_URL = "https://app.merge.dev/oauth/callback"
 PERSONAL_DATA_CONFIRMATION = "I confirm I have implemented the Personal Data Reporting API"
 
 _PLACEHOLDER = re.compile(r"<REPLACE: [^>]*>")
@@ -60,17 +55,22 @@ POLICY_NOTE = (
     "app that instructs its customers to create their own individual 3LO apps as non-compliant "
     "with its security requirements."
 )
-_PROFILE_POLICY = {
-    "merge": "This checklist is for the vendor using Merge: create the app once and use it for "
-    "every customer. Never send this checklist to your customers.",
-    "clerk": "This checklist is for the owner of the Clerk production instance: one shared app "
-    "serves every user who signs in. Your users only consent.",
-    "custom": "This checklist is for your organisation's own integration with its own sites. If "
-    "you are building a product for other organisations, build one shared app and let each "
-    "customer consent to it instead of handing them this checklist.",
-}
-_TITLES = {"merge": "Merge partner credentials", "clerk": "Clerk social connection",
-           "custom": "your own integration"}  # fmt: skip
+# What a partner step's handoff fields hold (profiles.HANDOFF_FIELDS): where to copy each from.
+_CONSOLE_CLIENT_ID = "the Client ID from the console's Settings tab"
+_CONSOLE_SECRET = "the Secret from the console's Settings tab (paste it straight from the console)"
+
+
+def __getattr__(name: str):
+    """``PROFILES`` (the registry's names, read when first asked for), and, for code written
+    before the registry (``playbook.py`` until it reads it), ``<NAME>_CALLBACK_URL``: a bundled
+    profile's fixed callback."""
+    if name == "PROFILES":
+        return profile_names()
+    if name.endswith("_CALLBACK_URL"):
+        slug = name[: -len("_CALLBACK_URL")].lower().replace("_", "-")
+        if slug in profile_names() and (url := get_profile(slug).callback.url):
+            return url
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _replace(what: str) -> str:
@@ -111,6 +111,7 @@ class Checklist:
     callback_url: str
     console_apis: tuple[str, ...] = ()
     warnings: tuple[ScopeWarning, ...] = ()
+    title: str = ""
 
     def step(self, step_id: str) -> ChecklistStep:
         """The step with ``step_id``; :class:`KeyError` when the profile has none."""
@@ -142,7 +143,7 @@ class Checklist:
     def to_markdown(self) -> str:
         """A Markdown task list grouped by tab, for a notebook cell or a ticket."""
         lines = [
-            f"# Atlassian developer console checklist: {_TITLES[self.profile]}",
+            f"# Atlassian developer console checklist: {self.title or self.profile}",
             "",
             f"> {self.policy_note}",
             "",
@@ -178,7 +179,7 @@ class Checklist:
             width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False
         )
         out = [
-            f"Atlassian developer console checklist: {_TITLES[self.profile]} "
+            f"Atlassian developer console checklist: {self.title or self.profile} "
             f"(profile {self.profile})",
             *top.wrap(self.policy_note),
             f"Callback URL: {self.callback_url}",
@@ -224,7 +225,7 @@ def _slug(text: str) -> str:
 
 
 def build_checklist(
-    profile: str = "custom",
+    profile: str | Profile = DEFAULT_PROFILE,
     *,
     app_name: str | None = None,
     callback_url: str | None = None,
@@ -234,40 +235,36 @@ def build_checklist(
     terms_url: str | None = None,
     stores_personal_data: bool | None = None,
 ) -> Checklist:
-    """The console steps for ``profile`` (``merge``, ``clerk`` or ``custom``).
+    """The console steps for ``profile``: a registry name (``atlassian-playbook profiles list``)
+    or a :class:`~atlassian_playbook.profiles.Profile` (a user's own file, ``load_profile``).
 
-    Defaults follow each partner's own setup guide: Merge's fixed callback and partner scope set;
-    Clerk's ``read:me`` and the redirect URI Clerk shows (a ``<REPLACE: ...>`` placeholder until
-    you pass it); for ``custom`` the playbook's loopback callback and its minimal scopes. Values
-    you do not pass (app name, vendor, policy URLs) stay placeholders, listed by
-    :attr:`Checklist.placeholders`. ``stores_personal_data`` defaults to yes for Merge (its Users
-    and Groups models) and Clerk (its guide asks for the declaration), no for ``custom``.
+    Defaults come from the profile: the partner's documented scope set (or the playbook's
+    minimal one when the scopes are yours), its required scopes first; its callback (a fixed
+    URL, a ``<REPLACE: ...>`` placeholder for one the partner shows until you pass it, or the
+    playbook's loopback one); whether it stores personal data (a placeholder to check when the
+    public facts do not say). Values you do not pass (app name, vendor, policy URLs) stay
+    placeholders, listed by :attr:`Checklist.placeholders`.
 
     Raises :class:`ConfigError` for an unknown profile, an unknown or comma-separated scope, or a
     URL that is not absolute.
     """
-    if profile not in PROFILES:
-        close = _suggest_profile(profile)
-        raise ConfigError(
-            f"Unknown checklist profile {profile!r}.",
-            (f"Did you mean {close[0]}? " if close else "") + f"Profiles: {', '.join(PROFILES)}.",
-        )
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
     warnings: list[ScopeWarning] = []
 
     # --- scopes ---
     if scopes is not None:
         chosen = list(validate_scopes(scopes, setting="scopes"))
-    elif profile == "merge":
-        chosen = list(preset("merge"))
-    elif profile == "clerk":
-        chosen = list(preset("clerk"))
+    elif prof.scopes.documented is not None:
+        chosen = list(prof.scopes.documented)
     else:
         chosen = list(preset("minimal"))
-    if profile == "clerk" and "read:me" not in chosen:
-        chosen.insert(0, "read:me")  # Clerk's guide: read:me at minimum
+    for required in reversed(prof.scopes.required):
+        if required not in chosen:
+            chosen.insert(0, required)
     if stores_personal_data is None:
-        stores_personal_data = profile in ("merge", "clerk")
-    if profile == "custom" and stores_personal_data and "report:personal-data" not in chosen:
+        stores_personal_data = prof.stores_personal_data  # None: the facts do not say
+    yours = prof.scopes.documented is None
+    if yours and stores_personal_data and "report:personal-data" not in chosen:
         if scopes is None:
             chosen.insert(-1 if OFFLINE_ACCESS in chosen else len(chosen), "report:personal-data")
         else:
@@ -281,24 +278,25 @@ def build_checklist(
             )
     chosen_scopes = tuple(chosen)
     apis = tuple(console_apis_for(chosen_scopes))
-    # The partner's documented set decides these two; elsewhere they are worth saying.
-    ignored = {"merge": {"mixed-classic-granular"}, "clerk": {"missing-offline-access"}}
-    warnings = [
-        w for w in check_scopes(chosen_scopes) if w.code not in ignored.get(profile, set())
-    ] + warnings
+    # A partner's documented set makes some warnings moot; elsewhere they are worth saying.
+    warnings = [w for w in check_scopes(chosen_scopes) if w.code not in prof.skip_warnings] + [
+        w for w in warnings if w.code not in prof.skip_warnings
+    ]
 
     # --- callback ---
     if callback_url is None:
-        callback_url = {
-            "merge": MERGE_CALLBACK_URL,
-            "clerk": _replace("the Authorized redirect URI shown in Clerk"),
-            "custom": DEFAULT_REDIRECT_URI,
-        }[profile]
+        if prof.callback.rule == "fixed":
+            callback_url = prof.callback.url
+        elif prof.callback.rule == "partner-shows":
+            callback_url = _replace(prof.callback.shown_as)
+        else:
+            callback_url = DEFAULT_REDIRECT_URI
     _check_url("Callback URL", callback_url, setting="ATLASSIAN_REDIRECT_URI")
     if (
         not is_placeholder(callback_url)
         and urlsplit(callback_url).scheme == "http"
         and not _is_loopback(callback_url)
+        and "callback-not-https" not in prof.skip_warnings
     ):
         warnings.append(
             ScopeWarning(
@@ -318,20 +316,21 @@ def build_checklist(
     steps: list[ChecklistStep] = []
     add = steps.append
 
-    # --- Clerk first: its redirect URI is the callback the console needs ---
-    if profile == "clerk":
-        add(
-            ChecklistStep(
-                "clerk-redirect-uri",
-                "Partner",
-                "In Clerk (production instance), open the Atlassian social connection and copy "
-                "its Authorized redirect URI",
-                {"Authorized redirect URI": callback_url},
-                "Development instances use Clerk's shared credentials: they need no console app "
-                "and none of these steps. Production needs your own app, and the URI Clerk shows "
-                "is its callback, character for character.",
-            )
-        )
+    def partner_step(step: ProfileStep) -> ChecklistStep:
+        handed = {
+            "client_id": _CONSOLE_CLIENT_ID,
+            "client_secret": _CONSOLE_SECRET,
+            "redirect_uri": callback_url,
+            "extra_scopes": " ".join(prof.scopes.extra(chosen_scopes)),
+        }
+        values = {prof.handoff.label(f): handed[f] for f in step.fields if handed[f]}
+        return ChecklistStep(step.id, step.tab, step.title, {**values, **step.values},
+                             step.detail, step.required)  # fmt: skip
+
+    # --- the partner's first steps (e.g. the redirect URI it shows is the console's callback) ---
+    for step in prof.steps:
+        if step.at == "start":
+            add(partner_step(step))
 
     # --- Create ---
     add(
@@ -382,17 +381,12 @@ def build_checklist(
                           f"Add and configure the {api}", values, detail))  # fmt: skip
 
     if OFFLINE_ACCESS in chosen_scopes:
-        where = {
-            "merge": "the authorization URL's scope parameter (Merge builds that URL)",
-            "clerk": "Clerk's scopes (enter offline_access there too)",
-            "custom": "ATLASSIAN_SCOPES, which the playbook puts in the authorization URL",
-        }[profile]
         add(
             ChecklistStep(
                 "offline-access",
                 "Permissions",
                 "Request offline_access in the authorization URL, not on this tab",
-                {"Requested through": where},
+                {"Requested through": prof.scopes.offline_access_via},
                 "Nothing to tick for it. Without offline_access in the authorization URL's scope "
                 "Atlassian returns no refresh token and the connection ends when the access "
                 "token expires (one hour).",
@@ -400,6 +394,7 @@ def build_checklist(
             )
         )
     else:
+        without = prof.scopes.without_offline_access
         add(
             ChecklistStep(
                 "offline-access",
@@ -408,12 +403,7 @@ def build_checklist(
                 {},
                 "offline_access is never ticked on the Permissions tab; it is requested in the "
                 "authorization URL. Without it the connection lasts one access token (an hour)"
-                + (
-                    ": fine for Clerk sign-in; add offline_access in Clerk's scopes if you call "
-                    "Atlassian APIs later."
-                    if profile == "clerk"
-                    else "."
-                ),
+                + (f": {without}" if without else "."),
                 required=False,
             )
         )
@@ -433,14 +423,13 @@ def build_checklist(
     )
 
     # --- Settings ---
-    partner = {"merge": " and into Merge (step below)", "clerk": " and into Clerk (step below)",
-               "custom": ""}[profile]  # fmt: skip
+    into_partner = f" and into {prof.partner} (step below)" if prof.partner else ""
     env_values = {
         "ATLASSIAN_CLIENT_ID": "the Client ID (copy button on the Settings tab)",
         "ATLASSIAN_CLIENT_SECRET": "the Secret (copy button on the Settings tab), pasted only "
-        f"into .env{partner}",
+        f"into .env{into_partner}",
     }
-    if profile == "custom":
+    if prof.partner is None:
         # A partner's callback and scopes live in the partner's settings, not the playbook's.
         env_values["ATLASSIAN_REDIRECT_URI"] = callback_url
         env_values["ATLASSIAN_SCOPES"] = " ".join(chosen_scopes)
@@ -455,7 +444,7 @@ def build_checklist(
             "leaks, rotate it on the Settings tab."
             + (
                 " Then run `atlassian-playbook login` and `atlassian-playbook verify`."
-                if profile == "custom"
+                if prof.partner is None
                 else ""
             ),
         )
@@ -478,7 +467,7 @@ def build_checklist(
         "Vendor name": vendor,
         "Privacy policy URL": privacy,
     }
-    if profile == "clerk" or terms_url:
+    if prof.terms_required or terms_url:
         sharing_values["Terms of service URL"] = terms
     add(
         ChecklistStep(
@@ -489,27 +478,32 @@ def build_checklist(
             "With 'Not sharing' only the app's owner can consent; everyone else gets a generic "
             "'Something went wrong' at consent. Sharing needs the vendor name and privacy "
             "policy URL; a customer support contact is optional."
-            + (" Needed as soon as anyone but you consents." if profile == "custom" else ""),
-            required=profile != "custom",
+            + ("" if prof.sharing_required else " Needed as soon as anyone but you consents."),
+            required=prof.sharing_required,
         )
     )
-    if stores_personal_data:
+    declare = (
+        "Answer Yes (and confirm the Personal Data Reporting API) if the app stores names, "
+        "emails or other personal data; Atlassian staff have said an account id alone is not "
+        "personal data."
+    )
+    if stores_personal_data is None:
+        who = prof.partner or "the app"
+        pd_values = {
+            "Personal data declaration": _replace(
+                f"Yes or No: check whether {who} stores personal data from Atlassian"
+            )
+        }
+        pd_detail = (
+            f"The public facts this playbook relies on do not say whether {who} stores personal "
+            f"data: check in {who}'s dashboard or documentation. {declare}"
+        )
+    elif stores_personal_data:
         pd_values = {"Personal data declaration": "Yes", "Confirmation": PERSONAL_DATA_CONFIRMATION}
-        pd_detail = {
-            "merge": "Merge needs it to sync Users and Groups, which hold personal data.",
-            "clerk": "Clerk's guide asks you to declare that the app stores personal data (the "
-            "user profile). The confirmation commits the app's owner to reporting stored "
-            "accounts; check with Clerk who does that for your instance.",
-            "custom": "The app stores personal data, so it must report the accounts it stores "
-            "(report:personal-data).",
-        }[profile]
+        pd_detail = prof.personal_data_why
     else:
         pd_values = {"Personal data declaration": "No"}
-        pd_detail = (
-            "Answer Yes (and confirm the Personal Data Reporting API) if the app stores names, "
-            "emails or other personal data; Atlassian staff have said an account id alone is not "
-            "personal data."
-        )
+        pd_detail = declare
     add(
         ChecklistStep(
             "distribution-personal-data",
@@ -517,70 +511,22 @@ def build_checklist(
             "Declare whether the app stores personal data",
             pd_values,
             pd_detail,
-            required=profile != "custom" or bool(stores_personal_data),
+            required=prof.sharing_required or stores_personal_data is not False,
         )
     )
 
-    # --- Partner ---
-    if profile == "merge":
-        add(
-            ChecklistStep(
-                "merge-credentials",
-                "Partner",
-                "In Merge, enter the partner credentials",
-                {
-                    "OAuth Client Id": "the Client ID from the console's Settings tab",
-                    "OAuth Client Secret": "the Secret from the console's Settings tab (paste it "
-                    "straight from the console)",
-                    "OAuth Redirect URI": callback_url,
-                },
-                "Merge then sends your customers to Atlassian's consent screen for this one app.",
-            )
-        )
-    elif profile == "clerk":
-        extra = [s for s in chosen_scopes if s != "read:me"]
-        clerk_values = {
-            "Client ID": "the Client ID from the console's Settings tab",
-            "Client Secret": "the Secret from the console's Settings tab (paste it straight "
-            "from the console)",
-        }
-        if extra:
-            clerk_values["Scopes"] = " ".join(extra)
-        add(
-            ChecklistStep(
-                "clerk-credentials",
-                "Partner",
-                "In Clerk, turn on custom credentials and enter the Client ID and Secret",
-                clerk_values,
-                "read:me is the minimum. Any extra scope must be ticked on the Permissions tab "
-                "and entered in Clerk too, or Clerk never requests it.",
-            )
-        )
-        add(
-            ChecklistStep(
-                "clerk-test-sign-in",
-                "Partner",
-                "Sign in once through Clerk with an Atlassian account",
-                {},
-                "The account must have access to at least one Atlassian site, and a user "
-                "authorizes one site at a time. 'Your site admin must authorize this app' means "
-                "the site restricts user-installed apps: a site admin allows them or approves "
-                "the app.",
-            )
-        )
+    # --- the partner's own steps ---
+    for step in prof.steps:
+        if step.at == "end":
+            add(partner_step(step))
 
     return Checklist(
-        profile=profile,
-        policy_note=f"{POLICY_NOTE} {_PROFILE_POLICY[profile]}",
+        profile=prof.name,
+        policy_note=f"{POLICY_NOTE} {prof.audience}",
         steps=tuple(steps),
         scopes=chosen_scopes,
         callback_url=callback_url,
         console_apis=apis,
         warnings=tuple(warnings),
+        title=prof.title,
     )
-
-
-def _suggest_profile(name: str) -> list[str]:
-    import difflib
-
-    return difflib.get_close_matches(name.lower(), PROFILES, n=1, cutoff=0.5)

@@ -155,18 +155,58 @@ def cmd_scopes_preset(args) -> int:
 
 def cmd_checklist(args) -> int:
     from .checklist import build_checklist
+    from .profiles import resolve_profile
 
     settings = _settings(args)
+    profile = resolve_profile(args.profile, args.profile_file)
     checklist = build_checklist(
-        args.profile,
+        profile,
         app_name=args.app_name,
         callback_url=args.callback_url
-        or (settings.redirect_uri if args.profile == "custom" else None),
+        or (None if profile.callback.belongs_to_partner else settings.redirect_uri),
     )
     if args.json:
         _print_json(checklist.to_dict())
     else:
         print(checklist.to_text())
+    return EXIT_OK
+
+
+def cmd_profiles_list(args) -> int:
+    from .profiles import get_profile, profile_names
+
+    profiles = [get_profile(name) for name in profile_names()]
+    if args.json:
+        _print_json([p.to_dict() for p in profiles])
+        return EXIT_OK
+    width = max(len(p.name) for p in profiles)
+    for p in profiles:
+        callback = p.callback.url or p.callback.shown_as or "yours (ATLASSIAN_REDIRECT_URI)"
+        print(f"{p.name:<{width}}  {p.title}; callback: {callback}")
+    print(f"{len(profiles)} profiles; your own: checklist --profile-file FILE.toml")
+    return EXIT_OK
+
+
+def cmd_profiles_show(args) -> int:
+    from .profiles import resolve_profile
+
+    if not args.name and not args.file:
+        raise PlaybookError("profiles show needs a NAME or --file.",
+                            "Run `atlassian-playbook profiles list` for the names.")  # fmt: skip
+    profile = resolve_profile(args.name, args.file)
+    if args.json:
+        _print_json(profile.to_dict())
+        return EXIT_OK
+    # The file itself: the schema by example, comments included.
+    if args.file:
+        from pathlib import Path
+
+        print(Path(args.file).read_text(encoding="utf-8"), end="")
+    else:
+        from importlib.resources import files
+
+        print(files("atlassian_playbook").joinpath(profile.path).read_text(encoding="utf-8"),
+              end="")  # fmt: skip
     return EXIT_OK
 
 
@@ -403,6 +443,7 @@ def cmd_render(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .batch.plan import DEFAULT_MAX_RUNS  # light: the batch engine loads when it runs
+    from .profiles import DEFAULT_PROFILE, profile_names  # lists file names, parses nothing
     parser = argparse.ArgumentParser(
         prog="atlassian-playbook",
         description="Create, verify and refresh an Atlassian Cloud OAuth 2.0 (3LO) connection. "
@@ -437,16 +478,31 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("scopes", nargs="+", metavar="SCOPE")
     json_flag(check)
     presets = add("preset", cmd_scopes_preset, "print a preset's scopes", scope_commands)
-    presets.add_argument("name", metavar="NAME", help="merge, clerk or minimal")
+    presets.add_argument("name", metavar="NAME",
+                         help="a profile with a documented scope set, or minimal "
+                         "(`atlassian-playbook profiles list`)")  # fmt: skip
     presets.add_argument("--offline-access", action="store_true",
-                         help="add offline_access where the preset makes it optional (clerk)")
+                         help="add offline_access where the preset makes it optional")
     json_flag(presets)
 
     checklist = add("checklist", cmd_checklist, "the developer-console steps for a profile")
-    checklist.add_argument("--profile", choices=["merge", "clerk", "custom"], default="custom")
+    checklist.add_argument("--profile", choices=profile_names(), default=DEFAULT_PROFILE)
+    checklist.add_argument("--profile-file", metavar="FILE.toml",
+                           help="your own profile file instead of --profile "
+                           "(start from `atlassian-playbook profiles show custom`)")  # fmt: skip
     checklist.add_argument("--app-name")
     checklist.add_argument("--callback-url")
     json_flag(checklist)
+
+    profiles = add("profiles", None, "the integration profiles (partners) the checklist knows")
+    profile_commands = profiles.add_subparsers(dest="profiles_command", required=True,
+                                               metavar="ACTION")  # fmt: skip
+    json_flag(add("list", cmd_profiles_list, "list the bundled profiles", profile_commands))
+    show = add("show", cmd_profiles_show, "print a profile's file (or its parsed form, --json)",
+               profile_commands)  # fmt: skip
+    show.add_argument("name", metavar="NAME", nargs="?", help="a name from `profiles list`")
+    show.add_argument("--file", metavar="FILE.toml", help="check and show your own profile file")
+    json_flag(show)
 
     login = add("login", cmd_login, "authorize in a browser and store the tokens")
     login.add_argument("--no-browser", action="store_true", help="print the URL, open nothing")

@@ -6,6 +6,7 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
 
     PlaybookError
     ├── ConfigError                  bad or missing setting
+    │   └── ProfileError             a partner profile file (by file and key) that cannot be used
     ├── TokenStoreError              no stored connection, unreadable store
     │   └── RotationNotSaved         Atlassian rotated the refresh token; the save failed
     ├── StorageError                 a file could not be written (disk full, read-only...)
@@ -39,6 +40,7 @@ from __future__ import annotations
 __all__ = [
     "PlaybookError",
     "ConfigError",
+    "ProfileError",
     "TokenStoreError",
     "RotationNotSaved",
     "StorageError",
@@ -95,6 +97,24 @@ class ConfigError(PlaybookError):
     def __init__(self, message: str, hint: str | None = None, *, setting: str | None = None):
         super().__init__(message, hint)
         self.setting = setting
+
+
+class ProfileError(ConfigError):
+    """A partner profile (``data/profiles/*.toml`` or a user's own file) that cannot be used.
+
+    ``path`` is the file and ``key`` the dotted key at fault (``handoff.labels.client_id``), so
+    the message can point at the line to fix; ``None`` when the whole file is at fault.
+    """
+
+    default_hint = "Compare the file with a bundled one: `atlassian-playbook profiles show custom`."
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, path: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.path = path
+        self.key = key
 
 
 class TokenStoreError(PlaybookError):

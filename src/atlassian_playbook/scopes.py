@@ -28,7 +28,7 @@ __all__ = [
     "APIS",
     "KINDS",
     "CONSOLE_APIS",
-    "PRESETS",
+    "PRESETS",  # noqa: F822 (module __getattr__: read from the profile registry when asked for)
     "OFFLINE_ACCESS",
     "catalog",
     "list_scopes",
@@ -47,8 +47,6 @@ APIS = ("identity", "jira", "jsm", "confluence", "platform")
 KINDS = ("classic", "granular")
 # The APIs of the console's Permissions tab, in the order the console lists them.
 CONSOLE_APIS = ("User identity API", "Jira API", "Confluence API", "Personal data reporting API")
-# Kept in code (and checked against the data file by the tests) so listing presets needs no parse.
-PRESETS = ("merge", "clerk", "minimal")
 OFFLINE_ACCESS = "offline_access"
 
 _DATA_PACKAGE = "atlassian_playbook"
@@ -88,6 +86,22 @@ class ScopeWarning:
 
     def one_line(self) -> str:
         return f"warning: {self.message}  hint: {self.hint}"
+
+
+def __getattr__(name: str):
+    """``PRESETS``: every preset's name, the profiles' documented sets first, then the
+    catalog's own (``minimal``). Computed when asked for, so importing this module reads no
+    data file."""
+    if name == "PRESETS":
+        return _preset_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _preset_names() -> tuple[str, ...]:
+    from .profiles import get_profile, profile_names
+
+    partners = (n for n in profile_names() if get_profile(n).scopes.documented is not None)
+    return (*partners, *_data()["presets"])
 
 
 @functools.cache
@@ -133,13 +147,23 @@ def list_scopes(api: str | None = None, kind: str | None = None) -> list[Scope]:
 
 
 def preset(name: str, *, offline_access: bool | None = None) -> tuple[str, ...]:
-    """The scopes of a named preset: ``merge``, ``clerk`` or ``minimal``.
+    """The scopes of a named preset (:data:`PRESETS`): a profile's documented set
+    (``data/profiles/*.toml``, ``scopes.documented``) or the catalog's ``minimal`` (the
+    playbook's default, ``config.DEFAULT_SCOPES``).
 
-    ``offline_access=None`` keeps the preset's own choice (``merge`` and ``minimal`` include it,
-    ``clerk`` does not, since Clerk requests it only when asked); ``True`` adds it (needed for a
-    refresh token), ``False`` removes it.
+    ``offline_access=None`` keeps the preset's own choice (a profile that lists it only under
+    ``scopes.optional``, as a sign-in provider does, leaves it out); ``True`` adds it (needed
+    for a refresh token), ``False`` removes it.
     """
-    presets = _data()["presets"]
+    from .profiles import get_profile, profile_names
+
+    presets = _preset_names()
+    if name in profile_names() and name not in presets:
+        raise ConfigError(
+            f"The profile {name!r} documents no scope set: its scopes are yours to choose.",
+            f"Start from minimal ({' '.join(preset('minimal'))}), then enter the same scopes "
+            f"in the partner's dashboard (`atlassian-playbook checklist --profile {name}`).",
+        )
     if name not in presets:
         close = _close(name, presets)
         raise ConfigError(
@@ -147,9 +171,9 @@ def preset(name: str, *, offline_access: bool | None = None) -> tuple[str, ...]:
             (f"Did you mean {_or_list(close)}? " if close else "")
             + f"Presets: {', '.join(presets)}.",
         )
-    scopes = [
-        s for s in presets[name]["scopes"] if s != OFFLINE_ACCESS or offline_access is not False
-    ]
+    own = _data()["presets"]
+    listed = own[name]["scopes"] if name in own else get_profile(name).scopes.documented
+    scopes = [s for s in listed if s != OFFLINE_ACCESS or offline_access is not False]
     if offline_access and OFFLINE_ACCESS not in scopes:
         scopes.append(OFFLINE_ACCESS)
     return tuple(scopes)
@@ -339,9 +363,9 @@ def check_scopes(
                     "mixed-classic-granular",
                     f"{api} scopes mix classic ({', '.join(classic)}) and granular "
                     f"({', '.join(granular)}).",
-                    "Allowed (Merge's partner set does it), but an endpoint is satisfied by "
-                    "one complete alternative, all classic or all granular: check each endpoint "
-                    "you call with required_scopes(); tick each kind on its own tab.",
+                    "Allowed (some partners' documented sets do it), but an endpoint is satisfied "
+                    "by one complete alternative, all classic or all granular: check each "
+                    "endpoint you call with required_scopes(); tick each kind on its own tab.",
                 )
             )
     return warnings

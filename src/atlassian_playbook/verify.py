@@ -235,13 +235,13 @@ def verify_connection(
             )
         )
     elif set(requested) <= ACCOUNT_LEVEL_SCOPES:
-        # An identity-only grant (a Clerk sign-in: read:me, offline_access) reaches no site,
+        # An identity-only grant (a sign-in provider's: read:me, offline_access) reaches no site,
         # and Atlassian lists none for it: expected, not a failure.
         checks.append(
             Check(
                 "accessible resources",
                 None,
-                "no site scopes requested (identity only, e.g. a Clerk sign-in): Atlassian "
+                "no site scopes requested (identity only, e.g. a sign-in provider): Atlassian "
                 "lists no site for such a grant",
             )
         )
