@@ -40,7 +40,7 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
 
 
-@dataclass
+@dataclass(repr=False)
 class Refreshed(StepResult):
     """A refresh, kept by notebook 06 for the reuse demonstration (``refresh`` holds the
     tokens before it)."""

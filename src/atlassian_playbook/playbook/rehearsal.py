@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PlaybookError
@@ -52,7 +52,7 @@ class Rehearsals(ABC):
         """Answer the next request to ``path`` with 429 and ``Retry-After``."""
 
     @abstractmethod
-    def answers(self, method: str, path: str) -> Iterator[list[int]]:
+    def answers(self, method: str, path: str) -> AbstractContextManager[list[int]]:
         """A context manager: the statuses the server answered ``method path`` with inside it
         (the list is filled when the block ends)."""
 
