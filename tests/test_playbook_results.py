@@ -23,7 +23,7 @@ from atlassian_playbook.redact import Secret
 from atlassian_playbook.target import Target
 from atlassian_playbook.tokens import TokenStore
 
-from .notebook_helpers import new_workspace
+from .notebook_helpers import free_port, new_workspace
 
 
 @pytest.fixture
@@ -182,3 +182,35 @@ def test_the_emulator_rehearses_a_rate_limit_and_says_what_it_answered(emulator,
         http.get(f"{emulator.api_base_url}/oauth/token/accessible-resources")
     assert first.status_code == 429 and "retry-after" in first.headers
     assert statuses == [429, second.status_code] and second.status_code != 429
+
+
+def test_against_another_server_the_report_runs_and_its_rate_limit_rehearsal_is_skipped(
+    emulator, tmp_path, recorded
+):
+    """A test double (an emulator this test runs, not the playbook's): the real reporting
+    call goes out, the 429 is not rehearsed, and the record says why."""
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    client = emulator.register_client(redirect_uris=(redirect,))
+    new_workspace(
+        tmp_path,
+        register=False,
+        ATLASSIAN_CLIENT_ID=client.client_id,
+        ATLASSIAN_CLIENT_SECRET=client.client_secret.reveal(),
+        ATLASSIAN_REDIRECT_URI=redirect,
+        ATLASSIAN_AUTH_BASE_URL=emulator.auth_base_url,
+        ATLASSIAN_API_BASE_URL=emulator.api_base_url,
+        ATLASSIAN_SCOPES="read:me report:personal-data offline_access",
+    )
+    session = pb.start(tmp_path, quiet=True)
+    assert session.target.kind == "custom"
+    pb.exchange_tokens(session)
+    report = pb.personal_data_report(session)
+    data = recorded["personal_data"]
+    assert data["status"] == "reported" and data["requests"] == 1
+    assert "rate_limited" not in data
+    assert data["rate_limit_rehearsal"] == {
+        "status": "skipped",
+        "reason": f"Not available against {emulator.auth_base_url}",
+    }
+    assert 429 not in [status for _, _, status in emulator.request_log]
+    assert "Rate-limit rehearsal skipped" in report._repr_markdown_()
