@@ -19,8 +19,8 @@ the logic is here, where it is tested, one module per notebook:
 :mod:`._results`          the result objects and the :func:`~._results.step` recorder
 ========================  ==================================================================
 
-Every step returns a :class:`StepResult`: the cell shows it (Markdown, tables, widgets) and
-the step has :func:`~..records.record`\\ ed its ``to_dict()`` for a test or a batch run. A
+Every step returns a :class:`StepResult`: the cell shows it (Markdown, tables, widgets), and
+its ``to_dict()`` is already recorded (:func:`~..records.record`) for a test or a batch run. A
 failed step shows its result and raises a :class:`~..errors.PlaybookError` (message + hint),
 so a headless run stops at the right cell with the hint in its output.
 
