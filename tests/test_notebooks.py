@@ -24,6 +24,7 @@ from atlassian_playbook.config import save_settings
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.errors import ConfigError, NotebookParameterError, PlaybookError
 from atlassian_playbook.execute import NOTEBOOKS_DIR, run_notebook
+from atlassian_playbook.playbook import _results
 from atlassian_playbook.scopes import preset
 
 from .conftest import assert_no_secrets
@@ -524,8 +525,8 @@ def test_start_refuses_secret_parameters_even_without_run_notebook(tmp_path):
 def session(tmp_path, monkeypatch):
     """A session on the embedded emulator in a fresh workspace; records collected."""
     recorded: dict = {}
-    monkeypatch.setattr(pb, "record", lambda name, value: recorded.__setitem__(name, value))
-    monkeypatch.setattr(pb, "_display", lambda *objects: None)
+    monkeypatch.setattr(_results, "record", lambda name, value: recorded.__setitem__(name, value))
+    monkeypatch.setattr(_results, "show", lambda *objects: None)
     new_workspace(tmp_path)
     session = pb.start(tmp_path)
     session.recorded = recorded
@@ -543,7 +544,7 @@ def test_start_keeps_the_emulator_world_and_tokens_in_the_workspace(session, tmp
 
 
 def test_a_notebook_session_warns_about_a_misspelt_setting(tmp_path, monkeypatch):
-    monkeypatch.setattr(pb, "_display", lambda *objects: None)
+    monkeypatch.setattr(_results, "show", lambda *objects: None)
     new_workspace(tmp_path, ATLASSIAN_SCOPE="read:me")
     shown = pb.start(tmp_path)._repr_markdown_()
     assert "**Target:** the embedded Atlassian emulator" in shown.splitlines()[0]
@@ -590,13 +591,10 @@ def test_select_scopes_defaults_to_the_profile_preset(session):
     assert session.settings.scopes == preset("merge")
 
 
-def test_show_checklist_ticks_persist_and_unknown_steps_are_refused(session, monkeypatch):
+def test_show_checklist_ticks_persist_and_unknown_steps_are_refused(session):
     pb.show_checklist(session, "custom", completed_steps="create-app, offline-access")
-    shown: list = []
-    monkeypatch.setattr(pb, "_display", lambda *objects: shown.extend(objects))
-    pb.show_checklist(session, "custom")
+    markdown = pb.show_checklist(session, "custom")._repr_markdown_()
     assert session.recorded["checklist"]["done"] == ["create-app", "offline-access"]
-    markdown = shown[0].data
     assert "- [x] **1. Create an OAuth 2.0 integration**" in markdown
     assert "- [ ] **" in markdown and "- [x]" not in markdown.split("authorization-callback")[1]
     with pytest.raises(PlaybookError, match="Unknown checklist step"):

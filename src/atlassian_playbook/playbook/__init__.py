@@ -1,0 +1,76 @@
+"""What the notebooks call: one function per step of the playbook.
+
+Notebooks hold narrative and one call per step (``import atlassian_playbook.playbook as pb``);
+the logic is here, where it is tested, one module per notebook:
+
+========================  ==================================================================
+:mod:`.session`           the workspace and its target (:func:`start`), parameter conventions
+:mod:`.overview`          01: which Atlassian, what is written where
+:mod:`.app`               02: the console checklist, the credentials, the callback
+:mod:`.scope_choice`      03: the scopes, saved to ``.env``
+:mod:`.token_exchange`    04: consent and the code exchange, the token store, consent traps
+:mod:`.verification`      05: what the connection reaches
+:mod:`.lifecycle`         06: refresh, reuse of a rotated token, the credentials' lifetimes
+:mod:`.handoff`           07: the values to paste into the partner
+:mod:`.personal_data`     08: the personal data reporting cycle
+:mod:`.health`            09: refresh and verify, for a batch
+:mod:`.partners`          what differs per profile (merge, clerk, custom)
+:mod:`.rehearsal`         what only the emulator may be made to do (clock, faults, request log)
+:mod:`._results`          the result objects and the :func:`~._results.step` recorder
+========================  ==================================================================
+
+Every step returns a :class:`StepResult`: the cell shows it (Markdown, tables, widgets), and
+its ``to_dict()`` is already recorded (:func:`~..records.record`) for a test or a batch run. A
+failed step shows its result and raises a :class:`~..errors.PlaybookError` (message + hint),
+so a headless run stops at the right cell with the hint in its output.
+
+Each widget choice has a parameter that makes the same choice headless, through the same
+function: ``completed_steps`` ticks the checklist as its checkboxes do, ``preset``/``scopes``
+save what the scope picker's Save button would, ``consent`` decides who answers the consent
+screen. The one exception is the client secret: it is never a parameter (papermill writes
+parameters into the executed notebook); headless runs read it from ``.env`` or the environment,
+where :func:`save_credentials` (the credentials form's Save) puts it.
+"""
+
+from ._results import StepResult
+from .app import capture_credentials, register_callback, save_credentials, show_checklist
+from .handoff import partner_handoff
+from .health import health_check
+from .lifecycle import Refreshed, demonstrate_reuse, lifecycle_timeline, refresh_tokens
+from .overview import overview
+from .personal_data import personal_data_report
+from .rehearsal import Rehearsals
+from .scope_choice import select_scopes
+from .session import Session, start
+from .token_exchange import (
+    CONSENT_MODES,
+    exchange_tokens,
+    rehearse_consent_traps,
+    show_token_store,
+)
+from .verification import verify_access
+
+__all__ = [
+    "Session",
+    "start",
+    "overview",
+    "show_checklist",
+    "capture_credentials",
+    "save_credentials",
+    "register_callback",
+    "select_scopes",
+    "exchange_tokens",
+    "show_token_store",
+    "rehearse_consent_traps",
+    "verify_access",
+    "refresh_tokens",
+    "demonstrate_reuse",
+    "lifecycle_timeline",
+    "partner_handoff",
+    "personal_data_report",
+    "health_check",
+    "CONSENT_MODES",
+    "StepResult",
+    "Refreshed",
+    "Rehearsals",
+]

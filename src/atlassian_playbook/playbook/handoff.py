@@ -1,0 +1,67 @@
+"""Notebook 07: the values to paste into the partner, and the last check of the callback."""
+
+from __future__ import annotations
+
+from ..callback import is_loopback
+from ..errors import PlaybookError
+from . import partners
+from ._results import InteractiveResult, step
+from .session import Session, opt
+
+__all__ = ["partner_handoff"]
+
+
+@step()
+def partner_handoff(
+    session: Session,
+    profile: str | None = None,
+    *,
+    callback_url: str | None = None,
+    extra_scopes: str | None = None,
+) -> InteractiveResult:
+    """The exact values to paste into the partner, the secret masked with reveal-to-copy, and a
+    final check that the callback URL in .env is the profile's (and, against the emulator,
+    registered on the app)."""
+    from ..widgets import SecretReveal
+
+    profile = session.resolve_profile(profile)
+    s = session.settings
+    page = partners.handoff(profile, s, opt(callback_url), opt(extra_scopes))
+    expected = page.expected_callback
+    matches = s.redirect_uri == expected
+    registered = None
+    if session.uses_emulator:
+        registered = s.redirect_uri in session.target.emulator.default_client.redirect_uris
+    result = InteractiveResult(
+        "handoff",
+        {
+            "fields": [f["field"] for f in page.fields],
+            "client_id": s.client_id,
+            "extra_scopes": page.extra_scopes,
+            "profile": profile,
+            "expected_callback": expected,
+            "configured_callback": s.redirect_uri,
+            "callback_matches": matches,
+            "registered_on_app": registered,
+        },
+    )
+    result.say(f"Paste these into **{page.where}**, copying each value as shown:")
+    result.table(page.fields, ["field", "value"])
+    result.control(SecretReveal(page.secret_label, s.client_secret))
+    if not matches:
+        result.error = PlaybookError(
+            f"The callback URL in .env ({s.redirect_uri}) is not {profile}'s ({expected}).",
+            f"Set {expected} on the console's Authorization tab and as ATLASSIAN_REDIRECT_URI "
+            "(notebook 02 does it); scheme, host, port, path and trailing slash all count.",
+        )
+    elif page.needs_public_callback and is_loopback(expected):
+        result.error = PlaybookError(
+            f"The callback for {profile} is still the loopback {expected}.",
+            "Run 02-create-app with profile and callback_url set to the partner's redirect URI.",
+        )
+    else:
+        result.say(
+            f"✔ The callback URL `{expected}` is {profile}'s, in `.env`"
+            + (" and on the app's Authorization tab." if registered else ".")
+        )
+    return result

@@ -1,0 +1,153 @@
+"""The workspace a notebook works in, and the notebook parameters' conventions.
+
+Notebook parameters use ``""`` for "not set" (papermill parameters are plain literals); every
+step accepts ``""`` wherever it accepts ``None`` (:func:`opt`), and space- or comma-separated
+text wherever it accepts a list (:func:`words`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._files import read_json
+from ..callback import is_loopback
+from ..config import Settings, load_workspace_settings
+from ..errors import PlaybookError
+from ..execute import check_parameters
+from ..redact import redact
+from ..target import Target, connect
+from . import _results, partners
+from .rehearsal import Rehearsals, rehearsals_for
+
+__all__ = ["Session", "start", "opt", "words"]
+
+
+def opt(value: Any) -> Any:
+    """A notebook parameter's "not set" (``""``) as ``None``."""
+    return None if value in ("", None) else value
+
+
+def words(value: str | Iterable[str] | None) -> list[str]:
+    """Space- or comma-separated text (a notebook parameter) or a list, as a list."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [part for part in re.split(r"[\s,]+", value) if part]
+    return [str(part) for part in value]
+
+
+@dataclass
+class Session:
+    """The workspace a notebook works in, and the Atlassian (real or emulated) it talks to.
+
+    The workspace holds ``.env`` and ``.playbook/`` (the chosen profile, checklist progress,
+    the reporting cycle and, against the emulator, the token store and the emulator's state).
+    """
+
+    workspace: Path
+    target: Target
+    auto_consent: bool | str = True  # the embedded emulator's: True, False or "deny"
+
+    @property
+    def settings(self) -> Settings:
+        return self.target.settings
+
+    @property
+    def env_file(self) -> Path:
+        return self.workspace / ".env"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workspace / ".playbook"
+
+    @property
+    def uses_emulator(self) -> bool:
+        """True for the embedded emulator (no credentials in .env)."""
+        return self.target.emulator is not None
+
+    @property
+    def rehearsals(self) -> Rehearsals:
+        """What may be made to fail on purpose here: everything against the emulator,
+        nothing (with the reason) against Atlassian."""
+        return rehearsals_for(self.target)
+
+    @property
+    def headless_possible(self) -> bool:
+        """True when the authorization server is on loopback (an emulator), so a headless
+        browser can stand in for the person at the consent screen."""
+        return is_loopback(self.settings.auth_base_url)
+
+    def consents_headless(self, consent: str) -> bool:
+        """Whether a headless browser stands in for the person at consent (``auto``/``deny``
+        against an emulator); otherwise a person clicks the link."""
+        return consent in ("auto", "deny") and self.headless_possible
+
+    @property
+    def profile(self) -> str:
+        """The profile chosen in notebook 02 (``custom`` until one was chosen)."""
+        saved = read_json(self.state_dir / "profile.json", default={}) or {}
+        return saved["profile"] if partners.is_profile(saved.get("profile")) else "custom"
+
+    def resolve_profile(self, profile: str | None) -> str:
+        profile = opt(profile) or self.profile
+        partners.check_profile(profile)
+        return profile
+
+    def reload(self) -> Session:
+        """Re-read .env after a step changed it (credentials, scopes, callback URL)."""
+        fresh = start(self.workspace, auto_consent=self.auto_consent, quiet=True)
+        self.target = fresh.target
+        return self
+
+    def _repr_markdown_(self) -> str:
+        s = self.settings
+        lines = [
+            f"**Target:** {self.target.describe()}",
+            f"**Workspace:** `{self.workspace}`",
+            f"**Profile:** {self.profile}",
+            f"**Callback URL:** `{s.redirect_uri}`",
+            f"**Scopes:** `{' '.join(s.scopes)}`",
+            f"**Token store:** `{s.token_store}`",
+        ]
+        lines += [f"**Warning:** {u.message} {u.hint}" for u in s.unknown]
+        return redact("  \n".join(lines))
+
+
+def start(
+    workspace: str | Path = "..",
+    *,
+    parameters: dict[str, Any] | None = None,
+    auto_consent: bool | str = True,
+    quiet: bool = False,
+) -> Session:
+    """Open the workspace, refuse secret parameters, and connect (starting the emulator if
+    no credentials are set).
+
+    ``parameters`` is the notebook's parameter dict, checked here too in case someone ran
+    papermill by hand with ``-p client_secret ...``. Against anything but the real Atlassian
+    (the emulator, a test double) the token store lives in the workspace's ``.playbook/``
+    unless ``ATLASSIAN_TOKEN_STORE`` says otherwise, so the emulated world and its tokens stay
+    together and separate notebook kernels share them. The session shows itself (notebooks
+    keep it in a variable) unless ``quiet``.
+    """
+    if parameters:
+        check_parameters(parameters)
+    workspace = Path(workspace).expanduser().resolve()
+    if not workspace.is_dir():
+        raise PlaybookError(
+            f"The workspace {workspace} does not exist.",
+            "Pass workspace= the folder holding .env (the repository root when JupyterLab runs "
+            "in notebooks/, which is the default '..').",
+        )
+    settings = load_workspace_settings(workspace)
+    if parameters and settings.client_secret:
+        check_parameters(parameters, [settings.client_secret.reveal()])
+    session = Session(workspace, connect(settings, auto_consent=auto_consent), auto_consent)
+    if not quiet:
+        _results.show(session)
+        _results.record("target", session.target.kind)
+    return session

@@ -1,0 +1,59 @@
+"""Notebook 05: what the stored connection reaches, checked call by call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import connection
+from ..errors import PlaybookError
+from ..verify import Check
+from ._results import StepResult, step
+from .session import Session, opt
+
+__all__ = ["verify_access", "failure"]
+
+
+def failure(prefix: str, checks: Iterable[Check]) -> PlaybookError:
+    """One error naming every failed check, with the first one's hint."""
+    failed = [c for c in checks if c.ok is False]
+    return PlaybookError(
+        prefix + "; ".join(f"{c.name}: {c.detail}" for c in failed), failed[0].hint
+    )
+
+
+@step()
+def verify_access(
+    session: Session, *, account_id: str | None = None, fail_on_error: bool = True
+) -> StepResult:
+    """Sites with their cloud ids, requested vs granted scopes per site, /me, a Jira and a
+    Confluence call: each ok, failed (with the hint) or skipped (with the reason).
+
+    Fails when a check failed (unless ``fail_on_error=False``), so a headless run stops here
+    with the hint in this cell's output.
+    """
+    report = connection.verify(session.target, account_id=opt(account_id))
+    # connection.verify names the stored entry's account even without read:me
+    account = (report.account or {}).get("account_id")
+    result = StepResult("verify", {**report.to_dict(), "account_id": account})
+    result.say("### Sites this connection reaches").table(
+        [
+            {
+                "site": s.name,
+                "url": s.url,
+                "cloud id": s.id,
+                "products": s.products,
+                "chosen": report.chosen_site is not None and s.id == report.chosen_site.id,
+            }
+            for s in report.sites
+        ],
+        ["site", "url", "cloud id", "products", "chosen"],
+    )
+    result.say("### Requested vs granted scopes per site").table(report.scope_table)
+    result.say("### Checks").table(
+        [c.to_dict() for c in report.checks], ["status", "name", "detail", "hint"]
+    )
+    if fail_on_error and not report.ok:
+        result.error = failure("Verification failed: ", report.checks)
+    elif report.ok:
+        result.say("✔ **Verified**: every check passed or was skipped for a reason shown above.")
+    return result
