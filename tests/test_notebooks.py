@@ -586,7 +586,7 @@ def test_select_scopes_checks_the_console_apis(session):
 
 def test_select_scopes_defaults_to_the_profile_preset(session):
     pb.show_checklist(session, "merge")
-    assert session.profile == "merge"
+    assert session.profile.name == "merge"
     pb.select_scopes(session)
     assert session.settings.scopes == preset("merge")
 

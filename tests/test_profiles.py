@@ -288,8 +288,6 @@ def test_invalid_toml_and_missing_files_name_the_file(tmp_path):
 
 # --- no partner in the code ---------------------------------------------------------------
 
-# Modules still to be wired to the registry by the integrator (issue 10): remove them then.
-PENDING = {"playbook.py", "playbook"}
 
 
 def _code_text(path: Path) -> list[tuple[int, str]]:
@@ -334,11 +332,7 @@ def partner_literals(files, root: Path = SRC) -> list[str]:
 
 
 def test_no_partner_name_appears_as_a_literal_in_the_code():
-    files = [
-        path
-        for path in sorted(SRC.rglob("*.py"))
-        if path.relative_to(SRC).parts[0] not in PENDING
-    ]
+    files = sorted(SRC.rglob("*.py"))
     assert len(files) > 20
     assert partner_literals(files) == []
     scripts = SRC.parents[1] / "scripts"
@@ -361,3 +355,55 @@ def test_registry_surface():
     assert set(registry.__all__) >= {
         "Profile", "profile_names", "get_profile", "load_profile", "resolve_profile",
     }  # fmt: skip
+
+
+# --- the playbook reads the registry --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", profile_names())
+def test_every_bundled_profile_reaches_the_playbooks_handoff(name, tmp_path):
+    """Notebooks 02 → 03 → 07 in process for each profile: the checklist, the preset, and the
+    handoff's fields in the partner's words (a new data file needs no playbook code)."""
+    import atlassian_playbook.playbook as pb
+    from atlassian_playbook.playbook import _results
+    from atlassian_playbook.playbook.partners import handoff
+
+    from .notebook_helpers import new_workspace
+
+    new_workspace(tmp_path)
+    shown: list = []
+    original = _results.record
+    try:
+        _results.record = lambda key, value: shown.append((key, value))
+        session = pb.start(tmp_path, quiet=True)
+        pb.show_checklist(session, name)
+        assert session.profile.name == name
+        pb.select_scopes(session)
+        profile = get_profile(name)
+        if profile.scopes.documented is not None:
+            assert set(profile.scopes.documented) <= set(session.settings.scopes) | {
+                "offline_access"}
+        page = handoff(profile, session.settings, None, None)
+        assert [f["field"] for f in page.fields][:3] == [
+            profile.handoff.label(field) for field in ("client_id", "client_secret",
+                                                       "redirect_uri")]
+        assert page.where == profile.handoff.destination
+    finally:
+        _results.record = original
+        session.target.close()
+
+
+def test_a_users_own_profile_file_drives_notebooks_02_and_07(tmp_path):
+    """``profile_file``: notebook 02 remembers it, 07 hands off in its words."""
+    from .notebook_helpers import new_workspace, run
+
+    workspace = new_workspace(tmp_path / "ws")
+    path = write(tmp_path, ACME)
+    created = run("02-create-app", workspace, profile_file=str(path), completed_steps="all")
+    assert created.ok, created.failure
+    assert created.records["checklist"]["profile"] == "acme"
+    assert created.records["credentials"]["redirect_uri"] == (
+        "https://connect.acme.example/oauth/callback")
+    handed = run("07-partner-handoff", workspace)
+    assert handed.records["handoff"]["profile"] == "acme"
+    assert handed.records["handoff"]["fields"][:2] == ["App key", "App secret"]

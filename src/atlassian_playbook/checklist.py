@@ -61,15 +61,9 @@ _CONSOLE_SECRET = "the Secret from the console's Settings tab (paste it straight
 
 
 def __getattr__(name: str):
-    """``PROFILES`` (the registry's names, read when first asked for), and, for code written
-    before the registry (``playbook.py`` until it reads it), ``<NAME>_CALLBACK_URL``: a bundled
-    profile's fixed callback."""
+    """``PROFILES``: the registry's names, read when first asked for."""
     if name == "PROFILES":
         return profile_names()
-    if name.endswith("_CALLBACK_URL"):
-        slug = name[: -len("_CALLBACK_URL")].lower().replace("_", "-")
-        if slug in profile_names() and (url := get_profile(slug).callback.url):
-            return url
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -17,6 +17,7 @@ from .._files import atomic_write_json, read_json
 from ..checklist import build_checklist, is_placeholder
 from ..config import save_settings
 from ..errors import PlaybookError
+from ..profiles import Profile
 from ..redact import Secret
 from . import partners
 from ._results import InteractiveResult, StepResult, step
@@ -25,8 +26,8 @@ from .session import Session, opt, words
 __all__ = ["show_checklist", "save_credentials", "capture_credentials", "register_callback"]
 
 
-def _progress_path(session: Session, profile: str) -> Path:
-    return session.state_dir / f"checklist-{profile}.json"
+def _progress_path(session: Session, profile: Profile) -> Path:
+    return session.state_dir / f"checklist-{profile.name}.json"
 
 
 @step()
@@ -34,6 +35,7 @@ def show_checklist(
     session: Session,
     profile: str = "custom",
     *,
+    profile_file: str | None = None,
     completed_steps: Iterable[str] | str = (),
     app_name: str | None = None,
     callback_url: str | None = None,
@@ -41,15 +43,16 @@ def show_checklist(
     privacy_policy_url: str | None = None,
     terms_url: str | None = None,
 ) -> InteractiveResult:
-    """The console checklist for ``profile`` with the exact values; ticks persist in the
-    workspace, and the profile is remembered for the later notebooks.
+    """The console checklist for ``profile`` (a name from the registry, or the user's own
+    ``profile_file``, which wins) with the exact values; ticks persist in the workspace, and
+    the profile is remembered for the later notebooks.
 
     ``completed_steps`` (step ids separated by spaces or commas, or ``"all"``) ticks steps
     headless through the same function the checkboxes call.
     """
     from ..widgets import ChecklistWidget
 
-    profile = session.resolve_profile(profile)
+    profile = session.resolve_profile(profile, profile_file)
     callback, scopes = partners.checklist_inputs(profile, session.settings, opt(callback_url))
     checklist = build_checklist(
         profile,
@@ -60,15 +63,15 @@ def show_checklist(
         privacy_policy_url=opt(privacy_policy_url),
         terms_url=opt(terms_url),
     )
-    atomic_write_json(session.state_dir / "profile.json", {"profile": profile}, mode=0o644)
+    session.remember_profile(profile, profile_file)
     path = _progress_path(session, profile)
     ids = [s.id for s in checklist.steps]
     wanted = ids if completed_steps == "all" else words(completed_steps)
     unknown = [sid for sid in wanted if sid not in ids]
     if unknown:
         raise PlaybookError(
-            f"Unknown checklist step(s) for {profile}: {', '.join(unknown)}.",
-            f"Step ids for {profile}: {', '.join(ids)} (or 'all').",
+            f"Unknown checklist step(s) for {profile.name}: {', '.join(unknown)}.",
+            f"Step ids for {profile.name}: {', '.join(ids)} (or 'all').",
         )
 
     def tick(step_id: str, value: bool) -> None:
@@ -89,7 +92,7 @@ def show_checklist(
     result = InteractiveResult(
         "checklist",
         {
-            "profile": profile,
+            "profile": profile.name,
             "done": [i for i in ids if i in done],
             "total": len(ids),
             "open_required": open_required,
@@ -139,7 +142,11 @@ def save_credentials(session: Session, client_id: str, secret: Secret | str) -> 
 
 @step()
 def capture_credentials(
-    session: Session, *, profile: str | None = None, callback_url: str | None = None
+    session: Session,
+    *,
+    profile: str | None = None,
+    profile_file: str | None = None,
+    callback_url: str | None = None,
 ) -> InteractiveResult:
     """Save the profile's callback URL to .env, show the credentials in use (masked) and a
     form that writes new ones to .env.
@@ -149,7 +156,7 @@ def capture_credentials(
     """
     from ..widgets import CredentialsForm
 
-    profile = session.resolve_profile(profile)
+    profile = session.resolve_profile(profile, profile_file)
     uri = partners.callback_for(profile, session.settings, opt(callback_url))
     if uri and is_placeholder(uri):
         uri = None
@@ -157,7 +164,7 @@ def capture_credentials(
     if uri and uri != session.settings.redirect_uri:
         save_settings({"ATLASSIAN_REDIRECT_URI": uri}, session.env_file)
         session.reload()
-        said.append(f"Saved the callback URL for **{profile}** to `.env`: `{uri}`")
+        said.append(f"Saved the callback URL for **{profile.name}** to `.env`: `{uri}`")
     elif uri is None and (note := partners.missing_callback_note(profile)):
         said.append(note)
     s = session.settings
@@ -165,7 +172,7 @@ def capture_credentials(
         "credentials",
         {
             "target": session.target.kind,
-            "profile": profile,
+            "profile": profile.name,
             "client_id": s.client_id,
             "secret_set": bool(s.client_secret),
             "redirect_uri": s.redirect_uri,

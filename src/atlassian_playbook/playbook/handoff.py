@@ -16,6 +16,7 @@ def partner_handoff(
     session: Session,
     profile: str | None = None,
     *,
+    profile_file: str | None = None,
     callback_url: str | None = None,
     extra_scopes: str | None = None,
 ) -> InteractiveResult:
@@ -24,7 +25,7 @@ def partner_handoff(
     registered on the app)."""
     from ..widgets import SecretReveal
 
-    profile = session.resolve_profile(profile)
+    profile = session.resolve_profile(profile, profile_file)
     s = session.settings
     page = partners.handoff(profile, s, opt(callback_url), opt(extra_scopes))
     expected = page.expected_callback
@@ -38,7 +39,7 @@ def partner_handoff(
             "fields": [f["field"] for f in page.fields],
             "client_id": s.client_id,
             "extra_scopes": page.extra_scopes,
-            "profile": profile,
+            "profile": profile.name,
             "expected_callback": expected,
             "configured_callback": s.redirect_uri,
             "callback_matches": matches,
@@ -50,18 +51,18 @@ def partner_handoff(
     result.control(SecretReveal(page.secret_label, s.client_secret))
     if not matches:
         result.error = PlaybookError(
-            f"The callback URL in .env ({s.redirect_uri}) is not {profile}'s ({expected}).",
+            f"The callback URL in .env ({s.redirect_uri}) is not {profile.name}'s ({expected}).",
             f"Set {expected} on the console's Authorization tab and as ATLASSIAN_REDIRECT_URI "
             "(notebook 02 does it); scheme, host, port, path and trailing slash all count.",
         )
     elif page.needs_public_callback and is_loopback(expected):
         result.error = PlaybookError(
-            f"The callback for {profile} is still the loopback {expected}.",
+            f"The callback for {profile.name} is still the loopback {expected}.",
             "Run 02-create-app with profile and callback_url set to the partner's redirect URI.",
         )
     else:
         result.say(
-            f"✔ The callback URL `{expected}` is {profile}'s, in `.env`"
+            f"✔ The callback URL `{expected}` is {profile.name}'s, in `.env`"
             + (" and on the app's Authorization tab." if registered else ".")
         )
     return result

@@ -25,8 +25,9 @@ def select_scopes(
     """Choose scopes and save them to .env as ``ATLASSIAN_SCOPES``.
 
     Headless: ``scopes`` (explicit, space-separated) wins over ``preset``; with neither, the
-    profile's preset (merge, clerk) or, for ``custom``, the current setting. ``offline_access``
-    True adds it (a refresh token), False removes it, None keeps the choice as it is.
+    profile's documented set or, when the scopes are yours (``custom``), the current setting.
+    ``offline_access`` True adds it (a refresh token), False removes it, None keeps the choice
+    as it is.
     ``console_apis`` (the APIs added on the console's Permissions tab, comma-separated, e.g.
     ``"identity, jira"`` or ``"User identity API, Jira API"``)
     turns on the check that every scope's API is added. Unknown scopes raise with "did you
@@ -38,13 +39,12 @@ def select_scopes(
     if isinstance(console_apis, str):  # comma-separated: console names contain spaces
         console_apis = [part.strip() for part in console_apis.split(",") if part.strip()]
     apis = list(console_apis) if console_apis else None
-    preset = opt(preset) or partners.scope_preset(session.profile)
     if opt(scopes):
         chosen = parse_scopes(scopes) if isinstance(scopes, str) else tuple(scopes)
-    elif preset:
+    elif opt(preset):
         chosen = catalog.preset(preset)
     else:
-        chosen = session.settings.scopes
+        chosen = partners.preset_scopes(session.profile) or session.settings.scopes
     if offline_access is True and catalog.OFFLINE_ACCESS not in chosen:
         chosen = (*chosen, catalog.OFFLINE_ACCESS)
     elif offline_access is False:

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._files import read_json
+from .._files import atomic_write_json, read_json
 from ..callback import is_loopback
 from ..config import Settings, load_workspace_settings
 from ..errors import PlaybookError
 from ..execute import check_parameters
+from ..profiles import Profile, resolve_profile
 from ..redact import redact
 from ..target import Target, connect
-from . import _results, partners
+from . import _results
 from .rehearsal import Rehearsals, rehearsals_for
 
 __all__ = ["Session", "start", "opt", "words"]
@@ -87,19 +88,30 @@ class Session:
         return consent in ("auto", "deny") and self.headless_possible
 
     @property
-    def profile(self) -> str:
-        """The profile chosen in notebook 02 (``custom`` until one was chosen)."""
+    def profile(self) -> Profile:
+        """The profile chosen in notebook 02 (``custom`` until one was chosen): a bundled one
+        by name, or the user's own profile file."""
         saved = read_json(self.state_dir / "profile.json", default={}) or {}
-        return saved["profile"] if partners.is_profile(saved.get("profile")) else "custom"
+        return resolve_profile(saved.get("profile"), saved.get("profile_file"))
 
-    def resolve_profile(self, profile: str | None) -> str:
-        profile = opt(profile) or self.profile
-        partners.check_profile(profile)
-        return profile
+    def resolve_profile(self, profile: str | None = None,
+                        profile_file: str | None = None) -> Profile:
+        """The profile a step was given (a name or a file), else the one chosen in 02."""
+        if opt(profile) or opt(profile_file):
+            return resolve_profile(opt(profile), opt(profile_file))
+        return self.profile
+
+    def remember_profile(self, profile: Profile, profile_file: str | None) -> None:
+        """Save the choice for the later notebooks (a user's own file by its full path)."""
+        atomic_write_json(self.state_dir / "profile.json", {
+            "profile": profile.name,
+            "profile_file": str(Path(profile.path).resolve()) if opt(profile_file) else None,
+        }, mode=0o644)
 
     def reload(self) -> Session:
         """Re-read .env after a step changed it (credentials, scopes, callback URL)."""
         fresh = start(self.workspace, auto_consent=self.auto_consent, quiet=True)
+        self.target.close()
         self.target = fresh.target
         return self
 
@@ -108,7 +120,7 @@ class Session:
         lines = [
             f"**Target:** {self.target.describe()}",
             f"**Workspace:** `{self.workspace}`",
-            f"**Profile:** {self.profile}",
+            f"**Profile:** {self.profile.name}",
             f"**Callback URL:** `{s.redirect_uri}`",
             f"**Scopes:** `{' '.join(s.scopes)}`",
             f"**Token store:** `{s.token_store}`",
