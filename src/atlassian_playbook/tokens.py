@@ -37,12 +37,12 @@ from filelock import Timeout as LockTimeout
 
 from ._files import atomic_write_json, file_lock, prove_writable, read_json, storage_error
 from .errors import (
-    ApiError,
     OAuthError,
     ReauthorizationRequired,
     RotationNotSaved,
     StorageError,
     TokenStoreError,
+    TransientError,
 )
 from .redact import Secret, get_logger, mask
 
@@ -645,7 +645,7 @@ class StoredTokenSource:
             sent_at = self._clock()
             try:
                 fresh = self.oauth.refresh(tokens.refresh_token)
-            except (OAuthError, ApiError) as exc:
+            except (OAuthError, TransientError) as exc:
                 if exc.status_code is not None:
                     # Atlassian answered, and refused: nothing was rotated, so the mark goes.
                     with suppress(StorageError, TokenStoreError):
