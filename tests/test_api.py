@@ -416,7 +416,7 @@ def test_429_beyond_max_retries_is_rate_limited_with_retry_after(emu):
 
 
 def test_retry_after_longer_than_the_cap_is_not_waited_out(emu):
-    api, _, sleeps = emulator_client(emu, max_retry_after=10)
+    api, _, sleeps = emulator_client(emu, max_retry_wait=10)
     emu.inject_fault("/me", status=429, retry_after=120, times=1)
     with pytest.raises(RateLimited) as caught:
         api.me()
