@@ -260,6 +260,12 @@ BASIC = ("read:me", "read:jira-user", "read:confluence-space.summary", "offline_
 def emu():
     with Emulator(auto_consent=True) as emulator:
         yield emulator
+        while OPEN_CLIENTS:
+            OPEN_CLIENTS.pop().close()
+
+
+# The clients emulator_client() made, closed by the emu fixture before the emulator stops.
+OPEN_CLIENTS: list[ApiClient] = []
 
 
 def consent(emu, scopes=BASIC, site="acme") -> tuple[Settings, TokenSet]:
@@ -290,7 +296,8 @@ def emulator_client(emu, scopes=BASIC, site="acme", **kwargs):
     settings, tokens = consent(emu, scopes, site)
     source = RefreshingSource(settings, tokens)
     sleeps: list[float] = []
-    api = ApiClient(settings, source, sleep=sleeps.append, **kwargs)
+    api = ApiClient(settings, source, sleep=sleeps.append, owns=[source.oauth], **kwargs)
+    OPEN_CLIENTS.append(api)
     return api, source, sleeps
 
 
@@ -360,8 +367,8 @@ def test_expiring_token_without_refresh_token_is_used_while_it_lasts(emu):
     settings, tokens = consent(emu, ("read:me",))
     assert tokens.refresh_token is None
     source = CountingSource(dataclasses.replace(tokens, expires_at=time.time() + 30))
-    api = ApiClient(settings, source)
-    assert api.me()["name"] == "Ada Lovelace"
+    with ApiClient(settings, source) as api:
+        assert api.me()["name"] == "Ada Lovelace"
     assert source.refreshed == []
 
 

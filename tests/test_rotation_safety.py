@@ -152,8 +152,12 @@ class DroppingProxy:
     def _serve(self, client: socket.socket, drop: bool) -> None:
         upstream = socket.create_connection(self.upstream)
         if not drop:
-            threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+            requests = threading.Thread(target=_pump, args=(client, upstream), daemon=True)
+            requests.start()
             _pump(upstream, client)
+            requests.join(60)
+            client.close()
+            upstream.close()
             return
         # Forward the request until the emulator starts answering: it has rotated the token.
         while True:

@@ -13,7 +13,13 @@ import threading
 
 import pytest
 
-from atlassian_playbook.errors import ReauthorizationRequired, StorageError, TokenStoreError
+from atlassian_playbook.errors import (
+    RateLimited,
+    ReauthorizationRequired,
+    ServerError,
+    StorageError,
+    TokenStoreError,
+)
 from atlassian_playbook.redact import Secret
 from atlassian_playbook.tokens import (
     StaticTokenSource,
@@ -386,6 +392,31 @@ def test_failed_refresh_leaves_the_store_untouched(tmp_path):
         source.refresh(source.get())
     assert store.path.read_bytes() == before
 
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        RateLimited("busy", retry_after=30, status_code=429, url="https://auth.test/oauth/token"),
+        ServerError("down", status_code=503, url="https://auth.test/oauth/token"),
+    ],
+    ids=["429", "503"],
+)
+def test_a_refresh_the_token_endpoint_did_not_process_leaves_no_in_flight_mark(
+    tmp_path, refusal
+):
+    # A 429 or 5xx from the token endpoint is a TransientError, not an OAuthError: the refresh
+    # was not processed, so nothing was rotated and the entry is not left marked as in flight.
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+
+    def refuse(refresh_token):
+        raise refusal
+
+    source = StoredTokenSource(store, refuse, "client-a", "acct-1")
+    with pytest.raises(type(refusal)):
+        source.refresh(source.get())
+    assert store.get("client-a", "acct-1").refresh_started_at is None
 
 def test_source_for_a_deleted_entry_says_to_log_in(tmp_path):
     store = TokenStore(tmp_path / "tokens.json")
