@@ -33,7 +33,14 @@ from .redact import get_logger
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["RetryPolicy", "Sent", "retry_after_seconds", "BACKOFF_BASE", "BACKOFF_CAP"]
+__all__ = [
+    "RetryPolicy",
+    "Sent",
+    "is_transient",
+    "retry_after_seconds",
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+]
 
 log = get_logger(__name__)
 
