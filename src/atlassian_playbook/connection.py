@@ -278,8 +278,8 @@ def api_client(target: Target, *, account_id: str | None = None) -> ApiClient:
     store = TokenStore(settings.token_store)
     entry = store.get(settings.client_id, account_id)
     oauth = OAuthClient(settings)
-    source = StoredTokenSource(store, oauth, entry.client_id, entry.account_id)
-    return ApiClient(settings, source)
+    source = StoredTokenSource(store, oauth.refresh, entry.client_id, entry.account_id)
+    return ApiClient(settings, source, owns=[oauth])
 
 
 def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
@@ -290,7 +290,7 @@ def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
     entry = store.get(settings.client_id, account_id)
     previous = str(entry.tokens.refresh_token)
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, oauth, entry.client_id, entry.account_id)
+        source = StoredTokenSource(store, oauth.refresh, entry.client_id, entry.account_id)
         source.refresh(entry.tokens)
     updated = store.get(entry.client_id, entry.account_id)
     return RefreshResult(
