@@ -71,6 +71,12 @@ def test_actions_say_what_to_do():
 def emu():
     with Emulator(auto_consent=True) as emulator:
         yield emulator
+        while OPEN_CLIENTS:
+            OPEN_CLIENTS.pop().close()
+
+
+# The clients reporting_client() made, closed by the emu fixture before the emulator stops.
+OPEN_CLIENTS: list[ApiClient] = []
 
 
 def reporting_client(emu, **kwargs) -> tuple[ApiClient, list[float]]:
@@ -83,7 +89,9 @@ def reporting_client(emu, **kwargs) -> tuple[ApiClient, list[float]]:
             oauth.parse_callback(answer.headers["location"], request.state)
         )
     sleeps: list[float] = []
-    return ApiClient(settings, StaticTokenSource(tokens), sleep=sleeps.append, **kwargs), sleeps
+    api = ApiClient(settings, StaticTokenSource(tokens), sleep=sleeps.append, **kwargs)
+    OPEN_CLIENTS.append(api)
+    return api, sleeps
 
 
 def accounts(n: int, updated=datetime(2024, 1, 1)) -> list[tuple[str, datetime]]:
@@ -218,9 +226,9 @@ def test_missing_reporting_scope_is_scope_not_granted(emu):
         tokens = oauth.exchange_code(
             oauth.parse_callback(answer.headers["location"], request.state)
         )
-    api = ApiClient(settings, StaticTokenSource(tokens))
-    with pytest.raises(ScopeNotGranted) as caught:
-        report_accounts_cycle(api, [(ACTIVE, NOW)], now=NOW)
+    with ApiClient(settings, StaticTokenSource(tokens)) as api:
+        with pytest.raises(ScopeNotGranted) as caught:
+            report_accounts_cycle(api, [(ACTIVE, NOW)], now=NOW)
     assert "report:personal-data" in caught.value.message
 
 

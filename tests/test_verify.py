@@ -29,6 +29,12 @@ CHECKS = [
 def emu():
     with Emulator(auto_consent=True) as emulator:
         yield emulator
+        while OPEN_CLIENTS:
+            OPEN_CLIENTS.pop().close()
+
+
+# The clients client() made, closed by the emu fixture before the emulator stops.
+OPEN_CLIENTS: list[ApiClient] = []
 
 
 def consent(emu, scopes, site="acme") -> tuple[Settings, TokenSet]:
@@ -58,7 +64,9 @@ class Source:
 def client(emu, scopes=MINIMAL, site="acme") -> tuple[ApiClient, Source]:
     settings, tokens = consent(emu, scopes, site)
     source = Source(settings, tokens)
-    return ApiClient(settings, source, sleep=lambda seconds: None), source
+    api = ApiClient(settings, source, sleep=lambda seconds: None, owns=[source.oauth])
+    OPEN_CLIENTS.append(api)
+    return api, source
 
 
 def rows(report: VerificationReport) -> dict[str, dict]:
