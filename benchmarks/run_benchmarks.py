@@ -79,10 +79,11 @@ def refresh_rate(state_path: Path | None, requests: int) -> float:
 
     from atlassian_playbook import connection
     from atlassian_playbook.emulator import Emulator
-    from atlassian_playbook.target import Target
+    from atlassian_playbook.target import Target, emulator_settings
 
     with Emulator(auto_consent=True, state_path=state_path) as emu:
-        target = Target(emu.settings(token_store=Path(tempfile.mkdtemp()) / "tokens.json"), emu)
+        settings = emulator_settings(emu, token_store=Path(tempfile.mkdtemp()) / "tokens.json")
+        target = Target(settings, emu)
         refresh = connection.login(target, browser="headless",
                                    show_url=lambda url: None).entry.tokens.refresh_token.reveal()
         client = emu.default_client

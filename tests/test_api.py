@@ -35,6 +35,7 @@ from atlassian_playbook.errors import (
 )
 from atlassian_playbook.oauth import OAuthClient
 from atlassian_playbook.redact import Secret
+from atlassian_playbook.target import emulator_settings
 from atlassian_playbook.tokens import TokenSet
 
 ACME = "1324a887-45db-1bf4-1e99-ef0ff456d421"
@@ -260,11 +261,17 @@ BASIC = ("read:me", "read:jira-user", "read:confluence-space.summary", "offline_
 def emu():
     with Emulator(auto_consent=True) as emulator:
         yield emulator
+        while OPEN_CLIENTS:
+            OPEN_CLIENTS.pop().close()
+
+
+# The clients emulator_client() made, closed by the emu fixture before the emulator stops.
+OPEN_CLIENTS: list[ApiClient] = []
 
 
 def consent(emu, scopes=BASIC, site="acme") -> tuple[Settings, TokenSet]:
     """The 3LO flow with auto-consent for ``site``: authorize, catch the code, exchange it."""
-    settings = emu.settings(scopes=tuple(scopes))
+    settings = emulator_settings(emu, scopes=tuple(scopes))
     with OAuthClient(settings) as oauth:
         request = oauth.authorization_request(scopes)
         answer = httpx.get(f"{request.url}&emulator_site={site}")
@@ -290,7 +297,8 @@ def emulator_client(emu, scopes=BASIC, site="acme", **kwargs):
     settings, tokens = consent(emu, scopes, site)
     source = RefreshingSource(settings, tokens)
     sleeps: list[float] = []
-    api = ApiClient(settings, source, sleep=sleeps.append, **kwargs)
+    api = ApiClient(settings, source, sleep=sleeps.append, owns=[source.oauth], **kwargs)
+    OPEN_CLIENTS.append(api)
     return api, source, sleeps
 
 
@@ -360,8 +368,8 @@ def test_expiring_token_without_refresh_token_is_used_while_it_lasts(emu):
     settings, tokens = consent(emu, ("read:me",))
     assert tokens.refresh_token is None
     source = CountingSource(dataclasses.replace(tokens, expires_at=time.time() + 30))
-    api = ApiClient(settings, source)
-    assert api.me()["name"] == "Ada Lovelace"
+    with ApiClient(settings, source) as api:
+        assert api.me()["name"] == "Ada Lovelace"
     assert source.refreshed == []
 
 
@@ -416,7 +424,7 @@ def test_429_beyond_max_retries_is_rate_limited_with_retry_after(emu):
 
 
 def test_retry_after_longer_than_the_cap_is_not_waited_out(emu):
-    api, _, sleeps = emulator_client(emu, max_retry_after=10)
+    api, _, sleeps = emulator_client(emu, max_retry_wait=10)
     emu.inject_fault("/me", status=429, retry_after=120, times=1)
     with pytest.raises(RateLimited) as caught:
         api.me()

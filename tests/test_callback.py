@@ -24,6 +24,7 @@ from atlassian_playbook.errors import (
 )
 from atlassian_playbook.oauth import OAuthClient
 from atlassian_playbook.redact import Secret
+from atlassian_playbook.target import emulator_settings
 
 CODE = "code-in-the-redirect-0123456789"
 
@@ -264,7 +265,7 @@ def test_obtain_code_paste_mode_needs_a_paste_function():
 def emulator_oauth(emulator, redirect_uri: str) -> OAuthClient:
     registration = emulator.register_client(redirect_uris=[redirect_uri])
     return OAuthClient(
-        emulator.settings(
+        emulator_settings(emulator, 
             client_id=registration.client_id,
             client_secret=registration.client_secret,
             redirect_uri=redirect_uri,
@@ -319,7 +320,7 @@ def test_denied_consent_on_the_emulator_page_raises_consent_denied(redirect_uri)
 def test_paste_mode_with_the_emulator_redirect(emulator):
     # A partner callback (Merge): nothing listens there; the person pastes where they landed.
     with OAuthClient(
-        emulator.settings(redirect_uri="https://app.merge.dev/oauth/callback")
+        emulator_settings(emulator, redirect_uri="https://app.merge.dev/oauth/callback")
     ) as oauth:
         request = oauth.authorization_request()
         landed: list[str] = []

@@ -23,6 +23,7 @@ from atlassian_playbook.emulator import (
     api_of_scope,
 )
 from atlassian_playbook.redact import Secret
+from atlassian_playbook.target import emulator_settings
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -247,7 +248,7 @@ def test_register_client_generates_credentials_and_validates(emu):
 
 
 def test_settings_point_at_the_emulator(emu):
-    settings = emu.settings(scopes=("read:me",))
+    settings = emulator_settings(emu, scopes=("read:me",))
     assert settings.auth_base_url == emu.auth_base_url
     assert settings.api_base_url == emu.api_base_url
     assert settings.client_id == emu.default_client.client_id
@@ -1182,6 +1183,6 @@ def test_settings_never_point_at_the_users_real_token_store(tmp_path):
     from atlassian_playbook.config import Settings
 
     with Emulator() as emu:
-        assert emu.settings().token_store != Settings().token_store
+        assert emulator_settings(emu).token_store != Settings().token_store
     with Emulator(state_path=tmp_path / "emulator-state.json") as emu:
-        assert emu.settings().token_store == tmp_path / "tokens.json"
+        assert emulator_settings(emu).token_store == tmp_path / "tokens.json"

@@ -30,6 +30,7 @@ from atlassian_playbook.errors import (
 )
 from atlassian_playbook.oauth import AUDIENCE, OAuthClient, parse_callback_params
 from atlassian_playbook.redact import Secret
+from atlassian_playbook.target import emulator_settings
 
 CLIENT_SECRET = "unit-client-secret-0123456789"
 REDIRECT = "http://127.0.0.1:8765/callback"
@@ -498,7 +499,7 @@ def token_posts(emulator) -> list[int]:
 
 
 def test_exchange_and_refresh_against_the_emulator(emulator):
-    with OAuthClient(emulator.settings()) as oauth:
+    with OAuthClient(emulator_settings(emulator)) as oauth:
         code = authorize(oauth)
         tokens = oauth.exchange_code(code)
         assert tokens.refresh_token is not None
@@ -517,7 +518,7 @@ def test_exchange_and_refresh_against_the_emulator(emulator):
 
 
 def test_codes_are_single_use(emulator):
-    with OAuthClient(emulator.settings()) as oauth:
+    with OAuthClient(emulator_settings(emulator)) as oauth:
         code = authorize(oauth)
         oauth.exchange_code(code)
         with pytest.raises(InvalidGrant) as info:
@@ -527,7 +528,7 @@ def test_codes_are_single_use(emulator):
 
 
 def test_refresh_rotates_and_the_old_token_is_rejected_after_the_leeway(emulator):
-    with OAuthClient(emulator.settings()) as oauth:
+    with OAuthClient(emulator_settings(emulator)) as oauth:
         first = oauth.exchange_code(authorize(oauth))
         second = oauth.refresh(first.refresh_token)
         emulator.advance_clock(601)  # past Atlassian's 10-minute reuse leeway
@@ -541,7 +542,7 @@ def test_refresh_rotates_and_the_old_token_is_rejected_after_the_leeway(emulator
 
 
 def test_revoked_grant_requires_reauthorization(emulator):
-    with OAuthClient(emulator.settings()) as oauth:
+    with OAuthClient(emulator_settings(emulator)) as oauth:
         tokens = oauth.exchange_code(authorize(oauth))
         emulator.revoke()
         with pytest.raises(ReauthorizationRequired):
@@ -549,9 +550,9 @@ def test_revoked_grant_requires_reauthorization(emulator):
 
 
 def test_wrong_client_secret_is_invalid_client_not_a_consent_problem(emulator):
-    with OAuthClient(emulator.settings()) as oauth:
+    with OAuthClient(emulator_settings(emulator)) as oauth:
         code = authorize(oauth)
-    wrong = emulator.settings(client_secret=Secret("not-the-right-secret-0123456789"))
+    wrong = emulator_settings(emulator, client_secret=Secret("not-the-right-secret-0123456789"))
     with OAuthClient(wrong) as oauth:
         with pytest.raises(InvalidClient) as info:
             oauth.exchange_code(code)
@@ -561,9 +562,9 @@ def test_wrong_client_secret_is_invalid_client_not_a_consent_problem(emulator):
 
 
 def test_redirect_uri_differing_from_the_authorization_request(emulator):
-    with OAuthClient(emulator.settings()) as oauth:
+    with OAuthClient(emulator_settings(emulator)) as oauth:
         code = authorize(oauth)
-    other = emulator.settings(redirect_uri="http://localhost:8765/callback")
+    other = emulator_settings(emulator, redirect_uri="http://localhost:8765/callback")
     with OAuthClient(other) as oauth:
         with pytest.raises(InvalidGrant) as info:
             oauth.exchange_code(code)
@@ -575,7 +576,7 @@ def test_redirect_uri_differing_from_the_authorization_request(emulator):
 
 
 def test_without_offline_access_there_is_no_refresh_token(emulator):
-    with OAuthClient(emulator.settings()) as oauth:
+    with OAuthClient(emulator_settings(emulator)) as oauth:
         tokens = oauth.exchange_code(authorize(oauth, ["read:me"]))
     assert tokens.refresh_token is None
     assert tokens.scopes == ("read:me",)
@@ -583,7 +584,7 @@ def test_without_offline_access_there_is_no_refresh_token(emulator):
 
 def test_token_endpoint_429_is_retried_after_retry_after(emulator):
     sleeps: list[float] = []
-    with OAuthClient(emulator.settings(), sleep=sleeps.append) as oauth:
+    with OAuthClient(emulator_settings(emulator), sleep=sleeps.append) as oauth:
         tokens = oauth.exchange_code(authorize(oauth))
         emulator.inject_fault("/oauth/token", status=429, retry_after=2, times=1)
         oauth.refresh(tokens.refresh_token)
@@ -593,7 +594,7 @@ def test_token_endpoint_429_is_retried_after_retry_after(emulator):
 
 def test_token_endpoint_5xx_retries_are_bounded(emulator):
     sleeps: list[float] = []
-    with OAuthClient(emulator.settings(), sleep=sleeps.append, max_retries=2) as oauth:
+    with OAuthClient(emulator_settings(emulator), sleep=sleeps.append, max_retries=2) as oauth:
         tokens = oauth.exchange_code(authorize(oauth))
         emulator.inject_fault("/oauth/token", status=503, times=5)
         with pytest.raises(ServerError) as info:
@@ -604,7 +605,7 @@ def test_token_endpoint_5xx_retries_are_bounded(emulator):
 
 
 def test_persistent_429_ends_in_rate_limited(emulator):
-    with OAuthClient(emulator.settings(), sleep=lambda s: None, max_retries=1) as oauth:
+    with OAuthClient(emulator_settings(emulator), sleep=lambda s: None, max_retries=1) as oauth:
         tokens = oauth.exchange_code(authorize(oauth))
         emulator.inject_fault("/oauth/token", status=429, retry_after=1, times=2)
         with pytest.raises(RateLimited) as info:
@@ -614,7 +615,7 @@ def test_persistent_429_ends_in_rate_limited(emulator):
 
 def test_no_secret_reaches_messages_or_logs(emulator, caplog):
     """Client secret, code and tokens never appear in exceptions or DEBUG logs (trace on)."""
-    settings = emulator.settings()
+    settings = emulator_settings(emulator)
     used: set[str] = {settings.client_secret.reveal()}
     messages: list[str] = []
     with OAuthClient(settings, sleep=lambda s: None) as oauth:

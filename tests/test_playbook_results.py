@@ -20,7 +20,7 @@ from atlassian_playbook.playbook import _results
 from atlassian_playbook.playbook._results import InteractiveResult, StepResult, step
 from atlassian_playbook.playbook.rehearsal import EmulatorRehearsals, NotAvailable
 from atlassian_playbook.redact import Secret
-from atlassian_playbook.target import Target
+from atlassian_playbook.target import Target, emulator_settings
 from atlassian_playbook.tokens import TokenStore
 
 from .notebook_helpers import free_port, new_workspace
@@ -55,7 +55,7 @@ def session(tmp_path, shown, recorded):
 @pytest.fixture
 def on_atlassian(emulator, tmp_path):
     """A session whose target is the real Atlassian (nothing here sends it a request)."""
-    real = Target(emulator.settings(auth_base_url="https://auth.atlassian.com",
+    real = Target(emulator_settings(emulator, auth_base_url="https://auth.atlassian.com",
                                     api_base_url="https://api.atlassian.com"))
     return pb.Session(tmp_path, real)
 
@@ -168,12 +168,12 @@ def test_a_rehearsal_called_against_atlassian_anyway_says_why_not(on_atlassian):
 
 
 def test_another_server_is_named_in_the_reason(emulator, tmp_path):
-    double = pb.Session(tmp_path, Target(emulator.settings()))  # no embedded emulator
+    double = pb.Session(tmp_path, Target(emulator_settings(emulator)))  # no embedded emulator
     assert double.rehearsals.unavailable == f"Not available against {emulator.auth_base_url}"
 
 
 def test_the_emulator_rehearses_a_rate_limit_and_says_what_it_answered(emulator, http, tmp_path):
-    stage = pb.Session(tmp_path, Target(emulator.settings(), emulator)).rehearsals
+    stage = pb.Session(tmp_path, Target(emulator_settings(emulator), emulator)).rehearsals
     assert isinstance(stage, EmulatorRehearsals) and stage.unavailable is None
     with stage.answers("GET", "/me") as statuses:
         stage.rate_limit_next("/me", retry_after=1)

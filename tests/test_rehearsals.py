@@ -12,24 +12,24 @@ from atlassian_playbook import connection
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.errors import PlaybookError
 from atlassian_playbook.rehearsals import REHEARSALS, rehearse
-from atlassian_playbook.target import Target
+from atlassian_playbook.target import Target, emulator_settings
 
 from .test_cli import cli_env, run_cli
 
 
 def test_every_rehearsal_fails_the_way_atlassian_fails(emulator):
-    results = {r.name: r for r in rehearse(Target(emulator.settings(), emulator))}
+    results = {r.name: r for r in rehearse(Target(emulator_settings(emulator), emulator))}
     assert set(results) == set(REHEARSALS)
     assert {name for name, r in results.items() if not r.as_expected} == set()
     assert "Invalid authorization code" in results["callback-mismatch"].seen
     assert "site admin must authorize" in results["site-admin"].seen
     # The site admin's approval is withdrawn again: a second run rehearses the refusal again.
-    again = rehearse(Target(emulator.settings(), emulator), ["site-admin"])
+    again = rehearse(Target(emulator_settings(emulator), emulator), ["site-admin"])
     assert again[0].as_expected
 
 
 def test_rehearsals_leave_the_users_own_grant_alone(emulator):
-    target = Target(emulator.settings(), emulator)
+    target = Target(emulator_settings(emulator), emulator)
     login = connection.login(target, browser="headless", show_url=lambda url: None)
     before = login.entry.tokens
     rehearse(target)
@@ -43,12 +43,12 @@ def test_rehearsals_leave_the_users_own_grant_alone(emulator):
 
 def test_a_world_without_the_trap_reports_it_instead_of_passing(emulator):
     emulator.set_user_installed_apps("initech", True)
-    [result] = rehearse(Target(emulator.settings(), emulator), ["site-admin"])
+    [result] = rehearse(Target(emulator_settings(emulator), emulator), ["site-admin"])
     assert not result.as_expected and "user-installed-apps initech block" in result.fix
 
 
 def test_rehearsals_refuse_a_real_target(emulator):
-    real = Target(emulator.settings(auth_base_url="https://auth.atlassian.com",
+    real = Target(emulator_settings(emulator, auth_base_url="https://auth.atlassian.com",
                                     api_base_url="https://api.atlassian.com"))
     with pytest.raises(PlaybookError) as info:
         rehearse(real)
@@ -58,7 +58,7 @@ def test_rehearsals_refuse_a_real_target(emulator):
 def test_rehearsals_work_on_an_emulator_that_shows_its_consent_page(tmp_path):
     state = tmp_path / "emulator-state.json"
     with Emulator(auto_consent=False, state_path=state) as emulator:
-        results = rehearse(Target(emulator.settings(), emulator))
+        results = rehearse(Target(emulator_settings(emulator), emulator))
     assert all(r.as_expected for r in results)
 
 

@@ -20,6 +20,7 @@ from atlassian_playbook.reporting import (
     parse_duration,
     report_accounts_cycle,
 )
+from atlassian_playbook.target import emulator_settings
 from atlassian_playbook.tokens import StaticTokenSource
 
 ACTIVE = "5be24ad8b1653240376955d2"  # Atlassian's test ids (FACTS.md)
@@ -71,11 +72,17 @@ def test_actions_say_what_to_do():
 def emu():
     with Emulator(auto_consent=True) as emulator:
         yield emulator
+        while OPEN_CLIENTS:
+            OPEN_CLIENTS.pop().close()
+
+
+# The clients reporting_client() made, closed by the emu fixture before the emulator stops.
+OPEN_CLIENTS: list[ApiClient] = []
 
 
 def reporting_client(emu, **kwargs) -> tuple[ApiClient, list[float]]:
     scopes = ("report:personal-data", "read:jira-user")
-    settings = emu.settings(scopes=scopes)
+    settings = emulator_settings(emu, scopes=scopes)
     with OAuthClient(settings) as oauth:
         request = oauth.authorization_request(scopes)
         answer = httpx.get(request.url)
@@ -83,7 +90,9 @@ def reporting_client(emu, **kwargs) -> tuple[ApiClient, list[float]]:
             oauth.parse_callback(answer.headers["location"], request.state)
         )
     sleeps: list[float] = []
-    return ApiClient(settings, StaticTokenSource(tokens), sleep=sleeps.append, **kwargs), sleeps
+    api = ApiClient(settings, StaticTokenSource(tokens), sleep=sleeps.append, **kwargs)
+    OPEN_CLIENTS.append(api)
+    return api, sleeps
 
 
 def accounts(n: int, updated=datetime(2024, 1, 1)) -> list[tuple[str, datetime]]:
@@ -211,16 +220,16 @@ def test_more_than_90_in_one_raw_call_is_refused_before_sending(emu):
 
 def test_missing_reporting_scope_is_scope_not_granted(emu):
     scopes = ("read:jira-user",)
-    settings = emu.settings(scopes=scopes)
+    settings = emulator_settings(emu, scopes=scopes)
     with OAuthClient(settings) as oauth:
         request = oauth.authorization_request(scopes)
         answer = httpx.get(request.url)
         tokens = oauth.exchange_code(
             oauth.parse_callback(answer.headers["location"], request.state)
         )
-    api = ApiClient(settings, StaticTokenSource(tokens))
-    with pytest.raises(ScopeNotGranted) as caught:
-        report_accounts_cycle(api, [(ACTIVE, NOW)], now=NOW)
+    with ApiClient(settings, StaticTokenSource(tokens)) as api:
+        with pytest.raises(ScopeNotGranted) as caught:
+            report_accounts_cycle(api, [(ACTIVE, NOW)], now=NOW)
     assert "report:personal-data" in caught.value.message
 
 

@@ -152,8 +152,12 @@ class DroppingProxy:
     def _serve(self, client: socket.socket, drop: bool) -> None:
         upstream = socket.create_connection(self.upstream)
         if not drop:
-            threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+            requests = threading.Thread(target=_pump, args=(client, upstream), daemon=True)
+            requests.start()
             _pump(upstream, client)
+            requests.join(60)
+            client.close()
+            upstream.close()
             return
         # Forward the request until the emulator starts answering: it has rotated the token.
         while True:
@@ -210,7 +214,7 @@ def assert_grant_intact(emulator, settings, store: TokenStore) -> None:
     """Past every leeway, the stored refresh token still refreshes: nothing was lost."""
     emulator.advance_clock(LEEWAY + 1)
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, oauth, settings.client_id)
+        source = StoredTokenSource(store, oauth.refresh, settings.client_id)
         source.refresh(source.get())
 
 
@@ -232,7 +236,7 @@ def test_refresh_is_refused_before_anything_is_sent_when_the_store_cannot_be_wri
     disk = FullDisk(monkeypatch, tmp_path)
     disk.fill()
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, oauth, settings.client_id)
+        source = StoredTokenSource(store, oauth.refresh, settings.client_id)
         with pytest.raises(TokenStoreError) as info:
             source.refresh(source.get())
     assert not isinstance(info.value, RotationNotSaved)
@@ -254,7 +258,7 @@ def test_the_writability_proof_needs_room_for_more_than_the_store_holds(
     disk = FullDisk(monkeypatch, tmp_path)
     disk.free_bytes = store.path.stat().st_size + 64
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, oauth, settings.client_id)
+        source = StoredTokenSource(store, oauth.refresh, settings.client_id)
         with pytest.raises(TokenStoreError):
             source.refresh(source.get())
     assert refresh_posts(emulator) == 0
@@ -268,7 +272,7 @@ def test_a_save_that_fails_is_retried_and_the_rotation_is_kept(emulator, tmp_pat
     disk = FullDisk(monkeypatch, tmp_path)
     with OAuthClient(settings) as oauth:
         source = StoredTokenSource(
-            store, FillsDiskOnAnswer(oauth, disk, writes=2), settings.client_id
+            store, FillsDiskOnAnswer(oauth, disk, writes=2).refresh, settings.client_id
         )
         fresh = source.refresh(source.get())
     assert disk.failures == 2
@@ -285,7 +289,8 @@ def test_a_rotation_that_cannot_be_saved_names_the_deadline_and_stays_usable(
     disk = FullDisk(monkeypatch, tmp_path)
     with caplog.at_level(logging.DEBUG, logger="atlassian_playbook"):
         with OAuthClient(settings) as oauth:
-            source = StoredTokenSource(store, FillsDiskOnAnswer(oauth, disk), settings.client_id)
+            refresh = FillsDiskOnAnswer(oauth, disk).refresh
+            source = StoredTokenSource(store, refresh, settings.client_id)
             sent = time.time()
             with pytest.raises(RotationNotSaved) as info:
                 source.refresh(source.get())
@@ -328,7 +333,8 @@ def test_after_an_unsaved_rotation_a_refresh_inside_the_leeway_saves_a_working_t
     settings, store, entry = login_to_store(emulator, tmp_path / "tokens.json")
     disk = FullDisk(monkeypatch, tmp_path)
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, FillsDiskOnAnswer(oauth, disk), settings.client_id)
+        refresh = FillsDiskOnAnswer(oauth, disk).refresh
+        source = StoredTokenSource(store, refresh, settings.client_id)
         with pytest.raises(RotationNotSaved):
             source.refresh(source.get())
     # The process is gone; the user frees space and refreshes within the 10 minutes, as the
@@ -336,7 +342,7 @@ def test_after_an_unsaved_rotation_a_refresh_inside_the_leeway_saves_a_working_t
     disk.free()
     emulator.advance_clock(LEEWAY - 60)
     with OAuthClient(settings) as oauth:
-        retry = StoredTokenSource(TokenStore(store.path), oauth, settings.client_id)
+        retry = StoredTokenSource(TokenStore(store.path), oauth.refresh, settings.client_id)
         fresh = retry.refresh(retry.get())
     assert store.get().tokens == fresh
     assert me_status(emulator, fresh.access_token) == 200
@@ -351,7 +357,7 @@ def test_past_the_leeway_an_unsaved_rotation_is_saved_by_the_process_that_holds_
     now = [time.time()]
     with OAuthClient(settings) as oauth:
         source = StoredTokenSource(
-            store, FillsDiskOnAnswer(oauth, disk), settings.client_id, clock=lambda: now[0]
+            store, FillsDiskOnAnswer(oauth, disk).refresh, settings.client_id, clock=lambda: now[0]
         )
         with pytest.raises(RotationNotSaved) as first:
             source.refresh(source.get())
@@ -380,7 +386,7 @@ def test_a_slow_answer_the_client_gives_up_on_is_retried_and_a_working_token_sav
     # The server takes twice the client's timeout, then still rotates the token it was sent.
     emulator.inject_fault("/oauth/token", status=None, delay=6.0, times=1)
     with OAuthClient(settings, timeout=3.0) as oauth:
-        source = StoredTokenSource(store, oauth, settings.client_id)
+        source = StoredTokenSource(store, oauth.refresh, settings.client_id)
         fresh = source.refresh(source.get())
     assert store.get().tokens == fresh
     wait_until(lambda: len(token_statuses(emulator)) == 3, "the slow refresh to be answered")
@@ -397,7 +403,7 @@ def test_a_connection_dropped_after_the_server_answered_is_retried_at_once(
     try:
         via_proxy = settings.replace(auth_base_url=proxy.url)
         with OAuthClient(via_proxy, sleep=no_waiting) as oauth:
-            source = StoredTokenSource(store, oauth, settings.client_id)
+            source = StoredTokenSource(store, oauth.refresh, settings.client_id)
             fresh = source.refresh(source.get())
     finally:
         proxy.close()
@@ -421,7 +427,7 @@ def _refresh_then_wait_to_be_killed(settings, store_path, answered, never) -> No
             return fresh
 
     with StopsAfterTheAnswer(settings) as oauth:
-        source = StoredTokenSource(TokenStore(store_path), oauth, settings.client_id)
+        source = StoredTokenSource(TokenStore(store_path), oauth.refresh, settings.client_id)
         source.refresh(source.get())
 
 
@@ -453,7 +459,7 @@ def test_killed_between_answer_and_save_then_a_refresh_inside_the_leeway_recover
     emulator.advance_clock(LEEWAY - 60)
     with caplog.at_level(logging.WARNING, logger="atlassian_playbook"):
         with OAuthClient(settings) as oauth:
-            source = StoredTokenSource(store, oauth, settings.client_id)
+            source = StoredTokenSource(store, oauth.refresh, settings.client_id)
             fresh = source.refresh(source.get())
     assert store.get().tokens == fresh and store.get().refresh_started_at is None
     assert any("was never saved" in r.getMessage() for r in caplog.records)
@@ -469,7 +475,7 @@ def test_killed_between_answer_and_save_then_a_refresh_after_the_leeway_needs_co
     emulator.advance_clock(LEEWAY + 1)
     with OAuthClient(settings) as oauth:
         # The source's clock is Atlassian's: the emulator's, which has moved on.
-        source = StoredTokenSource(store, oauth, settings.client_id, clock=emulator.now)
+        source = StoredTokenSource(store, oauth.refresh, settings.client_id, clock=emulator.now)
         with pytest.raises(ReauthorizationRequired) as info:
             source.refresh(source.get())
     error = info.value

@@ -13,8 +13,15 @@ import threading
 
 import pytest
 
-from atlassian_playbook.errors import ReauthorizationRequired, StorageError, TokenStoreError
+from atlassian_playbook.errors import (
+    RateLimited,
+    ReauthorizationRequired,
+    ServerError,
+    StorageError,
+    TokenStoreError,
+)
 from atlassian_playbook.redact import Secret
+from atlassian_playbook.target import emulator_settings
 from atlassian_playbook.tokens import (
     StaticTokenSource,
     StoredTokenSource,
@@ -267,7 +274,7 @@ class CountingOAuth:
 
 def test_stored_source_satisfies_the_protocol(tmp_path):
     store = TokenStore(tmp_path / "tokens.json")
-    assert isinstance(StoredTokenSource(store, CountingOAuth(), "client-a"), TokenSource)
+    assert isinstance(StoredTokenSource(store, CountingOAuth().refresh, "client-a"), TokenSource)
     assert isinstance(StaticTokenSource(make_tokens()), TokenSource)
 
 
@@ -276,7 +283,7 @@ def test_refresh_persists_the_rotated_tokens_before_returning(tmp_path):
     store.put(make_entry("acct-1", 1))
     oauth = CountingOAuth()
     updates = []
-    source = StoredTokenSource(store, oauth, "client-a", "acct-1", on_update=updates.append)
+    source = StoredTokenSource(store, oauth.refresh, "client-a", "acct-1", on_update=updates.append)
 
     stale = source.get()
     fresh = source.refresh(stale)
@@ -293,8 +300,8 @@ def test_refresh_with_stale_tokens_returns_the_stored_ones_without_calling(tmp_p
     store = TokenStore(tmp_path / "tokens.json")
     store.put(make_entry("acct-1", 1))
     oauth = CountingOAuth()
-    first = StoredTokenSource(store, oauth, "client-a", "acct-1")
-    second = StoredTokenSource(store, oauth, "client-a", "acct-1")
+    first = StoredTokenSource(store, oauth.refresh, "client-a", "acct-1")
+    second = StoredTokenSource(store, oauth.refresh, "client-a", "acct-1")
     stale = second.get()
     fresh = first.refresh(first.get())
     assert second.refresh(stale) == fresh
@@ -306,7 +313,7 @@ def test_concurrent_refreshes_of_one_entry_call_atlassian_once(tmp_path):
     store.put(make_entry("acct-1", 1))
     gate = threading.Event()
     oauth = CountingOAuth(gate)
-    sources = [StoredTokenSource(store, oauth, "client-a", "acct-1") for _ in range(4)]
+    sources = [StoredTokenSource(store, oauth.refresh, "client-a", "acct-1") for _ in range(4)]
     stale = sources[0].get()
     results: list[TokenSet] = []
     errors: list[BaseException] = []
@@ -342,7 +349,7 @@ def test_refresh_uses_the_stored_refresh_token_not_the_stale_one(tmp_path):
         )
     )
     oauth = CountingOAuth()
-    source = StoredTokenSource(store, oauth, "client-a", "acct-1", clock=lambda: NOW)
+    source = StoredTokenSource(store, oauth.refresh, "client-a", "acct-1", clock=lambda: NOW)
     source.refresh(make_tokens(7))
     assert oauth.calls == ["refresh-token-number-0008"]
 
@@ -355,7 +362,7 @@ def test_refresh_keeps_the_old_refresh_token_when_none_comes_back(tmp_path):
         def refresh(self, refresh_token):
             return make_tokens(2, refresh=False)
 
-    source = StoredTokenSource(store, NoRotation(), "client-a", "acct-1")
+    source = StoredTokenSource(store, NoRotation().refresh, "client-a", "acct-1")
     fresh = source.refresh(source.get())
     assert fresh.refresh_token.reveal() == "refresh-token-number-0001"
     assert store.get().tokens.refresh_token.reveal() == "refresh-token-number-0001"
@@ -365,7 +372,7 @@ def test_refresh_without_refresh_token_requires_a_new_login(tmp_path):
     store = TokenStore(tmp_path / "tokens.json")
     store.put(TokenEntry("client-a", "acct-1", make_tokens(1, refresh=False), updated_at=NOW))
     oauth = CountingOAuth()
-    source = StoredTokenSource(store, oauth, "client-a")
+    source = StoredTokenSource(store, oauth.refresh, "client-a")
     with pytest.raises(ReauthorizationRequired) as info:
         source.refresh(source.get())
     assert "offline_access" in info.value.hint
@@ -381,16 +388,41 @@ def test_failed_refresh_leaves_the_store_untouched(tmp_path):
         def refresh(self, refresh_token):
             raise ReauthorizationRequired("refused", status_code=403, error="invalid_grant")
 
-    source = StoredTokenSource(store, Refusing(), "client-a", "acct-1")
+    source = StoredTokenSource(store, Refusing().refresh, "client-a", "acct-1")
     with pytest.raises(ReauthorizationRequired):
         source.refresh(source.get())
     assert store.path.read_bytes() == before
 
 
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        RateLimited("busy", retry_after=30, status_code=429, url="https://auth.test/oauth/token"),
+        ServerError("down", status_code=503, url="https://auth.test/oauth/token"),
+    ],
+    ids=["429", "503"],
+)
+def test_a_refresh_the_token_endpoint_did_not_process_leaves_no_in_flight_mark(
+    tmp_path, refusal
+):
+    # A 429 or 5xx from the token endpoint is a TransientError, not an OAuthError: the refresh
+    # was not processed, so nothing was rotated and the entry is not left marked as in flight.
+    store = TokenStore(tmp_path / "tokens.json")
+    store.put(make_entry("acct-1", 1))
+
+    def refuse(refresh_token):
+        raise refusal
+
+    source = StoredTokenSource(store, refuse, "client-a", "acct-1")
+    with pytest.raises(type(refusal)):
+        source.refresh(source.get())
+    assert store.get("client-a", "acct-1").refresh_started_at is None
+
 def test_source_for_a_deleted_entry_says_to_log_in(tmp_path):
     store = TokenStore(tmp_path / "tokens.json")
     store.put(make_entry("acct-1", 1))
-    source = StoredTokenSource(store, CountingOAuth(), "client-a", "acct-1")
+    source = StoredTokenSource(store, CountingOAuth().refresh, "client-a", "acct-1")
     source.get()
     store.delete("client-a", "acct-1")
     with pytest.raises(TokenStoreError) as info:
@@ -428,7 +460,7 @@ def login_to_store(emulator, store_path) -> tuple[object, TokenStore, TokenEntry
 
     from atlassian_playbook.oauth import OAuthClient
 
-    settings = emulator.settings(token_store=store_path)
+    settings = emulator_settings(emulator, token_store=store_path)
     with OAuthClient(settings) as oauth:
         request = oauth.authorization_request()
         location = httpx.get(request.url).headers["location"]
@@ -449,7 +481,7 @@ def test_stored_source_refresh_rotates_persists_and_the_next_refresh_works(emula
 
     settings, store, entry = login_to_store(emulator, tmp_path / "tokens.json")
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, oauth, settings.client_id)
+        source = StoredTokenSource(store, oauth.refresh, settings.client_id)
         first = source.refresh(source.get())
         assert store.get().tokens == first != entry.tokens
         emulator.advance_clock(601)  # the original refresh token is now dead for good
@@ -469,7 +501,7 @@ def test_threads_refreshing_one_entry_make_one_call(emulator, tmp_path):
     def run():
         # Each thread its own OAuthClient, TokenStore object and source: as separate processes.
         with OAuthClient(settings) as oauth:
-            source = StoredTokenSource(TokenStore(store.path), oauth, settings.client_id)
+            source = StoredTokenSource(TokenStore(store.path), oauth.refresh, settings.client_id)
             stale = source.get()
             barrier.wait(10)
             try:
@@ -490,14 +522,14 @@ def test_threads_refreshing_one_entry_make_one_call(emulator, tmp_path):
     # is intact and the saved token refreshes.
     emulator.advance_clock(601)
     with OAuthClient(settings) as oauth:
-        StoredTokenSource(store, oauth, settings.client_id).refresh(results[0])
+        StoredTokenSource(store, oauth.refresh, settings.client_id).refresh(results[0])
 
 
 def _refresh_in_another_process(settings, store_path, client_id, barrier, queue) -> None:
     from atlassian_playbook.oauth import OAuthClient
 
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(TokenStore(store_path), oauth, client_id)
+        source = StoredTokenSource(TokenStore(store_path), oauth.refresh, client_id)
         stale = source.get()
         barrier.wait(60)
         fresh = source.refresh(stale)
@@ -536,7 +568,7 @@ def test_stored_source_after_revocation_raises_reauthorization(emulator, tmp_pat
     settings, store, entry = login_to_store(emulator, tmp_path / "tokens.json")
     emulator.revoke()
     with OAuthClient(settings) as oauth:
-        source = StoredTokenSource(store, oauth, settings.client_id)
+        source = StoredTokenSource(store, oauth.refresh, settings.client_id)
         with pytest.raises(ReauthorizationRequired) as info:
             source.refresh(source.get())
     assert "login" in info.value.hint

@@ -11,6 +11,7 @@ from atlassian_playbook.api import ApiClient
 from atlassian_playbook.config import Settings
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.oauth import OAuthClient
+from atlassian_playbook.target import emulator_settings
 from atlassian_playbook.tokens import TokenSet
 from atlassian_playbook.verify import Check, VerificationReport, verify_connection
 
@@ -29,10 +30,16 @@ CHECKS = [
 def emu():
     with Emulator(auto_consent=True) as emulator:
         yield emulator
+        while OPEN_CLIENTS:
+            OPEN_CLIENTS.pop().close()
+
+
+# The clients client() made, closed by the emu fixture before the emulator stops.
+OPEN_CLIENTS: list[ApiClient] = []
 
 
 def consent(emu, scopes, site="acme") -> tuple[Settings, TokenSet]:
-    settings = emu.settings(scopes=tuple(scopes))
+    settings = emulator_settings(emu, scopes=tuple(scopes))
     with OAuthClient(settings) as oauth:
         request = oauth.authorization_request(scopes)
         answer = httpx.get(f"{request.url}&emulator_site={site}")
@@ -58,7 +65,9 @@ class Source:
 def client(emu, scopes=MINIMAL, site="acme") -> tuple[ApiClient, Source]:
     settings, tokens = consent(emu, scopes, site)
     source = Source(settings, tokens)
-    return ApiClient(settings, source, sleep=lambda seconds: None), source
+    api = ApiClient(settings, source, sleep=lambda seconds: None, owns=[source.oauth])
+    OPEN_CLIENTS.append(api)
+    return api, source
 
 
 def rows(report: VerificationReport) -> dict[str, dict]:

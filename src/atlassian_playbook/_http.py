@@ -1,17 +1,21 @@
-"""What the two HTTP clients (the token endpoint's and the API gateway's) share."""
+"""What the HTTP code shares: the clients' construction, their observers, and error bodies.
+
+The retry policy shared by the token endpoint's and the gateway's clients is in :mod:`._retry`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import email.utils
 import functools
 import ssl
-import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["retry_after_seconds", "new_client", "observing"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["new_client", "observing", "error_detail"]
 
 # Extra event hooks for the clients made inside an ``observing()`` block (the parity recorder).
 _observers: contextvars.ContextVar[tuple[Mapping[str, list], ...]] = contextvars.ContextVar(
@@ -55,19 +59,37 @@ def observing(hooks: Mapping[str, list]) -> Iterator[None]:
         _observers.reset(token)
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
+def error_detail(response: httpx.Response) -> str:
+    """The human part of an error body, whatever Atlassian API answered (redacted, one line).
+
+    Jira's ``errorMessages``/``errors``, personal data reporting's ``errorType``/
+    ``errorMessage``, the gateway's ``message`` and OAuth-style ``error_description``/
+    ``error``; a body that is not JSON is quoted (300 characters at most).
+    """
+    from .redact import redact
+
     try:
-        return max(0.0, float(value))
+        body = response.json()
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+        text = response.text.strip()
+        return redact(text[:300]).replace("\n", " ")
+    parts: list[str] = []
+    if isinstance(body, dict):
+        # Jira: {"errorMessages": [...], "errors": {"field": "..."}}
+        for message in body.get("errorMessages") or ():
+            parts.append(str(message))
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            parts.extend(f"{key}: {value}" for key, value in errors.items())
+        # Personal data reporting: {"errorType": "...", "errorMessage": "..."}
+        if body.get("errorType") or body.get("errorMessage"):
+            parts.append(
+                ": ".join(str(body[k]) for k in ("errorType", "errorMessage") if body.get(k))
+            )
+        # Gateway: {"code": 401, "message": "..."}; OAuth-style {"error", "error_description"}
+        for key in ("message", "error_description", "error"):
+            if body.get(key) and not parts:
+                parts.append(str(body[key]))
+    elif isinstance(body, list):
+        parts.extend(str(item) for item in body[:5])
+    return redact("; ".join(parts)).replace("\n", " ")

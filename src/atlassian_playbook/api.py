@@ -6,15 +6,18 @@ APIs through the gateway"). The client owns no token storage: it asks a
 :class:`~atlassian_playbook.tokens.TokenSource` for the current token and for a refresh, which
 rotates and persists it (authlib's ``update_token`` idea).
 
-One core, :meth:`ApiClient.request`, does what every call needs:
+The HTTP policy lives in httpx's seams, not here: :class:`~.auth.TokenAuth` sends the bearer
+token, refreshes it before expiry and once on an expired-token 401; the
+:class:`~._retry.RetryPolicy` shared with the token endpoint honours ``429 Retry-After``
+(bounded) and retries 5xx and transport errors with capped exponential backoff. This module
+keeps the endpoints and what their answers mean:
 
-* refreshes a token that expires within 60 s before sending it;
-* on a 401 that is not a scope failure, refreshes once and retries, then :class:`TokenExpired`;
-* tells "scope missing" (``X-Failure-Category: FAILURE_CLIENT_SCOPE_CHECK`` or "scope does not
-  match") from "token expired" and raises :class:`ScopeNotGranted` naming the endpoint's scopes;
-* honours ``429 Retry-After`` (bounded) and retries 5xx with capped exponential backoff;
-* surfaces Jira (``errorMessages``/``errors``), gateway (``message``) and reporting
-  (``errorType``/``errorMessage``) error bodies in the message, redacted.
+* "scope missing" (``X-Failure-Category: FAILURE_CLIENT_SCOPE_CHECK`` or "scope does not
+  match") is :class:`ScopeNotGranted` naming the endpoint's scopes, a 401 left after the
+  refresh :class:`TokenExpired`, a 429/5xx left after the retries :class:`RateLimited` /
+  :class:`ServerError`;
+* Jira (``errorMessages``/``errors``), gateway (``message``) and reporting
+  (``errorType``/``errorMessage``) error bodies are surfaced in the message, redacted.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from ._http import new_client, retry_after_seconds
+from ._http import error_detail, new_client
+from ._retry import RetryPolicy, Sent
+from .auth import TokenAuth, is_scope_failure
 from .errors import (
     ApiError,
     ConfigError,
@@ -42,6 +47,7 @@ from .redact import get_logger, redact
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .tokens import TokenSource
 
 __all__ = [
     "ApiClient",
@@ -50,21 +56,12 @@ __all__ = [
     "choose_site",
     "group_sites",
     "MAX_REPORT_ACCOUNTS",
-    "REFRESH_LEEWAY",
 ]
 
 log = get_logger(__name__)
 
 # Atlassian's documented limit for POST /app/report-accounts/ (FACTS.md, personal data reporting).
 MAX_REPORT_ACCOUNTS = 90
-# Refresh a token this many seconds before it expires, so it does not expire in flight.
-REFRESH_LEEWAY = 60.0
-# Exponential backoff for 5xx and transport errors: BASE * 2**attempt, never more than CAP.
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 8.0
-
-SCOPE_FAILURE_HEADER = "X-Failure-Category"
-SCOPE_FAILURE_VALUE = "FAILURE_CLIENT_SCOPE_CHECK"
 RATE_LIMIT_HEADERS = (
     "Retry-After",
     "X-RateLimit-Limit",
@@ -75,12 +72,8 @@ RATE_LIMIT_HEADERS = (
 )
 
 
-class _TokenSource(Protocol):
-    # tokens.TokenSource; the TokenSet it returns is used for access_token (a Secret),
-    # is_expiring(leeway) and scopes.
-    def get(self) -> Any: ...
-
-    def refresh(self, stale: Any) -> Any: ...
+class _Closeable(Protocol):
+    def close(self) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -284,75 +277,45 @@ def _describe_alternatives(alternatives: Sequence[Sequence[str]]) -> str:
     return " or ".join(shown)
 
 
-def _error_detail(response: httpx.Response) -> str:
-    """The human part of an error body, whatever API answered (redacted, one line)."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return redact(text[:300]).replace("\n", " ")
-    parts: list[str] = []
-    if isinstance(body, dict):
-        # Jira: {"errorMessages": [...], "errors": {"field": "..."}}
-        for message in body.get("errorMessages") or ():
-            parts.append(str(message))
-        errors = body.get("errors")
-        if isinstance(errors, dict):
-            parts.extend(f"{key}: {value}" for key, value in errors.items())
-        # Personal data reporting: {"errorType": "...", "errorMessage": "..."}
-        if body.get("errorType") or body.get("errorMessage"):
-            parts.append(
-                ": ".join(str(body[k]) for k in ("errorType", "errorMessage") if body.get(k))
-            )
-        # Gateway: {"code": 401, "message": "..."}; OAuth-style {"error", "error_description"}
-        for key in ("message", "error_description", "error"):
-            if body.get(key) and not parts:
-                parts.append(str(body[key]))
-    elif isinstance(body, list):
-        parts.extend(str(item) for item in body[:5])
-    return redact("; ".join(parts)).replace("\n", " ")
-
-
-def _is_scope_failure(response: httpx.Response, detail: str) -> bool:
-    category = response.headers.get(SCOPE_FAILURE_HEADER, "")
-    return category.upper() == SCOPE_FAILURE_VALUE or "scope does not match" in detail.lower()
-
-
 class ApiClient:
     """Calls ``api.atlassian.com`` with a token from a token source.
 
-    ``sleep`` is injectable so tests observe waits without waiting; ``max_retries`` bounds the
-    retries of 429 and 5xx answers; a ``Retry-After`` longer than ``max_retry_after`` seconds
-    is not waited for: :class:`RateLimited` is raised at once with the server's value.
+    ``max_retries`` bounds the retries of 429, 5xx and transport errors; a ``Retry-After``
+    longer than ``max_retry_wait`` seconds is not waited for: :class:`RateLimited` is raised
+    at once with the server's value (the knobs of :class:`~.oauth.OAuthClient` too). ``sleep``
+    is injectable so tests observe waits without waiting. ``owns`` are closed with the client:
+    the :class:`~.oauth.OAuthClient` behind a :class:`~.tokens.StoredTokenSource`, say.
     """
 
     def __init__(
         self,
         settings: Settings,
-        tokens: _TokenSource,
+        tokens: TokenSource,
         http: httpx.Client | None = None,
         *,
         max_retries: int = 3,
-        max_retry_after: float = 30.0,
+        max_retry_wait: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        owns: Iterable[_Closeable] = (),
     ) -> None:
         _check_gateway(settings.api_base_url)
         self.settings = settings
         self.tokens = tokens
         self.base_url = settings.api_base_url.rstrip("/")
-        self.max_retries = max(0, int(max_retries))
-        self.max_retry_after = float(max_retry_after)
-        self._sleep = sleep
-        self._owns_http = http is None
-        self.http = http or new_client(timeout=30.0)
+        self.retry = RetryPolicy(max(0, int(max_retries)), float(max_retry_wait), sleep)
+        self._owns = list(owns)
+        if http is None:
+            http = new_client(timeout=30.0)
+            self._owns.append(http)
+        self.http = http
         self.rate_limit: dict[str, str] = {}
         self._site_scopes: dict[str, tuple[str, ...]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._owns_http:
-            self.http.close()
+        for resource in self._owns:
+            resource.close()
 
     def __enter__(self) -> ApiClient:
         return self
@@ -386,122 +349,32 @@ class ApiClient:
             path = "/" + path
         url = self.base_url + path
         endpoint = f"{method} {path}"
+        request_headers = {"Accept": "application/json", **(headers or {})}
+        auth = TokenAuth(self.tokens)  # one per call: one refresh after a 401, whatever retries
 
-        token = self.tokens.get()
-        if token.is_expiring(REFRESH_LEEWAY):
-            if getattr(token, "refresh_token", None) is None and not token.is_expiring(0):
-                # Nothing to refresh with (no offline_access): use the last seconds it has.
-                log.debug("token expires within %ss and cannot be refreshed", REFRESH_LEEWAY)
-            else:
-                log.debug(
-                    "token expires within %ss: refreshing before %s", REFRESH_LEEWAY, endpoint
-                )
-                token = self.tokens.refresh(token)
-
-        refreshed_after_401 = False
-        retries = 0
-        while True:
-            request_headers = {"Accept": "application/json"}
-            request_headers.update(headers or {})
-            request_headers["Authorization"] = f"Bearer {token.access_token.reveal()}"
-            try:
-                response = self.http.request(
-                    method, url, params=params, json=json, headers=request_headers
-                )
-            except httpx.TransportError as exc:
-                if retries < self.max_retries:
-                    self._backoff(retries, endpoint, f"transport error {type(exc).__name__}")
-                    retries += 1
-                    continue
-                raise ApiError(
-                    f"{endpoint} could not reach {self.base_url}: "
-                    f"{redact(exc) or type(exc).__name__}.",
-                    "Check the network and ATLASSIAN_API_BASE_URL, then try again.",
-                    url=url,
-                ) from None
-
-            self._remember_rate_limit(response)
-            status = response.status_code
-            if 200 <= status < 300:
-                return response
-
-            detail = _error_detail(response)
-            if status in (401, 403) and _is_scope_failure(response, detail):
-                raise self._scope_error(method, path, url, status, detail)
-            if status == 401:
-                if not refreshed_after_401:
-                    log.debug("401 on %s: refreshing the token once and retrying", endpoint)
-                    refreshed_after_401 = True
-                    token = self.tokens.refresh(token)
-                    continue
-                raise TokenExpired(
-                    f"{endpoint} answered 401 ({detail or 'Unauthorized'}) even after a token "
-                    "refresh.",
-                    "The grant may have been revoked, or the token does not cover this site: "
-                    "log in again (`atlassian-playbook login`) and choose this site.",
-                    status_code=status,
-                    url=url,
-                )
-            if status == 403:
-                raise self._forbidden(method, path, url, detail)
-            if status == 429:
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                if retries < self.max_retries and (
-                    retry_after is None or retry_after <= self.max_retry_after
-                ):
-                    if retry_after is None:
-                        self._backoff(retries, endpoint, "429 without Retry-After")
-                    else:
-                        log.debug("429 on %s: waiting Retry-After %ss", endpoint, retry_after)
-                        self._sleep(retry_after)
-                    retries += 1
-                    continue
-                wait = f" Retry-After {retry_after:g} s." if retry_after is not None else ""
-                reason = response.headers.get("RateLimit-Reason")
-                raise RateLimited(
-                    f"{endpoint} is rate limited (429) after {retries} retr"
-                    f"{'y' if retries == 1 else 'ies'}.{wait}"
-                    + (f" Limit hit: {reason}." if reason else "")
-                    + (f" {detail}." if detail else ""),
-                    (
-                        f"Wait {retry_after:g} s before trying again and lower the pace."
-                        if retry_after is not None
-                        else None
-                    ),
-                    retry_after=retry_after,
-                    status_code=status,
-                    url=url,
-                )
-            if status >= 500:
-                if retries < self.max_retries:
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                    if retry_after is not None and retry_after <= self.max_retry_after:
-                        self._sleep(retry_after)
-                    else:
-                        self._backoff(retries, endpoint, f"{status}")
-                    retries += 1
-                    continue
-                raise ServerError(
-                    f"{endpoint} answered {status} after {retries} retr"
-                    f"{'y' if retries == 1 else 'ies'}" + (f": {detail}." if detail else "."),
-                    status_code=status,
-                    url=url,
-                )
-            raise ApiError(
-                f"{endpoint} answered {status}" + (f": {detail}." if detail else "."),
-                _client_error_hint(status),
-                status_code=status,
-                url=url,
+        def send() -> httpx.Response:
+            response = self.http.request(
+                method, url, params=params, json=json, headers=request_headers, auth=auth
             )
+            self._remember_rate_limit(response)
+            return response
+
+        try:
+            sent = self.retry.send(send, what=endpoint, retry_errors=(httpx.TransportError,))
+        except httpx.TransportError as exc:
+            raise ApiError(
+                f"{endpoint} could not reach {self.base_url}: "
+                f"{redact(exc) or type(exc).__name__}.",
+                "Check the network and ATLASSIAN_API_BASE_URL, then try again.",
+                url=url,
+            ) from None
+        if sent.response.is_success:
+            return sent.response
+        raise self._error(method, path, url, sent)
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         response = self.request("GET", path, **kwargs)
         return _json_body(response)
-
-    def _backoff(self, attempt: int, endpoint: str, why: str) -> None:
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
-        log.debug("%s on %s: retrying in %ss", why, endpoint, delay)
-        self._sleep(delay)
 
     def _remember_rate_limit(self, response: httpx.Response) -> None:
         seen = {
@@ -509,6 +382,57 @@ class ApiClient:
         }
         if seen or response.status_code == 429:
             self.rate_limit = seen
+
+    def _error(self, method: str, path: str, url: str, sent: Sent) -> PlaybookError:
+        """What a non-2xx answer, left after the auth flow and the retries, means."""
+        response = sent.response
+        status = response.status_code
+        endpoint = f"{method} {path}"
+        detail = error_detail(response)
+        if status in (401, 403) and is_scope_failure(response):
+            return self._scope_error(method, path, url, status, detail)
+        if status == 401:
+            return TokenExpired(
+                f"{endpoint} answered 401 ({detail or 'Unauthorized'}) even after a token "
+                "refresh.",
+                "The grant may have been revoked, or the token does not cover this site: "
+                "log in again (`atlassian-playbook login`) and choose this site.",
+                status_code=status,
+                url=url,
+            )
+        if status == 403:
+            return self._forbidden(method, path, url, detail)
+        retries = f"{sent.retries} retr{'y' if sent.retries == 1 else 'ies'}"
+        if status == 429:
+            retry_after = sent.retry_after
+            wait = f" Retry-After {retry_after:g} s." if retry_after is not None else ""
+            reason = response.headers.get("RateLimit-Reason")
+            return RateLimited(
+                f"{endpoint} is rate limited (429) after {retries}.{wait}"
+                + (f" Limit hit: {reason}." if reason else "")
+                + (f" {detail}." if detail else ""),
+                (
+                    f"Wait {retry_after:g} s before trying again and lower the pace."
+                    if retry_after is not None
+                    else None
+                ),
+                retry_after=retry_after,
+                status_code=status,
+                url=url,
+            )
+        if status >= 500:
+            return ServerError(
+                f"{endpoint} answered {status} after {retries}"
+                + (f": {detail}." if detail else "."),
+                status_code=status,
+                url=url,
+            )
+        return ApiError(
+            f"{endpoint} answered {status}" + (f": {detail}." if detail else "."),
+            _client_error_hint(status),
+            status_code=status,
+            url=url,
+        )
 
     def _scope_error(
         self, method: str, path: str, url: str, status: int, detail: str

@@ -275,7 +275,8 @@ def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
     settings.require_credentials()
     entry = target.store.get(settings.client_id, account_id)
     previous = str(entry.tokens.refresh_token)
-    target.token_source(account_id=entry.account_id).refresh(entry.tokens)
+    with target.oauth_client() as oauth:
+        target.token_source(account_id=entry.account_id, oauth=oauth).refresh(entry.tokens)
     updated = target.store.get(entry.client_id, entry.account_id)
     return RefreshResult(
         entry=updated,

@@ -19,6 +19,9 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     │   ├── StateMismatch
     │   ├── MissingCode
     │   └── ConsentDenied            the user pressed Deny (error=access_denied)
+    ├── TransientError               Atlassian did not process the request: try again later
+    │   ├── RateLimited              429, from the token endpoint or the gateway
+    │   └── ServerError              5xx, from either
     ├── OAuthError                   the token endpoint said no
     │   ├── InvalidClient            wrong client id or secret
     │   ├── RedirectUriMismatch
@@ -27,9 +30,11 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     └── ApiError                     the API gateway said no
         ├── TokenExpired
         ├── ScopeNotGranted
-        ├── SiteSelectionRequired
-        ├── RateLimited
-        └── ServerError
+        └── SiteSelectionRequired
+
+``TransientError`` is neither an ``OAuthError`` nor an ``ApiError``: a 429 or 5xx means the same
+whichever host sent it (the request was not processed, and the same request may succeed later),
+so a caller catches it once for both, beside the host's own refusals.
 
 The emulator adds two of its own, beside the code they guard: ``WorldError`` (a ConfigError:
 a world file, by file, line and key) and ``StateFileError`` (a state file it cannot use).
@@ -62,6 +67,7 @@ __all__ = [
     "TokenExpired",
     "ScopeNotGranted",
     "SiteSelectionRequired",
+    "TransientError",
     "RateLimited",
     "ServerError",
 ]
@@ -286,14 +292,40 @@ class SiteSelectionRequired(ApiError):
     default_hint = "Set ATLASSIAN_SITE to the cloud id, name or URL of the site to use."
 
 
-class RateLimited(ApiError):
+class TransientError(PlaybookError):
+    """A 429 or 5xx answer, from the token endpoint or the API gateway, after the retries the
+    client allows: Atlassian did not process the request. ``url`` says which host answered."""
+
+    default_hint = "Atlassian could not take the request now: try again in a few minutes."
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status_code: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.status_code = status_code
+        self.url = url
+
+
+class RateLimited(TransientError):
     default_hint = "Atlassian is rate limiting this app: wait for Retry-After and lower the pace."
 
-    def __init__(self, message: str, hint: str | None = None, *, retry_after: float | None = None,
-                 **kwargs) -> None:
-        super().__init__(message, hint, **kwargs)
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, hint, status_code=status_code, url=url)
         self.retry_after = retry_after
 
 
-class ServerError(ApiError):
+class ServerError(TransientError):
     default_hint = "Atlassian answered with a server error: try again in a few minutes."

@@ -11,7 +11,10 @@ Everything Atlassian-specific about the protocol lives here (FACTS.md, "The flow
   only a new login helps (:class:`ReauthorizationRequired`);
 * a refresh whose answer is lost (a timeout, a dropped connection) is sent again at once: the
   server may have rotated the token, but it still accepts the old one within its 10-minute
-  reuse leeway. A lost code exchange is not: a code is single-use.
+  reuse leeway. A lost code exchange is not: a code is single-use;
+* 429 and 5xx answers are retried by the :class:`~._retry.RetryPolicy` the gateway's client
+  uses too, and end in :class:`~.errors.RateLimited` / :class:`~.errors.ServerError`, which
+  are :class:`~.errors.TransientError`, not :class:`OAuthError`.
 
 No message raised from here contains the code, the client secret or a token: bodies are quoted
 through :func:`~.redact.redact` only.
@@ -29,7 +32,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from ._http import new_client, retry_after_seconds
+from ._http import new_client
+from ._retry import RetryPolicy, Sent, is_transient
 from .config import Settings
 from .errors import (
     CallbackError,
@@ -99,8 +103,10 @@ class OAuthClient:
     ``http`` may be any :class:`httpx.Client` (tests inject one); by default one is created
     on first use, with the redacted debug trace hooks, and closed by :meth:`close`. Retries on
     429/5xx are bounded by ``max_retries``; a ``Retry-After`` longer than ``max_retry_wait``
-    is not waited out but raised as :class:`RateLimited`. A refresh whose answer was lost is
-    sent once more at once. ``sleep`` is injectable for tests.
+    is not waited out but raised as :class:`RateLimited` (the same knobs as
+    :class:`~.api.ApiClient`'s). A refresh whose answer was lost is sent once more at once.
+    ``sleep`` is injectable for tests; ``clock`` is Atlassian's time (token expiry, HTTP-date
+    ``Retry-After``).
     """
 
     def __init__(
@@ -110,7 +116,6 @@ class OAuthClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 2,
-        backoff: float = 0.5,
         max_retry_wait: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -119,10 +124,7 @@ class OAuthClient:
         self._http = http
         self._owns_http = http is None
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_retry_wait = max_retry_wait
-        self._sleep = sleep
+        self.retry = RetryPolicy(max(0, int(max_retries)), float(max_retry_wait), sleep, clock)
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -270,72 +272,42 @@ class OAuthClient:
         return self._token_request(body, grant="refresh_token")
 
     def _token_request(self, body: dict[str, str], *, grant: str) -> TokenSet:
-        attempt = 0
-        resent = False
-        while True:
-            try:
+        refreshing = grant == "refresh_token"
+        try:
+            sent = self.retry.send(
                 # json= sends Content-Type: application/json, which Atlassian requires.
-                response = self.http.post(
+                lambda: self.http.post(
                     self.token_url, json=body, headers={"Accept": "application/json"}
-                )
-            except _NOT_SENT as exc:
-                # Nothing was sent, so retrying cannot spend the code or the refresh token.
-                if attempt < self.max_retries:
-                    wait = self._backoff(attempt)
-                    logger.info(
-                        "cannot reach %s (%s); retrying in %.1f s",
-                        self.token_url,
-                        type(exc).__name__,
-                        wait,
-                    )
-                    self._sleep(wait)
-                    attempt += 1
-                    continue
-                raise self._unreachable(exc) from None
-            except _ANSWER_LOST as exc:
-                if grant != "refresh_token":
-                    # The code may have been spent: sending it again would only fail.
-                    raise self._unreachable(exc) from None
-                if resent:
-                    raise self._refresh_unanswered(exc) from None
+                ),
+                what=f"POST {self.token_url} ({grant})",
+                # Nothing reached the server: retrying cannot spend the code or the token.
+                retry_errors=_NOT_SENT,
                 # Atlassian may have rotated the token, but accepts it again within the reuse
-                # leeway (FACTS.md, "Refresh tokens"): ask again now, while it is sure to.
-                logger.info(
-                    "the refresh's answer was lost (%s); sending it again", type(exc).__name__
+                # leeway (FACTS.md, "Refresh tokens"): ask again now, while it is sure to. A
+                # code may have been spent: sending it again would only fail.
+                resend_once=_ANSWER_LOST if refreshing else (),
+            )
+        except _ANSWER_LOST as exc:
+            if refreshing:  # lost twice: the policy sent it once more already
+                raise self._refresh_unanswered(exc) from None
+            raise self._unreachable(exc) from None
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        response = sent.response
+        status = response.status_code
+        if is_transient(status):
+            raise self._transient_error(sent)
+        if 200 <= status < 300:
+            data = _json(response)
+            if not isinstance(data, Mapping):
+                raise OAuthError(
+                    f"The token endpoint answered {status} with a body that is not a JSON "
+                    f"object: {redact(_shorten(response.text))!r}.",
+                    "Check ATLASSIAN_AUTH_BASE_URL: it must be https://auth.atlassian.com.",
+                    status_code=status,
                 )
-                resent = True
-                continue
-            except httpx.HTTPError as exc:
-                raise self._unreachable(exc) from None
-
-            status = response.status_code
-            if status == 429 or status >= 500:
-                retry_after = retry_after_seconds(
-                    response.headers.get("Retry-After"), self._clock()
-                )
-                if attempt < self.max_retries and (
-                    retry_after is None or retry_after <= self.max_retry_wait
-                ):
-                    wait = retry_after if retry_after is not None else self._backoff(attempt)
-                    logger.info("token endpoint answered %s; retrying in %.1f s", status, wait)
-                    self._sleep(wait)
-                    attempt += 1
-                    continue
-                raise self._transient_error(response, retry_after, attempts=attempt + 1)
-            if 200 <= status < 300:
-                data = _json(response)
-                if not isinstance(data, Mapping):
-                    raise OAuthError(
-                        f"The token endpoint answered {status} with a body that is not a JSON "
-                        f"object: {redact(_shorten(response.text))!r}.",
-                        "Check ATLASSIAN_AUTH_BASE_URL: it must be https://auth.atlassian.com.",
-                        status_code=status,
-                    )
-                return TokenSet.from_response(data, now=self._clock())
-            raise self._error(response, grant)
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self.max_retry_wait, self.backoff * (2**attempt))
+            return TokenSet.from_response(data, now=self._clock())
+        raise self._error(response, grant)
 
     def _unreachable(self, exc: httpx.HTTPError) -> OAuthError:
         return OAuthError(
@@ -353,11 +325,11 @@ class OAuthClient:
             "the network, then run `atlassian-playbook refresh` within 10 minutes.",
         )
 
-    def _transient_error(
-        self, response: httpx.Response, retry_after: float | None, *, attempts: int
-    ) -> Exception:
+    def _transient_error(self, sent: Sent) -> RateLimited | ServerError:
+        response, retry_after = sent.response, sent.retry_after
         status = response.status_code
         where = f"The token endpoint {self.token_url}"
+        attempts = sent.retries + 1
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if status == 429:
             wait = f"; Retry-After {retry_after:g} s" if retry_after is not None else ""

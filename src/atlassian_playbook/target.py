@@ -102,19 +102,24 @@ class Target:
         from .api import ApiClient
         from .tokens import StaticTokenSource
 
-        source = StaticTokenSource(tokens) if tokens is not None else self.token_source(
-            account_id=account_id)
-        return self._own(ApiClient(self.settings, source))
+        if tokens is not None:
+            return self._own(ApiClient(self.settings, StaticTokenSource(tokens)))
+        oauth = self.oauth_client()
+        source = self.token_source(account_id=account_id, oauth=oauth)
+        # Closing the API client closes its token endpoint client too (a notebook session's
+        # target lives as long as the kernel; its steps close what they used).
+        return self._own(ApiClient(self.settings, source, owns=[oauth]))
 
-    def token_source(self, *, account_id: str | None = None) -> StoredTokenSource:
+    def token_source(self, *, account_id: str | None = None,
+                     oauth: OAuthClient | None = None) -> StoredTokenSource:
         """The stored connection of ``account_id`` (or the client's only one), refreshed
-        under the store's lock through this target's token endpoint client."""
+        under the store's lock through ``oauth`` (by default, a new client of this target)."""
         from .tokens import StoredTokenSource
 
         self.settings.require_credentials()
         entry = self.store.get(self.settings.client_id, account_id)
-        return StoredTokenSource(self.store, self.oauth_client(), entry.client_id,
-                                 entry.account_id)
+        oauth = oauth or self.oauth_client()
+        return StoredTokenSource(self.store, oauth.refresh, entry.client_id, entry.account_id)
 
     def _own(self, client):
         with self._lock:

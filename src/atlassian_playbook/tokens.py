@@ -31,29 +31,27 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from filelock import Timeout as LockTimeout
 
 from ._files import atomic_write_json, file_lock, prove_writable, read_json, storage_error
 from .errors import (
-    ApiError,
     OAuthError,
     ReauthorizationRequired,
     RotationNotSaved,
     StorageError,
     TokenStoreError,
+    TransientError,
 )
 from .redact import Secret, get_logger, mask
-
-if TYPE_CHECKING:
-    from .oauth import OAuthClient
 
 __all__ = [
     "TokenSet",
     "TokenEntry",
     "TokenStore",
     "TokenSource",
+    "RefreshGrant",
     "StoredTokenSource",
     "StaticTokenSource",
 ]
@@ -490,7 +488,8 @@ def _describe(client_id: str | None, account_id: str | None) -> str:
 
 @runtime_checkable
 class TokenSource(Protocol):
-    """What :class:`~.api.ApiClient` needs: the current tokens, and a way to renew them.
+    """What :class:`~.auth.TokenAuth` (so :class:`~.api.ApiClient`) needs: the current tokens,
+    and a way to renew them.
 
     ``refresh(stale)`` must be safe to call from many places at once: it renews at most once
     per rotation and persists the result before returning it.
@@ -530,8 +529,17 @@ class _UnsavedRotation:
     deadline: float
 
 
+# Sends a refresh token to the token endpoint and returns its answer, without storing it
+# (:meth:`~.oauth.OAuthClient.refresh`). May raise OAuthError or TransientError.
+RefreshGrant = Callable[[Secret], TokenSet]
+
+
 class StoredTokenSource:
     """A :class:`TokenSource` backed by one entry of a :class:`TokenStore`.
+
+    ``refresh`` sends the refresh grant (``oauth.refresh`` of an
+    :class:`~.oauth.OAuthClient`, which the caller owns and closes): this module needs
+    nothing else of the token endpoint, and does not import it.
 
     ``account_id=None`` picks the only entry for ``client_id`` (an error when there are
     several). ``on_update(entry)`` is called after rotated tokens were saved — authlib's
@@ -546,7 +554,7 @@ class StoredTokenSource:
     def __init__(
         self,
         store: TokenStore,
-        oauth: OAuthClient,
+        refresh: RefreshGrant,
         client_id: str,
         account_id: str | None = None,
         *,
@@ -554,7 +562,7 @@ class StoredTokenSource:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.oauth = oauth
+        self._refresh_grant = refresh
         self.client_id = client_id
         self.account_id = account_id
         self.on_update = on_update
@@ -644,8 +652,8 @@ class StoredTokenSource:
             self._prepare(current)
             sent_at = self._clock()
             try:
-                fresh = self.oauth.refresh(tokens.refresh_token)
-            except (OAuthError, ApiError) as exc:
+                fresh = self._refresh_grant(tokens.refresh_token)
+            except (OAuthError, TransientError) as exc:
                 if exc.status_code is not None:
                     # Atlassian answered, and refused: nothing was rotated, so the mark goes.
                     with suppress(StorageError, TokenStoreError):

@@ -5,7 +5,8 @@ Atlassian (per ``FACTS.md``), because a lenient emulator hides bugs users will h
 
     from atlassian_playbook.emulator import Emulator
     with Emulator(auto_consent=True) as emu:       # two servers: auth and api, free ports
-        settings = emu.settings()                  # Settings pointing at them
+        emu.auth_base_url, emu.api_base_url       # its two base URLs
+        emu.default_client                         # the registered app (id, secret, callbacks)
         emu.inject_fault("/oauth/token", status=429, retry_after=1)
         emu.advance_clock(3601)                    # access tokens expire
 

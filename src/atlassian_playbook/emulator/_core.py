@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -137,7 +136,6 @@ class Emulator:
         self.admin_token = secrets.token_urlsafe(32)
         self._clock = clock or time.time
         self._store = StateStore(state_path)
-        self._scratch: tempfile.TemporaryDirectory | None = None
         self.state_path = self._store.path
         self.request_log: list[tuple[str, str, int]] = []
         self._auth = AuthorizationServer(self, Admin(self))
@@ -397,31 +395,6 @@ class Emulator:
             "sites": [{"name": s["name"], "id": s["id"], "products": s["products"]}
                       for s in self.sites],
         }
-
-    def settings(self, **overrides):
-        """A :class:`~atlassian_playbook.config.Settings` pointing at this emulator, with the
-        default client's credentials; ``overrides`` go to ``Settings.replace``.
-
-        The token store defaults to one beside the state file, or to this emulator's own
-        temporary folder: emulated tokens never land in the user's real store.
-        """
-        from ..config import DEFAULT_REDIRECT_URI, Settings
-
-        if self._store.path is not None:
-            token_store = Path(self._store.path).with_name("tokens.json")
-        else:
-            if self._scratch is None:
-                self._scratch = tempfile.TemporaryDirectory(prefix="atlassian-emulator-")
-            token_store = Path(self._scratch.name) / "tokens.json"
-        client = self.default_client
-        return Settings(
-            client_id=client.client_id,
-            client_secret=client.client_secret,
-            redirect_uri=DEFAULT_REDIRECT_URI,
-            auth_base_url=self.auth_base_url,
-            api_base_url=self.api_base_url,
-            token_store=token_store,
-        ).replace(**overrides)
 
     # --- test controls -----------------------------------------------------------------------
 
