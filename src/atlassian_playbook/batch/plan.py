@@ -326,9 +326,9 @@ def resolve_notebook(notebook: str | Path, base_dir: Path = Path(".")) -> Path:
     if not any(candidate.is_relative_to(root) for root in (base, NOTEBOOKS_DIR.resolve())):
         raise PlanError(
             f"The notebook {notebook} is outside the plan's folder {base} and the "
-            f"playbook's notebooks (it resolves to {candidate}).",
+            f"playbook's notebooks/ (it resolves to {candidate}).",
             "Put the notebook in the plan's folder (or below it), or name one of the "
-            "playbook's (09-health-check.ipynb).",
+            "playbook's notebooks/ (09-health-check.ipynb).",
         )
     return candidate
 
