@@ -15,6 +15,7 @@ index: about a minute), one demo (every notebook, one kernel each), one JupyterL
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -84,6 +85,9 @@ def _checked(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Installed:
+    if importlib.util.find_spec("build") is None:
+        pytest.fail("The wheel test builds with `python -m build`, not installed in this "
+                    "environment: pip install -e '.[dev]' (make test does it).")
     root = tmp_path_factory.mktemp("wheel")
     assert not root.is_relative_to(CHECKOUT)
     source, dist, venv = root / "source", root / "dist", root / "venv"
