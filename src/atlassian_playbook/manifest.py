@@ -32,6 +32,7 @@ __all__ = [
     "notebooks",
     "find_notebook",
     "notebook_paths",
+    "is_installed_copy",
 ]
 
 _PACKAGE = Path(str(resources.files("atlassian_playbook")))
@@ -130,3 +131,13 @@ def notebook_paths() -> list[Path]:
             "checkout, restore notebooks/ with git.",
         )
     return paths
+
+
+def is_installed_copy(notebook: str | Path) -> bool:
+    """True for a notebook inside the installed package (the wheel's copy).
+
+    Run there, a notebook's default ``workspace = ".."`` is the package's own folder, not
+    anyone's workspace: a runner must pass a workspace. A checkout's ``notebooks/`` is not in
+    the package, so its ``..`` stays the repository's root, as before.
+    """
+    return Path(notebook).resolve().is_relative_to(_PACKAGE.resolve())

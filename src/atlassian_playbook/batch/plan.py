@@ -47,7 +47,7 @@ from typing import Any
 
 from ..errors import PlanError, PlaybookError
 from ..execute import check_parameters
-from ..manifest import NOTEBOOKS_DIR, find_notebook
+from ..manifest import NOTEBOOKS_DIR, find_notebook, is_installed_copy
 
 __all__ = [
     "DEFAULT_MAX_RUNS",
@@ -110,6 +110,16 @@ class Plan:
         if not self.runs:
             raise PlanError(f"The plan {self.name!r} has no runs.",
                             "List parameter sets under `runs:` or lists under `product:`.")
+        if is_installed_copy(self.notebook):
+            bare = [number for number, run in enumerate(self.runs, 1) if not run.get("workspace")]
+            if bare:
+                raise PlanError(
+                    f"Run {bare[0]} of the plan gives no workspace, and {self.notebook.name} is "
+                    "the installed package's copy: its default workspace '..' would be the "
+                    "package's own folder.",
+                    "Add `workspace: .` under `parameters:` (a path relative to the plan), or "
+                    f"run your workspace's copy: `notebook: notebooks/{self.notebook.name}`.",
+                )
         check_plan_secrets(self.runs, self._known_secrets())
         seen: dict[str, int] = {}
         for number, parameters in enumerate(self.runs, 1):
