@@ -101,3 +101,15 @@ def test_the_init_command_prints_what_it_made_and_the_next_commands(tmp_path, mo
     (tmp_path / "ws" / ".gitignore").write_text("mine\n")
     assert main(["init", "ws"]) == 1
     assert "error: " in capsys.readouterr().err
+
+
+def test_without_jupyterlab_the_next_steps_say_how_to_get_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "jupyterlab" else real(name, *args))
+    shown = init_workspace(tmp_path).to_text()
+    assert "pip install 'atlassian-oauth-playbook[lab]'" in shown
+    monkeypatch.undo()
+    assert "pip install" not in init_workspace(tmp_path).to_text()
