@@ -16,7 +16,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 # file or glob in the checkout -> folder in the package
 SHIPPED = {"notebooks/*.ipynb": "notebooks", ".env.example": "data"}
-RENAMED = {".env.example": "env.example"}  # a dot file would be skipped by some tools
+RENAMED = {".env.example": "env.example"}  # no hidden file inside the package
 
 
 class BuildPyWithNotebooks(build_py):
