@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-install when pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint clean browser-deps
+.PHONY: demo test lint wheel clean browser-deps
 
 demo: $(STAMP)
 	$(BIN)/atlassian-playbook demo
@@ -16,6 +16,10 @@ test: $(STAMP) browser-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The sdist, then the wheel built from it (it carries the notebooks): `pip install dist/*.whl`.
+wheel: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -39,4 +43,4 @@ browser-deps:
 	  else echo "warning: chromium missing and not root; browser tests will be skipped"; fi; }
 
 clean:
-	rm -rf $(VENV) output test-artifacts .pytest_cache
+	rm -rf $(VENV) output test-artifacts .pytest_cache dist build

@@ -24,18 +24,9 @@ from dotenv import dotenv_values
 
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.execute import RunOutcome, run_notebook
+from atlassian_playbook.manifest import notebooks
 
-SEQUENCE = (
-    "01-overview",
-    "02-create-app",
-    "03-select-scopes",
-    "04-token-exchange",
-    "05-verify-access",
-    "06-refresh-lifecycle",
-    "07-partner-handoff",
-    "08-personal-data",
-    "09-health-check",
-)
+SEQUENCE = tuple(nb.name for nb in notebooks())  # the manifest's order: 01-overview, ...
 CLERK_CALLBACK = "https://accounts.example-clerk.dev/v1/oauth_callback"
 MERGE_CALLBACK = "https://app.merge.dev/oauth/callback"
 

@@ -9,8 +9,10 @@ cell with the hint in that cell's output.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from atlassian_playbook.config import save_settings
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.errors import ConfigError, NotebookParameterError, PlaybookError
 from atlassian_playbook.execute import NOTEBOOKS_DIR, run_notebook
+from atlassian_playbook.manifest import notebooks
 from atlassian_playbook.playbook import _results
 from atlassian_playbook.scopes import preset
 
@@ -86,6 +89,77 @@ def test_the_sequence_is_complete_and_committed_without_outputs():
         assert "session = pb.start(" in first and "parameters={" in first, path.name
 
 
+# --- the notebooks against the manifest (data/notebooks.toml) --------------------------------
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+_NEXT = re.compile(r"\*\*Next:\*\*\s*\[([^\]]+)\]\(([^)]+)\)")
+
+
+def test_every_notebook_is_in_the_manifest_and_every_entry_is_a_notebook():
+    assert NOTEBOOKS_DIR == CHECKOUT / "notebooks"  # a checkout runs its own notebooks/
+    committed = sorted(p.name for p in (CHECKOUT / "notebooks").glob("*.ipynb"))
+    listed = [nb.file for nb in notebooks()]
+    assert len(set(listed)) == len(listed), "a notebook is listed twice"
+    assert sorted(listed) == committed
+    assert listed == sorted(listed), "the manifest's order is the files' numbering"
+
+
+def _parameters_cell(nb: dict) -> dict[str, object]:
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    assignments = ast.parse(cell_source(cell)).body
+    return {a.targets[0].id: ast.literal_eval(a.value) for a in assignments}
+
+
+def test_each_notebook_has_the_manifest_title_and_exactly_its_parameters():
+    for entry in notebooks():
+        nb = json.loads(entry.path.read_text())
+        assert cell_source(nb["cells"][0]).splitlines()[0] == (
+            f"# {entry.position} · {entry.title}"), entry.file
+        declared = _parameters_cell(nb)
+        assert list(declared) == [p.name for p in entry.parameters], entry.file
+        assert declared == entry.defaults, entry.file
+        assert all(p.meaning for p in entry.parameters), entry.file
+        assert entry.summary and entry.records, entry.file
+
+
+def test_next_links_follow_the_manifest_order():
+    sequence = notebooks()
+    for entry, following in zip(sequence, [*sequence[1:], None], strict=True):
+        nb = json.loads(entry.path.read_text())
+        markdown = "\n".join(cell_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+        links = _NEXT.findall(markdown)
+        if following is None:
+            assert links == [], f"{entry.file}: the last notebook has no Next: link"
+        else:
+            assert links == [(following.name, following.file)], entry.file
+
+
+def _first_table(markdown: str, heading: str) -> list[list[str]]:
+    """The cells of the first Markdown table under ``heading`` (header rows left out)."""
+    lines = markdown.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_overview_table_lists_the_manifest_after_itself():
+    overview = json.loads(notebooks()[0].path.read_text())
+    markdown = "\n".join(cell_source(c) for c in overview["cells"] if c["cell_type"] == "markdown")
+    assert _first_table(markdown, "## The sequence") == [
+        [nb.name, nb.summary] for nb in notebooks()[1:]]
+
+
+def test_readme_lists_the_manifest_in_order():
+    """The README's table keeps its own wording; its notebooks are the manifest's, in order."""
+    readme = (CHECKOUT / "README.md").read_text()
+    names = [row[0].strip("`") for row in _first_table(readme, "## The playbook")]
+    assert names == [nb.name for nb in notebooks()]
+
+
 def test_notebook_code_cells_only_call_the_playbook():
     """No function definitions, loops, try/except or branches in notebooks: that logic lives
     in the package, where it is tested."""
@@ -135,6 +209,11 @@ def test_every_notebook_runs_headless_against_the_emulator(played):
     assert list(played.outcomes) == list(SEQUENCE)
     for outcome in played.outcomes.values():
         assert outcome.records["target"] == "emulator"
+
+
+def test_each_notebook_records_what_the_manifest_says(played):
+    for entry in notebooks():
+        assert set(played.records(entry.name)) == set(entry.records), entry.file
 
 
 def test_overview_detects_the_emulator_and_the_workspace_store(played):

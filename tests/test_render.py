@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from atlassian_playbook import manifest
 from atlassian_playbook.batch.workspace import known_secrets
 from atlassian_playbook.errors import PlaybookError
 from atlassian_playbook.render import playbook_notebooks, render_playbook
@@ -52,12 +53,13 @@ def write_notebook(path: Path, *cells: str) -> Path:
 @pytest.mark.notebook
 @pytest.mark.xdist_group("render")
 def test_render_builds_the_playbook_site_with_working_links_and_no_secret(tmp_path):
-    assert len(playbook_notebooks()) == 9
+    sequence = manifest.notebooks()
+    assert [p.name for p in playbook_notebooks()] == [nb.file for nb in sequence]
     site = tmp_path / "site"
     result = render_playbook(site, keep_workspace=True)
 
     assert result.ok, result.to_text()
-    assert [p.status for p in result.pages] == ["ok"] * 9
+    assert [p.status for p in result.pages] == ["ok"] * len(sequence)
     index = site / "index.html"
     links = local_links(index)
     assert links == [f"{nb.stem}.html" for nb in playbook_notebooks()]
@@ -130,3 +132,31 @@ def test_render_refuses_an_output_that_is_a_file_before_starting_any_kernel(tmp_
     assert not marker.exists()  # no kernel ran
     assert existing.read_text() == "my page"
     assert not (tmp_path / "site").exists()
+
+
+def _tenth(position: int, file: str) -> manifest.PlaybookNotebook:
+    return manifest.PlaybookNotebook(position, file, file, "a step", ("target",), ())
+
+
+def test_the_sequence_is_the_manifest_s_a_tenth_notebook_included(tmp_path, monkeypatch):
+    """No glob decides what the training build runs: whatever the manifest lists, in order."""
+    files = [nb.file for nb in manifest.notebooks()] + ["10-tenth.ipynb"]
+    for file in files:
+        write_notebook(tmp_path / file)
+    monkeypatch.setattr(manifest, "NOTEBOOKS_DIR", tmp_path)
+    monkeypatch.setattr(manifest, "notebooks", lambda: tuple(
+        _tenth(position, file) for position, file in enumerate(files, 1)))
+
+    assert playbook_notebooks() == [tmp_path / file for file in files]
+
+
+def test_a_notebook_missing_from_the_install_is_named_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(manifest, "NOTEBOOKS_DIR", tmp_path)
+    write_notebook(tmp_path / manifest.notebooks()[0].file)
+
+    with pytest.raises(PlaybookError) as missing:
+        playbook_notebooks()
+
+    assert manifest.notebooks()[1].file in missing.value.message
+    assert manifest.notebooks()[0].file not in missing.value.message
+    assert "Reinstall atlassian-oauth-playbook" in missing.value.hint

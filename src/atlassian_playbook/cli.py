@@ -373,6 +373,13 @@ def cmd_emulator_compare(args) -> int:
     return EXIT_OK if comparison.ok else EXIT_FAILED
 
 
+def cmd_init(args) -> int:
+    from .scaffold import init_workspace
+
+    print(init_workspace(args.folder).to_text())
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -571,6 +578,11 @@ def build_parser() -> argparse.ArgumentParser:
                   emulator_actions)
     compare.add_argument("file", metavar="FILE", help="a record written by doctor --record")
     json_flag(compare)
+
+    init = add("init", cmd_init, "make a workspace for the playbook: its notebooks, a .env "
+               "from the example (mode 0600) and a .gitignore; never overwrites a file")
+    init.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                      help="the workspace folder, created if missing (default: this folder)")
 
     demo = add("demo", cmd_demo, "the main job: the whole playbook against the emulator")
     demo.add_argument("--output", default="output", help="folder for what the demo writes")

@@ -1,8 +1,9 @@
 """``make demo``: the whole playbook, headless, against the emulator.
 
-Runs notebooks 01..09 in a fresh workspace (the training build of :mod:`render`), keeps the
-executed notebooks in ``output/notebooks/`` and the HTML rendering in ``output/site/``, and
-prints each notebook's outcome as it finishes.
+Runs the playbook's notebooks (the manifest's sequence) in a fresh workspace (the training
+build of :mod:`render`), keeps the executed notebooks in ``output/notebooks/`` and the HTML
+rendering in ``output/site/``, and prints each notebook's outcome as it finishes. It runs the
+package's notebooks, not a workspace's copies, and never uses the workspace's credentials.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .config import load_settings
+from .manifest import notebooks
 from .render import RenderedPage, render_playbook
 
 __all__ = ["run_demo"]
@@ -22,7 +24,9 @@ def run_demo(output_dir: str | Path = "output", env_file: str | Path = ".env") -
         print("Credentials found in .env: the demo still runs against the emulator, since a "
               "headless run has no one to consent. Use the notebooks in JupyterLab or "
               "`atlassian-playbook login` for your real app.")
-    print("Running the playbook (notebooks 01-09) headless against the embedded emulator:")
+    sequence = notebooks()
+    print(f"Running the playbook ({len(sequence)} notebooks, {sequence[0].name} to "
+          f"{sequence[-1].name}) headless against the embedded emulator:")
 
     def progress(page: RenderedPage) -> None:
         took = f"{page.seconds:5.1f} s" if page.seconds is not None else ""

@@ -28,12 +28,11 @@ from typing import Any
 
 from ._files import atomic_write_text
 from .errors import NotebookParameterError
+from .manifest import NOTEBOOKS_DIR
 from .records import read_records
 from .redact import redact, register_secret
 
 __all__ = ["RunFailure", "RunOutcome", "check_parameters", "run_notebook", "NOTEBOOKS_DIR"]
-
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 # Parameter names that can only carry a secret. Values are also compared with known secrets.
 _SECRET_NAMES = re.compile(
@@ -169,7 +168,8 @@ def run_notebook(
 ) -> RunOutcome:
     """Execute ``notebook`` into ``output_path`` with ``parameters``; never raises on a cell error.
 
-    ``notebook`` is a path, or a bare name looked up in the project's ``notebooks/``. The
+    ``notebook`` is a path, or a bare name looked up among the playbook's notebooks (the
+    installed package's, or a checkout's ``notebooks/``: :mod:`~atlassian_playbook.manifest`). The
     kernel runs in ``cwd`` (default: the notebook's folder, as in JupyterLab).
     A kernel that dies before its first reply is started again once, unless ``may_restart``
     (asked then) says no: the batch watchdog does once it has killed that kernel itself.

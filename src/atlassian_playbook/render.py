@@ -1,7 +1,8 @@
 """The training build: the playbook executed against the emulator, as a static HTML site.
 
-:func:`render_playbook` runs notebooks 01..09 in order (their default parameters, except the
-workspace: a fresh temporary one) through :func:`~atlassian_playbook.execute.run_notebook`,
+:func:`render_playbook` runs the playbook's notebooks in the manifest's order
+(:mod:`~atlassian_playbook.manifest`; their default parameters, except the workspace: a fresh
+temporary one) through :func:`~atlassian_playbook.execute.run_notebook`,
 with every ``ATLASSIAN_*`` setting removed from the environment so only the embedded emulator
 is reached. Each executed notebook becomes a page (nbconvert's HTML exporter, outputs
 included) and ``index.html`` lists them in order, so people can read the whole story without
@@ -30,7 +31,8 @@ from pathlib import Path
 from ._files import atomic_write_text, read_json
 from .config import DEFAULT_REDIRECT_URI, save_settings
 from .errors import PlaybookError, RenderError
-from .execute import NOTEBOOKS_DIR, run_notebook
+from .execute import run_notebook
+from .manifest import notebook_paths
 from .redact import mask
 
 __all__ = ["render_playbook", "RenderResult", "RenderedPage", "playbook_notebooks"]
@@ -94,8 +96,8 @@ def _callback_url() -> str:
 
 
 def playbook_notebooks() -> list[Path]:
-    """Notebooks 01..09 of the playbook, in order."""
-    return sorted(NOTEBOOKS_DIR.glob("0[1-9]-*.ipynb"))
+    """The playbook's notebooks in the manifest's order (every one, not a glob's pick)."""
+    return notebook_paths()
 
 
 @contextmanager
@@ -223,7 +225,8 @@ def render_playbook(
     executed_dir: str | Path | None = None,
     on_page: Callable[[RenderedPage], object] | None = None,
 ) -> RenderResult:
-    """Execute ``notebooks`` (default 01..09) in a fresh workspace and write the site.
+    """Execute ``notebooks`` (default: the playbook's, in order) in a fresh workspace and write
+    the site.
 
     Stops executing at the first failing notebook (the later ones depend on it); the failing
     page is still written, with its error, and the rest are listed as not run.
@@ -241,9 +244,6 @@ def render_playbook(
     from .batch.workspace import known_secrets
 
     paths = [Path(n) for n in (notebooks or playbook_notebooks())]
-    if not paths:
-        raise PlaybookError(f"No notebooks to render in {NOTEBOOKS_DIR}.",
-                            "Run from a checkout of the project (notebooks/01..09).")
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="playbook-render-"))
     workspace, executed = scratch / "workspace", scratch / "executed"

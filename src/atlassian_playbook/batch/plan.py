@@ -3,7 +3,7 @@
 A plan file (YAML or JSON) names a notebook and its parameter sets::
 
     name: nightly-health            # output folder name (default: the file's stem)
-    notebook: 09-health-check.ipynb # a path relative to the plan, or a name in notebooks/
+    notebook: 09-health-check.ipynb # a path relative to the plan, or a playbook notebook's name
     timeout: 300                    # per run, seconds (the CLI's --timeout wins)
     parameters:                     # shared by every run
       workspace: ../workspaces/acme
@@ -27,8 +27,9 @@ A plan may come from someone else, so it is checked before anything runs or is w
   runner into ``results.jsonl`` and the summaries): a key named like one, or a value holding a
   secret known to the run (its workspaces' client secrets and stored tokens). The refusal
   names where it is (``runs[3].parameters.opts[0]``), never the value;
-* the notebook lies in the plan's folder or in the package's ``notebooks/`` (after following
-  symlinks and ``..``), and the plan's name is one folder name;
+* the notebook lies in the plan's folder or among the playbook's notebooks (after following
+  symlinks and ``..``; a bare name finds the playbook's in :mod:`~atlassian_playbook.manifest`),
+  and the plan's name is one folder name;
 * it expands to at most ``max_runs`` runs (:data:`DEFAULT_MAX_RUNS`), counted before a
   ``product`` is expanded.
 """
@@ -45,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlanError, PlaybookError
-from ..execute import NOTEBOOKS_DIR, check_parameters
+from ..execute import check_parameters
+from ..manifest import NOTEBOOKS_DIR, find_notebook, is_installed_copy
 
 __all__ = [
     "DEFAULT_MAX_RUNS",
@@ -103,10 +105,21 @@ class Plan:
     def __post_init__(self) -> None:
         if not self.notebook.is_file():
             raise PlanError(f"The plan's notebook {self.notebook} does not exist.",
-                            "Give a path relative to the plan file, or a name in notebooks/.")
+                            "Give a path relative to the plan file, or the name of one of the "
+                            "playbook's notebooks (09-health-check.ipynb).")
         if not self.runs:
             raise PlanError(f"The plan {self.name!r} has no runs.",
                             "List parameter sets under `runs:` or lists under `product:`.")
+        if is_installed_copy(self.notebook):
+            bare = [number for number, run in enumerate(self.runs, 1) if not run.get("workspace")]
+            if bare:
+                raise PlanError(
+                    f"Run {bare[0]} of the plan gives no workspace, and {self.notebook.name} is "
+                    "the installed package's copy: its default workspace '..' would be the "
+                    "package's own folder.",
+                    "Add `workspace: .` under `parameters:` (a path relative to the plan), or "
+                    f"run your workspace's copy: `notebook: notebooks/{self.notebook.name}`.",
+                )
         check_plan_secrets(self.runs, self._known_secrets())
         seen: dict[str, int] = {}
         for number, parameters in enumerate(self.runs, 1):
@@ -308,22 +321,24 @@ def plan_from_dict(data: Any, *, base_dir: Path = Path("."), default_name: str =
 
 
 def resolve_notebook(notebook: str | Path, base_dir: Path = Path(".")) -> Path:
-    """A notebook path relative to ``base_dir``, else a name in the project's notebooks/.
+    """A notebook path relative to ``base_dir``, else one of the playbook's notebooks by name
+    (the installed package's, or a checkout's ``notebooks/``: :mod:`~atlassian_playbook.manifest`).
 
-    Either way it must lie, symlinks and ``..`` followed, inside ``base_dir`` or notebooks/:
-    a plan someone sends must not run a notebook from elsewhere on the machine.
+    Either way it must lie, symlinks and ``..`` followed, inside ``base_dir`` or the
+    playbook's notebooks folder: a plan someone sends must not run a notebook from elsewhere
+    on the machine.
     """
     base = Path(base_dir).expanduser().resolve()
     candidate = (base / Path(notebook).expanduser()).resolve()
-    if not candidate.is_file():
-        bundled = (NOTEBOOKS_DIR / Path(notebook).name).resolve()
-        if bundled.is_file():
-            candidate = bundled
+    bundled = find_notebook(notebook)
+    if not candidate.is_file() and bundled is not None and bundled.path.is_file():
+        candidate = bundled.path.resolve()
     if not any(candidate.is_relative_to(root) for root in (base, NOTEBOOKS_DIR.resolve())):
         raise PlanError(
             f"The notebook {notebook} is outside the plan's folder {base} and the "
             f"playbook's notebooks/ (it resolves to {candidate}).",
-            "Put the notebook in the plan's folder (or below it), or name one of notebooks/.",
+            "Put the notebook in the plan's folder (or below it), or name one of the "
+            "playbook's notebooks/ (09-health-check.ipynb).",
         )
     return candidate
 
