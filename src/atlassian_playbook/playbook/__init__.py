@@ -37,7 +37,7 @@ from .app import capture_credentials, register_callback, save_credentials, show_
 from .handoff import partner_handoff
 from .health import health_check
 from .lifecycle import Refreshed, demonstrate_reuse, lifecycle_timeline, refresh_tokens
-from .overview import overview
+from .overview import overview, sequence
 from .personal_data import personal_data_report
 from .rehearsal import Rehearsals
 from .scope_choice import select_scopes
@@ -54,6 +54,7 @@ __all__ = [
     "Session",
     "start",
     "overview",
+    "sequence",
     "show_checklist",
     "capture_credentials",
     "save_credentials",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ..manifest import notebooks
 from ..tokens import entries_summary
 from ._results import StepResult, step
 from .session import Session
 
-__all__ = ["overview"]
+__all__ = ["overview", "sequence"]
 
 
 @step()
@@ -22,7 +23,7 @@ def overview(session: Session) -> StepResult:
             "scopes": list(s.scopes),
             "redirect_uri": s.redirect_uri,
             "token_store": str(s.token_store),
-            "profile": session.profile,
+            "profile": session.profile.name,
         },
     )
     if session.uses_emulator:
@@ -82,3 +83,14 @@ def overview(session: Session) -> StepResult:
     if entries:
         result.table(entries_summary(entries))
     return result
+
+
+@step()
+def sequence(session: Session) -> StepResult:
+    """The notebooks after this one and what each gives, read from the shipped manifest
+    (``data/notebooks.toml``): the table can never disagree with the sequence that runs."""
+    after = notebooks()[1:]
+    return StepResult("sequence", {"notebooks": [nb.name for nb in after]}).table(
+        [{"notebook": nb.name, "what you get": nb.summary} for nb in after],
+        ["notebook", "what you get"],
+    )
