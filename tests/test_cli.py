@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atlassian_playbook import manifest
 from atlassian_playbook.emulator import Emulator
 
 from .conftest import assert_no_secrets, secrets_in_store
@@ -278,10 +279,9 @@ def test_demo_runs_the_whole_playbook_and_says_where_its_output_is(tmp_path):
     result = run_cli(["demo", "--output", str(tmp_path / "out")], cli_env(tmp_path), tmp_path,
                      timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("  ok  ") == 9
+    assert result.stdout.count("  ok  ") == len(manifest.notebooks())
     executed = sorted(p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb"))
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
-    assert executed == sorted(p.name for p in notebooks.glob("0*.ipynb"))
+    assert executed == sorted(nb.file for nb in manifest.notebooks())
     assert str((tmp_path / "out" / "site" / "index.html").resolve()) in result.stdout
     # The demo's own workspace is temporary; its secrets are masked tokens in the outputs.
     text = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())

@@ -618,8 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "none; failures print as they happen either way")
     json_flag(batch)
 
-    render = add("render", cmd_render, "the training build: execute notebooks 01..09 against "
-                 "the emulator and write a static HTML site")
+    render = add("render", cmd_render, "the training build: execute the playbook's notebooks "
+                 "against the emulator and write a static HTML site")
     render.add_argument("--output", default="output/site",
                         help="folder for the site (default output/site)")
     render.add_argument("--timeout", type=_seconds, default=600.0,

@@ -152,8 +152,8 @@ def start(
     if not workspace.is_dir():
         raise PlaybookError(
             f"The workspace {workspace} does not exist.",
-            "Pass workspace= the folder holding .env (the repository root when JupyterLab runs "
-            "in notebooks/, which is the default '..').",
+            "Pass workspace= the folder holding .env (the repository root, or the folder "
+            "`atlassian-playbook init` made; from its notebooks/, the default '..').",
         )
     settings = load_workspace_settings(workspace)
     if parameters and settings.client_secret:
