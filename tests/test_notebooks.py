@@ -29,7 +29,7 @@ from atlassian_playbook.errors import ConfigError, NotebookParameterError, Playb
 from atlassian_playbook.execute import NOTEBOOKS_DIR, run_notebook
 from atlassian_playbook.manifest import notebooks
 from atlassian_playbook.playbook import _results
-from atlassian_playbook.scopes import preset
+from atlassian_playbook.presets import preset
 
 from .conftest import assert_no_secrets
 from .notebook_helpers import (

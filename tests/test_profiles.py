@@ -23,7 +23,7 @@ from atlassian_playbook.profiles import (
     profile_names,
     resolve_profile,
 )
-from atlassian_playbook.scopes import PRESETS, preset
+from atlassian_playbook.presets import preset, preset_names
 
 from .test_cli import cli_env, run_cli
 
@@ -64,7 +64,7 @@ def test_bundled_profile_is_what_the_facts_say(name, partner, rule, url, documen
     assert profile.scopes.documented == documented
     assert profile.stores_personal_data is stored
     if documented is not None:
-        assert name in PRESETS and preset(name) == documented
+        assert name in preset_names() and preset(name) == documented
 
     checklist = build_checklist(name)
     assert checklist.profile == name
@@ -161,7 +161,7 @@ def test_a_profile_without_a_documented_set_is_no_preset_and_says_so():
     with pytest.raises(ConfigError) as info:
         preset("nango")
     assert "documents no scope set" in info.value.message and "minimal" in info.value.hint
-    assert "nango" not in PRESETS
+    assert "nango" not in preset_names()
 
 
 def test_no_profile_shadows_the_catalogs_own_preset():

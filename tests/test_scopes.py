@@ -8,15 +8,14 @@ import pytest
 from atlassian_playbook import scopes
 from atlassian_playbook.config import DEFAULT_SCOPES, Settings, load_settings
 from atlassian_playbook.errors import ConfigError, PlaybookError
+from atlassian_playbook.presets import preset, preset_names
 from atlassian_playbook.scopes import (
     CONSOLE_APIS,
-    PRESETS,
     catalog,
     check_scopes,
     console_apis_for,
     is_satisfied,
     list_scopes,
-    preset,
     required_scopes,
     suggest,
     validate_scopes,
@@ -137,7 +136,7 @@ def test_data_file_stays_small_and_the_partner_presets_come_from_the_profiles():
     # The partners' sets moved to data/profiles/*.toml; the catalog keeps its own preset only.
     assert DATA.stat().st_size < 400 * 1024
     assert tuple(json.loads(DATA.read_text())["presets"]) == ("minimal",)
-    assert PRESETS[-1] == "minimal" and {"merge", "clerk"} <= set(PRESETS)
+    assert preset_names()[-1] == "minimal" and {"merge", "clerk"} <= set(preset_names())
 
 
 def test_importing_the_module_does_not_parse_the_catalog():
@@ -408,6 +407,6 @@ def test_operations_without_a_documented_scope_are_never_satisfied():
 
 def test_module_surface():
     assert set(scopes.__all__) >= {
-        "Scope", "ScopeWarning", "catalog", "list_scopes", "preset", "PRESETS", "suggest",
+        "Scope", "ScopeWarning", "catalog", "catalog_presets", "list_scopes", "suggest",
         "validate_scopes", "check_scopes", "console_apis_for", "required_scopes", "is_satisfied",
     }  # fmt: skip

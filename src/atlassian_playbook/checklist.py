@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from .config import DEFAULT_REDIRECT_URI
 from .errors import ConfigError
+from .presets import preset
 from .profiles import DEFAULT_PROFILE, TABS, Profile, ProfileStep, get_profile, profile_names
 from .scopes import (
     OFFLINE_ACCESS,
@@ -29,7 +30,6 @@ from .scopes import (
     catalog,
     check_scopes,
     console_apis_for,
-    preset,
     validate_scopes,
 )
 

@@ -143,7 +143,7 @@ def cmd_scopes_check(args) -> int:
 
 
 def cmd_scopes_preset(args) -> int:
-    from .scopes import preset
+    from .presets import preset
 
     scopes = preset(args.name, offline_access=True if args.offline_access else None)
     if args.json:

@@ -28,11 +28,10 @@ __all__ = [
     "APIS",
     "KINDS",
     "CONSOLE_APIS",
-    "PRESETS",  # noqa: F822 (module __getattr__: read from the profile registry when asked for)
     "OFFLINE_ACCESS",
     "catalog",
     "list_scopes",
-    "preset",
+    "catalog_presets",
     "suggest",
     "validate_scopes",
     "check_scopes",
@@ -88,22 +87,6 @@ class ScopeWarning:
         return f"warning: {self.message}  hint: {self.hint}"
 
 
-def __getattr__(name: str):
-    """``PRESETS``: every preset's name, the profiles' documented sets first, then the
-    catalog's own (``minimal``). Computed when asked for, so importing this module reads no
-    data file."""
-    if name == "PRESETS":
-        return _preset_names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _preset_names() -> tuple[str, ...]:
-    from .profiles import get_profile, profile_names
-
-    partners = (n for n in profile_names() if get_profile(n).scopes.documented is not None)
-    return (*partners, *_data()["presets"])
-
-
 @functools.cache
 def _data() -> dict[str, Any]:
     import json
@@ -146,40 +129,15 @@ def list_scopes(api: str | None = None, kind: str | None = None) -> list[Scope]:
     ]
 
 
-def preset(name: str, *, offline_access: bool | None = None) -> tuple[str, ...]:
-    """The scopes of a named preset (:data:`PRESETS`): a profile's documented set
-    (``data/profiles/*.toml``, ``scopes.documented``) or the catalog's ``minimal`` (the
-    playbook's default, ``config.DEFAULT_SCOPES``).
-
-    ``offline_access=None`` keeps the preset's own choice (a profile that lists it only under
-    ``scopes.optional``, as a sign-in provider does, leaves it out); ``True`` adds it (needed
-    for a refresh token), ``False`` removes it.
-    """
-    from .profiles import get_profile, profile_names
-
-    presets = _preset_names()
-    if name in profile_names() and name not in presets:
-        raise ConfigError(
-            f"The profile {name!r} documents no scope set: its scopes are yours to choose.",
-            f"Start from minimal ({' '.join(preset('minimal'))}), then enter the same scopes "
-            f"in the partner's dashboard (`atlassian-playbook checklist --profile {name}`).",
-        )
-    if name not in presets:
-        close = _close(name, presets)
-        raise ConfigError(
-            f"Unknown scope preset {name!r}.",
-            (f"Did you mean {_or_list(close)}? " if close else "")
-            + f"Presets: {', '.join(presets)}.",
-        )
-    own = _data()["presets"]
-    listed = own[name]["scopes"] if name in own else get_profile(name).scopes.documented
-    scopes = [s for s in listed if s != OFFLINE_ACCESS or offline_access is not False]
-    if offline_access and OFFLINE_ACCESS not in scopes:
-        scopes.append(OFFLINE_ACCESS)
-    return tuple(scopes)
+def catalog_presets() -> dict[str, tuple[str, ...]]:
+    """The catalog's own scope sets by name (``minimal``). A partner's documented set is in
+    its profile; :mod:`.presets` offers both."""
+    return {name: tuple(spec["scopes"]) for name, spec in _data()["presets"].items()}
 
 
-def _close(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` of ``candidates`` that ``name`` was probably meant to be: a case slip, a
+    truncation, then a near spelling. The "did you mean" of scopes and presets alike."""
     import difflib
 
     candidates = list(candidates)
@@ -192,13 +150,14 @@ def _close(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     return list(dict.fromkeys([*prefixed, *fuzzy]))[:n]
 
 
-def _or_list(names: list[str]) -> str:
+def or_list(names: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``: a hint's list of alternatives."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def suggest(name: str) -> list[str]:
     """Known scopes close to ``name``, best first: the "did you mean" for a typo."""
-    return _close(name.strip(), _catalog())
+    return close_matches(name.strip(), _catalog())
 
 
 def _split(scopes: Iterable[str] | str) -> list[str]:
@@ -228,14 +187,14 @@ def validate_scopes(
     if not items:
         raise ConfigError(
             f"{setting} names no scope.",
-            f"Set {setting} to space-separated scopes, e.g. {' '.join(preset('minimal'))!r}.",
+            f"Set {setting} to space-separated scopes, e.g. {' '.join(catalog_presets()['minimal'])!r}.",
             setting=setting,
         )
     known = _catalog()
     unknown = [item for item in dict.fromkeys(items) if item not in known]
     if unknown:
         hints = [
-            f"{item!r}: did you mean {_or_list(close)}?"
+            f"{item!r}: did you mean {or_list(close)}?"
             for item in unknown
             if (close := suggest(item))
         ]
@@ -319,7 +278,7 @@ def check_scopes(
             ScopeWarning(
                 "unknown-scope",
                 f"{name!r} is not a known Atlassian scope; consent would fail.",
-                f"Did you mean {_or_list(close)}?"
+                f"Did you mean {or_list(close)}?"
                 if close
                 else "Check the spelling against the console's Permissions tab.",
             )

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 import ipywidgets as w
 
 from .redact import Secret, mask, redact
-from .scopes import OFFLINE_ACCESS, PRESETS, check_scopes, list_scopes, preset
+from .presets import preset, preset_names
+from .scopes import OFFLINE_ACCESS, check_scopes, list_scopes
 
 __all__ = [
     "ChecklistWidget",
@@ -109,7 +110,7 @@ class ScopePicker(_Displayable):
         self.api = w.ToggleButtons(options=API_FILTERS, value=None, description="API")
         self.kind = w.ToggleButtons(options=KIND_FILTERS, value=None, description="Kind")
         self.preset = w.Dropdown(
-            options=[("(keep selection)", ""), *[(name, name) for name in PRESETS]],
+            options=[("(keep selection)", ""), *[(name, name) for name in preset_names()]],
             value="",
             description="Preset",
         )

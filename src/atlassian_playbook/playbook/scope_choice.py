@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .. import presets
 from .. import scopes as catalog
 from ..config import parse_scopes, save_settings
 from . import partners
@@ -42,7 +43,7 @@ def select_scopes(
     if opt(scopes):
         chosen = parse_scopes(scopes) if isinstance(scopes, str) else tuple(scopes)
     elif opt(preset):
-        chosen = catalog.preset(preset)
+        chosen = presets.preset(preset)
     else:
         chosen = partners.preset_scopes(session.profile) or session.settings.scopes
     if offline_access is True and catalog.OFFLINE_ACCESS not in chosen:
