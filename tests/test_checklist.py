@@ -13,8 +13,8 @@ from atlassian_playbook.checklist import (
 )
 from atlassian_playbook.config import DEFAULT_REDIRECT_URI
 from atlassian_playbook.errors import ConfigError
-from atlassian_playbook.profiles import get_profile
 from atlassian_playbook.presets import preset
+from atlassian_playbook.profiles import get_profile
 
 MERGE_CALLBACK_URL = get_profile("merge").callback.url
 CLERK_URI = "https://clerk.acme.example/v1/oauth_callback"

@@ -17,13 +17,13 @@ from atlassian_playbook import profiles as registry
 from atlassian_playbook.checklist import build_checklist, is_placeholder
 from atlassian_playbook.config import DEFAULT_REDIRECT_URI
 from atlassian_playbook.errors import ConfigError, ProfileError
+from atlassian_playbook.presets import preset, preset_names
 from atlassian_playbook.profiles import (
     get_profile,
     load_profile,
     profile_names,
     resolve_profile,
 )
-from atlassian_playbook.presets import preset, preset_names
 
 from .test_cli import cli_env, run_cli
 

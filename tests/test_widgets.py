@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from atlassian_playbook.checklist import build_checklist
-from atlassian_playbook.redact import Secret
 from atlassian_playbook.presets import preset
+from atlassian_playbook.redact import Secret
 from atlassian_playbook.scopes import OFFLINE_ACCESS
 from atlassian_playbook.widgets import (
     AuthorizationPanel,

@@ -187,7 +187,8 @@ def validate_scopes(
     if not items:
         raise ConfigError(
             f"{setting} names no scope.",
-            f"Set {setting} to space-separated scopes, e.g. {' '.join(catalog_presets()['minimal'])!r}.",
+            f"Set {setting} to space-separated scopes, e.g. "
+            f"{' '.join(catalog_presets()['minimal'])!r}.",
             setting=setting,
         )
     known = _catalog()

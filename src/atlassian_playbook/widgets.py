@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import ipywidgets as w
 
-from .redact import Secret, mask, redact
 from .presets import preset, preset_names
+from .redact import Secret, mask, redact
 from .scopes import OFFLINE_ACCESS, check_scopes, list_scopes
 
 __all__ = [
