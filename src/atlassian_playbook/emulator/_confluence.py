@@ -23,9 +23,9 @@ import json
 from html import escape
 from urllib.parse import quote_plus, urlencode
 
+from ._adf import text_to_adf
 from ._call import Call, Handler, page_token, read_page_token
 from ._http import Response, json_response
-from ._jira import text_to_adf
 from ._query import Clause, QuerySyntaxError, Unsupported, parse, text_matches
 from ._world import user_by_ref
 

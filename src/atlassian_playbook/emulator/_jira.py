@@ -17,26 +17,25 @@ first (``created DESC, key DESC``); /search/jql pages hold at most 100 issues (5
 
 from __future__ import annotations
 
-import re
 from functools import partial
 
+from ._adf import adf_problem, adf_to_text, text_to_adf
 from ._call import Call, Handler, iso, page_token, read_page_token
 from ._http import Response, json_response
-from ._query import Clause, QuerySyntaxError, Unsupported, parse, text_matches
+from ._jira_site import (
+    STATUS_CATEGORIES,
+    find_issue,
+    site_issue_types,
+    site_statuses,
+)
+from ._jql import JqlError, run_jql
 from ._world import user_by_ref
 
-__all__ = ["JiraApi", "JQL_SUPPORTED", "text_to_adf", "adf_to_text"]
+__all__ = ["JiraApi"]
 
-JQL_SUPPORTED = (
-    "project, key, status and issuetype with = or IN; text and summary with ~; clauses joined "
-    "by AND; ORDER BY key or created, ASC or DESC"
-)
 REMOVED_SEARCH = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
     "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
-)
-UNBOUNDED = (
-    "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 )
 NO_ISSUE = "Issue does not exist or you do not have permission to see it."
 BAD_PAYLOAD = "Invalid request payload. Refer to the REST API documentation and try again."
@@ -69,31 +68,6 @@ DEFAULT_MAX_RESULTS = 50
 MAX_RESULTS = 100
 MAX_ID_RESULTS = 5000
 
-# Jira Cloud's default statuses and categories (ids as a new site has them).
-STATUS_CATEGORIES = {
-    "new": (2, "blue-gray", "To Do"),
-    "indeterminate": (4, "yellow", "In Progress"),
-    "done": (3, "green", "Done"),
-}
-DEFAULT_STATUSES = {  # name -> (id, category, icon)
-    "To Do": ("10000", "new", "open"),
-    "In Progress": ("3", "indeterminate", "inprogress"),
-    "Done": ("10001", "done", "closed"),
-}
-# A team-managed project's default issue types: (id, name, hierarchy level, avatar id, text).
-DEFAULT_ISSUE_TYPES = (
-    ("10000", "Epic", 1, 10307, "Epics track collections of related bugs, stories, and tasks."),
-    ("10001", "Task", 0, 10318, "Tasks track small, distinct pieces of work."),
-    ("10002", "Story", 0, 10315,
-     "Stories track functionality or features expressed as user goals."),
-    ("10003", "Bug", 0, 10303, "Bugs track problems or errors."),
-)
-_ISSUE_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9]*)-([0-9]+)$")
-
-
-class JqlError(ValueError):
-    """A JQL query Jira (or the emulator's subset) refuses: a 400 with this message."""
-
 
 def jira_error(status: int, *messages: str, errors: dict | None = None) -> Response:
     return json_response(status, {"errorMessages": list(messages), "errors": errors or {}})
@@ -102,92 +76,6 @@ def jira_error(status: int, *messages: str, errors: dict | None = None) -> Respo
 def jira_time(ts: float) -> str:
     """Jira's timestamps: ``2025-03-01T10:00:00.000+0000``."""
     return iso(ts).replace("Z", "+0000")
-
-
-# --- rich text -----------------------------------------------------------------------------------
-
-
-def text_to_adf(text: str) -> dict:
-    """A plain-text description as ADF: a paragraph per blank-line-separated block, line breaks
-    as ``hardBreak``."""
-    content = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        if not block:
-            continue
-        nodes: list[dict] = []
-        for index, line in enumerate(block.split("\n")):
-            if index:
-                nodes.append({"type": "hardBreak"})
-            if line:
-                nodes.append({"type": "text", "text": line})
-        content.append({"type": "paragraph", "content": nodes})
-    return {"type": "doc", "version": 1, "content": content}
-
-
-def adf_to_text(node: dict) -> str:
-    """An ADF document as v2's plain string: the text of each block, blocks apart by a blank
-    line."""
-
-    def text_of(item) -> str:
-        if not isinstance(item, dict):
-            return ""
-        if item.get("type") == "text":
-            return str(item.get("text", ""))
-        if item.get("type") == "hardBreak":
-            return "\n"
-        children = item.get("content") or []
-        joiner = "" if item.get("type") in ("paragraph", "heading") else "\n"
-        return joiner.join(text_of(child) for child in children)
-
-    return "\n\n".join(text_of(block) for block in node.get("content") or [])
-
-
-def adf_problem(value) -> bool:
-    """Whether ``value`` is not an ADF document (``doc``, version 1, typed nodes)."""
-    if not isinstance(value, dict) or value.get("type") != "doc" or value.get("version") != 1:
-        return True
-
-    def bad(node) -> bool:
-        if not isinstance(node, dict) or not isinstance(node.get("type"), str):
-            return True
-        if node["type"] == "text" and not isinstance(node.get("text"), str):
-            return True
-        children = node.get("content", [])
-        return not isinstance(children, list) or any(bad(child) for child in children)
-
-    content = value.get("content")
-    return not isinstance(content, list) or any(bad(child) for child in content)
-
-
-# --- the site's Jira configuration ---------------------------------------------------------------
-
-
-def _issue_number(key: str) -> tuple[str, int]:
-    project, _, number = key.rpartition("-")
-    return project, int(number)
-
-
-def site_statuses(site: dict) -> dict[str, tuple[str, str, str]]:
-    """name -> (id, category, icon) for the defaults and every status the site's issues use."""
-    statuses = dict(DEFAULT_STATUSES)
-    extra = sorted({i["status"] for i in site["issues"]} - set(statuses))
-    for index, name in enumerate(extra):
-        statuses[name] = (str(10100 + index), "indeterminate", "generic")
-    return statuses
-
-
-def site_issue_types(site: dict) -> list[tuple[str, str, int, int, str]]:
-    types = list(DEFAULT_ISSUE_TYPES)
-    known = {t[1] for t in types}
-    extra = sorted({i["issuetype"] for i in site["issues"]} - known)
-    for index, name in enumerate(extra):
-        types.append((str(10100 + index), name, 0, 10318, ""))
-    return types
-
-
-def _find(names, value: str) -> str | None:
-    """The name among ``names`` equal to ``value`` ignoring case."""
-    return next((name for name in names if name.lower() == value.lower()), None)
 
 
 # --- the API -------------------------------------------------------------------------------------
@@ -585,13 +473,6 @@ def _reference(value, records: list[dict], name_key: str) -> dict | None:
     return None
 
 
-def find_issue(site: dict, id_or_key: str) -> dict | None:
-    for issue in site["issues"]:
-        if issue["id"] == id_or_key or issue["key"].lower() == id_or_key.lower():
-            return issue
-    return None
-
-
 def select_fields(values: list[str]) -> tuple[set[str], bool]:
     """The fields a ``fields`` parameter asks for (``*all``, ``*navigable``, names, ``-name``;
     unknown names are ignored as Jira does), and whether it asks for ``id`` only."""
@@ -607,109 +488,3 @@ def select_fields(values: list[str]) -> tuple[set[str], bool]:
             selected.add(token)
     selected -= {t[1:] for t in tokens if t.startswith("-")}
     return selected, False
-
-
-# --- JQL -----------------------------------------------------------------------------------------
-
-
-_FIELD_NAMES = {
-    "project": "project",
-    "key": "key",
-    "issuekey": "key",
-    "status": "status",
-    "issuetype": "issuetype",
-    "type": "issuetype",
-    "text": "text",
-    "summary": "summary",
-}
-_ORDER_FIELDS = {"key": "key", "issuekey": "key", "created": "created"}
-
-
-def _unsupported(part: str) -> JqlError:
-    return JqlError(f"The emulator does not support '{part}' in JQL. It supports {JQL_SUPPORTED}.")
-
-
-def run_jql(site: dict, jql: str) -> list[dict]:
-    """The site's issues matching ``jql``, in order; raises :class:`JqlError`."""
-    try:
-        query = parse(jql)
-    except QuerySyntaxError as error:
-        raise JqlError(f"Error in the JQL Query: {error}.") from None
-    except Unsupported as error:
-        raise _unsupported(error.part) from None
-    if not query.clauses:
-        raise JqlError(UNBOUNDED)
-    issues = list(site["issues"])
-    for clause in query.clauses:
-        issues = [i for i in issues if _clause_test(site, clause)(i)]
-    keys = []
-    for order in query.order:
-        field = _ORDER_FIELDS.get(order.field.lower())
-        if field is None:
-            raise _unsupported(f"ORDER BY {order.text}")
-        keys.append((field, order.descending))
-    if not keys:
-        keys = [("created", True), ("key", True)]
-    for field, descending in reversed(keys):  # stable sorts, last key first
-        if field == "key":
-            issues.sort(key=lambda i: _issue_number(i["key"]), reverse=descending)
-        else:
-            issues.sort(key=lambda i: i["created"], reverse=descending)
-    return issues
-
-
-def _clause_test(site: dict, clause: Clause):
-    field = _FIELD_NAMES.get(clause.field.lower())
-    if field is None:
-        raise _unsupported(clause.text)
-    if any(v.kind == "function" for v in clause.values):
-        raise _unsupported(clause.text)
-    values = [v.text for v in clause.values]
-    if field in ("text", "summary"):
-        if clause.op != "~":
-            raise _unsupported(clause.text)
-        if not re.search(r"[A-Za-z0-9]", values[0]):
-            raise JqlError(f"The field '{clause.field}' does not support searching for an "
-                           "empty string.")
-        if field == "summary":
-            return lambda issue: text_matches(values[0], issue["summary"])
-        return lambda issue: text_matches(
-            values[0], issue["summary"], _description_text(issue.get("description"))
-        )
-    if clause.op not in ("=", "IN"):
-        raise _unsupported(clause.text)
-    if field == "project":
-        keys = set()
-        for value in values:
-            project = next((p for p in site["projects"] if value.lower() in
-                            (p["key"].lower(), p["id"], p["name"].lower())), None)
-            if project is None:
-                raise JqlError(f"The value '{value}' does not exist for the field "
-                               f"'{clause.field}'.")
-            keys.add(project["key"])
-        return lambda issue: issue["project"] in keys
-    if field == "key":
-        wanted = set()
-        for value in values:
-            if not _ISSUE_KEY.match(value) and not value.isdigit():
-                raise JqlError(f"The issue key '{value}' for field '{clause.field}' is invalid.")
-            issue = find_issue(site, value)
-            if issue is None:
-                raise JqlError(f"An issue with key '{value}' does not exist for field "
-                               f"'{clause.field}'.")
-            wanted.add(issue["key"])
-        return lambda issue: issue["key"] in wanted
-    names = site_statuses(site) if field == "status" else [t[1] for t in site_issue_types(site)]
-    chosen = set()
-    for value in values:
-        name = _find(names, value)
-        if name is None:
-            raise JqlError(f"The value '{value}' does not exist for the field '{clause.field}'.")
-        chosen.add(name)
-    return lambda issue: issue[field] in chosen
-
-
-def _description_text(description) -> str:
-    if isinstance(description, dict):
-        return adf_to_text(description)
-    return description or ""
