@@ -87,7 +87,8 @@ Where FACTS.md is silent, the emulator chooses:
   consent page, to the callback's origin (its scheme alone for an IPv6 literal).
 """
 
-from ._core import DEFAULT_REDIRECT_URIS, ClientRegistration, Emulator
+from ._core import Emulator
+from ._registration import DEFAULT_REDIRECT_URIS, ClientRegistration
 from ._scopes import APIS, UnknownScope, api_of_scope
 from ._state import StateFileError
 from ._world import DEFAULT_WORLD, WorldError, load_world

@@ -6,7 +6,6 @@ import copy
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,15 +19,17 @@ from ._http import (
     LoopbackServer,
     Request,
     Response,
+    check_port,
     json_response,
+    listen,
     log,
     stop_all,
 )
 from ._pages import error_page
+from ._registration import DEFAULT_REDIRECT_URIS, ClientRegistration
 from ._scopes import APIS
 from ._state import StateStore, new_state
 from ._world import (
-    DEFAULT_WORLD,
     WorldError,
     load_world,
     profile,
@@ -37,70 +38,7 @@ from ._world import (
     user_by_ref,
 )
 
-__all__ = ["Emulator", "ClientRegistration", "DEFAULT_REDIRECT_URIS", "check_port"]
-
-# The default world's app: the callback URLs registered on its Authorization tab.
-DEFAULT_REDIRECT_URIS = tuple(load_world(DEFAULT_WORLD)["apps"][0]["redirect_uris"])
-
-
-@dataclass(frozen=True)
-class ClientRegistration:
-    """An app as registered in the (emulated) developer console."""
-
-    client_id: str
-    client_secret: Secret
-    redirect_uris: tuple[str, ...]
-    apis: tuple[str, ...]
-    sharing: bool
-    name: str
-    owner: str = ""  # the account id of the app's owner (the only one who may consent when
-    # the app is not shared)
-
-    def to_json(self, reveal: bool = False) -> dict:
-        """The registration as JSON; the secret masked unless ``reveal``."""
-        secret = self.client_secret
-        return {
-            "client_id": self.client_id,
-            "client_secret": secret.reveal() if reveal else str(secret),
-            "redirect_uris": list(self.redirect_uris),
-            "apis": list(self.apis),
-            "sharing": self.sharing,
-            "name": self.name,
-            "owner": self.owner,
-        }
-
-    @classmethod
-    def _from_state(cls, record: dict) -> ClientRegistration:
-        return cls(
-            client_id=record["client_id"],
-            client_secret=Secret(record["client_secret"]),
-            redirect_uris=tuple(record["redirect_uris"]),
-            apis=tuple(record["apis"]),
-            sharing=record["sharing"],
-            name=record["name"],
-            owner=record.get("owner", ""),
-        )
-
-
-def check_port(port: int) -> None:
-    """Refuse a port no server can listen on (0 means any free one), before anything starts."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ConfigError(
-            f"Port {port!r} is not a port: give a number from 0 to 65535.",
-            "Use --port 0 (the default) to take any free ports, or a port from 1024 to 65535.",
-        )
-
-
-def _listen(port: int, app: Callable[[Request], Response], name: str) -> LoopbackServer:
-    try:
-        return LoopbackServer(port, app, name)
-    except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        raise ConfigError(
-            f"The emulator's {name} server cannot listen on 127.0.0.1:{port} ({reason}).",
-            "Use --port 0 to take any free ports, or stop what holds that port (ports below "
-            "1024 need root).",
-        ) from None
+__all__ = ["Emulator"]
 
 
 class Emulator:
@@ -188,9 +126,9 @@ class Emulator:
             return self
         for port in (auth_port, api_port):
             check_port(port)
-        auth = _listen(auth_port, lambda request: self._serve("auth", request), "auth")
+        auth = listen(auth_port, lambda request: self._serve("auth", request), "auth")
         try:
-            api = _listen(api_port, lambda request: self._serve("api", request), "api")
+            api = listen(api_port, lambda request: self._serve("api", request), "api")
         except ConfigError:
             auth.server_close()
             raise
@@ -259,12 +197,12 @@ class Emulator:
     @property
     def default_client(self) -> ClientRegistration:
         with self._store.transaction() as data:
-            return ClientRegistration._from_state(data["clients"][data["default_client_id"]])
+            return ClientRegistration.from_state(data["clients"][data["default_client_id"]])
 
     def client(self, client_id: str) -> ClientRegistration | None:
         with self._store.transaction() as data:
             record = data["clients"].get(client_id)
-            return ClientRegistration._from_state(record) if record else None
+            return ClientRegistration.from_state(record) if record else None
 
     def register_client(
         self,
@@ -319,7 +257,7 @@ class Emulator:
                 "owner": owner_user["account_id"],
             }
             data["clients"][record["client_id"]] = record
-        return ClientRegistration._from_state(record)
+        return ClientRegistration.from_state(record)
 
     def set_callback_urls(
         self, callback_urls: Sequence[str], client_id: str | None = None

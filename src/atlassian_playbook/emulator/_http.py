@@ -23,6 +23,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from ..errors import ConfigError
 from ..redact import get_logger
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "json_response",
     "MAX_BODY",
     "MAX_JSON_DEPTH",
+    "check_port",
+    "listen",
 ]
 
 log = get_logger("atlassian_playbook.emulator")
@@ -274,3 +277,24 @@ def stop_all(servers) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def check_port(port: int) -> None:
+    """Refuse a port no server can listen on (0 means any free one), before anything starts."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(
+            f"Port {port!r} is not a port: give a number from 0 to 65535.",
+            "Use --port 0 (the default) to take any free ports, or a port from 1024 to 65535.",
+        )
+
+
+def listen(port: int, app: Callable[[Request], Response], name: str) -> LoopbackServer:
+    try:
+        return LoopbackServer(port, app, name)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            f"The emulator's {name} server cannot listen on 127.0.0.1:{port} ({reason}).",
+            "Use --port 0 to take any free ports, or stop what holds that port (ports below "
+            "1024 need root).",
+        ) from None

@@ -31,7 +31,8 @@ def serve(
     A port that cannot be used, a broken world or state file: a
     :class:`~atlassian_playbook.errors.PlaybookError` before anything listens.
     """
-    from ._core import Emulator, check_port
+    from ._core import Emulator
+    from ._http import check_port
 
     out = out or sys.stdout
     check_port(port)

@@ -1,0 +1,53 @@
+"""An app as the (emulated) developer console registers it: client id and secret, callback
+URLs, the APIs added on the Permissions tab, whether it is shared, and its owner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..redact import Secret
+from ._world import DEFAULT_WORLD, load_world
+
+__all__ = ["ClientRegistration", "DEFAULT_REDIRECT_URIS"]
+
+# The default world's app: the callback URLs registered on its Authorization tab.
+DEFAULT_REDIRECT_URIS = tuple(load_world(DEFAULT_WORLD)["apps"][0]["redirect_uris"])
+
+
+@dataclass(frozen=True)
+class ClientRegistration:
+    """An app as registered in the (emulated) developer console."""
+
+    client_id: str
+    client_secret: Secret
+    redirect_uris: tuple[str, ...]
+    apis: tuple[str, ...]
+    sharing: bool
+    name: str
+    owner: str = ""  # the account id of the app's owner (the only one who may consent when
+    # the app is not shared)
+
+    def to_json(self, reveal: bool = False) -> dict:
+        """The registration as JSON; the secret masked unless ``reveal``."""
+        secret = self.client_secret
+        return {
+            "client_id": self.client_id,
+            "client_secret": secret.reveal() if reveal else str(secret),
+            "redirect_uris": list(self.redirect_uris),
+            "apis": list(self.apis),
+            "sharing": self.sharing,
+            "name": self.name,
+            "owner": self.owner,
+        }
+
+    @classmethod
+    def from_state(cls, record: dict) -> ClientRegistration:
+        return cls(
+            client_id=record["client_id"],
+            client_secret=Secret(record["client_secret"]),
+            redirect_uris=tuple(record["redirect_uris"]),
+            apis=tuple(record["apis"]),
+            sharing=record["sharing"],
+            name=record["name"],
+            owner=record.get("owner", ""),
+        )
