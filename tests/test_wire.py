@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 import atlassian_playbook.playbook as pb
-from atlassian_playbook import _http, target as target_module
+from atlassian_playbook import _http
+from atlassian_playbook import target as target_module
 from atlassian_playbook.callback import CallbackListener, WaitCancelled, WaitControl, watching
 from atlassian_playbook.errors import PlaybookError
 from atlassian_playbook.oauth import _callback_error

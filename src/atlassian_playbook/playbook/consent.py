@@ -123,8 +123,8 @@ def _subshell_id() -> str | None:
     """One subshell per kernel process, asked for over the kernel's own control channel
     (``create_subshell_request``, JEP 91), which a running cell does not block."""
     try:
-        from IPython import get_ipython
         from ipykernel.connect import get_connection_file
+        from IPython import get_ipython
         from jupyter_client import BlockingKernelClient
 
         shell = get_ipython()
