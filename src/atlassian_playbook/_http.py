@@ -34,14 +34,16 @@ def _ssl_context() -> ssl.SSLContext:
 
 def new_client(**kwargs: Any):
     """An ``httpx.Client`` with the process's shared TLS context and the redacted HTTP trace,
-    plus the hooks of every enclosing :func:`observing` block."""
+    plus the hooks of every enclosing :func:`observing` block and the wire recorder's
+    (:mod:`.wire`: idle outside a notebook step, so a client made earlier still records)."""
     import httpx
 
+    from . import wire
     from .redact import http_trace_hooks
 
     kwargs.setdefault("verify", _ssl_context())
     hooks = kwargs.pop("event_hooks") if "event_hooks" in kwargs else http_trace_hooks()
-    for extra in _observers.get():
+    for extra in (*_observers.get(), wire.hooks()):
         hooks = {kind: [*hooks.get(kind, ()), *extra.get(kind, ())]
                  for kind in ("request", "response")}
     return httpx.Client(event_hooks=hooks, **kwargs)

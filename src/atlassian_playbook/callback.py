@@ -9,10 +9,17 @@ from here.
 The page shown to the browser never contains the code; the listener logs request lines with
 the query reduced to its parameter names, and prints nothing (a browser that hangs up is logged at
 debug level, not as a traceback on the notebook's stderr).
+
+A wait can be watched and stopped (:class:`WaitControl`, handed in by a :func:`watching`
+block, as notebook 04's countdown and Cancel button do); an interrupt (Ctrl-C, the notebook's
+stop button) ends it the same way, as :class:`WaitCancelled`, which shows as a message, not a
+traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import hmac
 import html
@@ -20,7 +27,8 @@ import re
 import socket
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -35,6 +43,9 @@ __all__ = [
     "is_loopback",
     "callback_difference",
     "CallbackListener",
+    "WaitCancelled",
+    "WaitControl",
+    "watching",
     "read_pasted_url",
     "obtain_code",
 ]
@@ -100,6 +111,55 @@ def callback_difference(configured: str, registered: list[str] | tuple[str, ...]
     joined = " and ".join(what) if len(what) < 3 else ", ".join(what[:-1]) + " and " + what[-1]
     only = "only " if len(what) == 1 else ""
     return f"it differs from the registered {best} {only}by {joined}"
+
+
+class WaitCancelled(CallbackError):
+    """The wait for the callback was stopped by the person: Cancel, Ctrl-C or the notebook's
+    stop button. Nothing was exchanged or stored. In IPython it shows as its message and hint
+    (``_render_traceback_``): a choice the person made is not a crash."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"⏹ {self.message}", f"hint: {self.hint}"]
+
+
+class WaitControl:
+    """A wait that a person watches and may stop.
+
+    ``on_tick(seconds_left)`` is called about once a second from the waiting thread (a
+    countdown); :meth:`cancel` may be called from any thread (a button's click handler) and
+    ends the wait within a fraction of a second.
+    """
+
+    # How often the waiting thread looks at the clock and the cancel flag.
+    SLICE = 0.2
+
+    def __init__(self, on_tick: Callable[[float], object] | None = None) -> None:
+        self.on_tick = on_tick
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+
+_controls: contextvars.ContextVar[WaitControl | None] = contextvars.ContextVar(
+    "atlassian_playbook_wait_control", default=None
+)
+
+
+@contextlib.contextmanager
+def watching(control: WaitControl) -> Iterator[WaitControl]:
+    """Every :meth:`CallbackListener.wait` inside this block reports to ``control`` and stops
+    when it is cancelled: how notebook 04 puts a countdown and a Cancel button on the login
+    that :func:`~.connection.login` runs, without each layer passing them along."""
+    token = _controls.set(control)
+    try:
+        yield control
+    finally:
+        _controls.reset(token)
 
 
 _PAGE = """<!doctype html>
@@ -339,16 +399,27 @@ class CallbackListener:
 
     # -- waiting ---------------------------------------------------------------------------
 
-    def wait(self, timeout: float) -> str:
+    def wait(self, timeout: float, control: WaitControl | None = None) -> str:
         """Block until the callback arrives; return its full URL (code still inside).
 
         Raises :class:`CallbackTimeout` (or :class:`StateMismatch` when only redirects from
-        another login arrived) after ``timeout`` seconds. The server stops once a callback
-        was received.
+        another login arrived) after ``timeout`` seconds, and :class:`WaitCancelled` when
+        ``control`` (default: the enclosing :func:`watching` block's) is cancelled or the
+        thread is interrupted (``KeyboardInterrupt``). The server stops once a callback was
+        received.
         """
         if self._server is None and not self._done.is_set():
             self.start()
-        if not self._done.wait(timeout):
+        control = control or _controls.get()
+        try:
+            arrived = self._wait_for_callback(timeout, control)
+        except KeyboardInterrupt:
+            self.close()
+            raise self._cancelled("the wait was interrupted") from None
+        if not arrived:
+            self.close()
+            if control is not None and control.cancelled:
+                raise self._cancelled("Cancel was pressed")
             if self.ignored_state_mismatches:
                 raise StateMismatch(
                     f"No callback for this login arrived at {self.redirect_uri} within "
@@ -364,6 +435,30 @@ class CallbackListener:
         self.close()
         assert self._result is not None
         return self._result
+
+    def _wait_for_callback(self, timeout: float, control: WaitControl | None) -> bool:
+        if control is None:
+            return self._done.wait(timeout)
+        deadline = time.monotonic() + timeout
+        last_tick: int | None = None
+        while not control.cancelled:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if control.on_tick is not None and int(left) != last_tick:
+                last_tick = int(left)
+                control.on_tick(left)
+            if self._done.wait(min(control.SLICE, left)):
+                return True
+        return self._done.is_set()
+
+    def _cancelled(self, why: str) -> WaitCancelled:
+        return WaitCancelled(
+            f"Stopped waiting for the callback at {self.redirect_uri}: {why}. Nothing was "
+            "exchanged or stored.",
+            "Run the cell again when you are ready to consent; an authorization link from this "
+            "attempt no longer works (its listener is closed and its state is forgotten).",
+        )
 
     def _handle(self, handler: _Handler) -> None:
         from .oauth import parse_callback_params

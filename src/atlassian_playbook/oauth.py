@@ -425,8 +425,10 @@ def _callback_error(error: str, description: str | None) -> CallbackError:
     hints = {
         "invalid_scope": "Add every requested scope on the console's Permissions tab, or remove "
         "it from ATLASSIAN_SCOPES; then log in again.",
-        "unauthorized_client": "Set the app's Distribution status to Sharing, or log in as the "
-        "app's owner.",
+        # Not the sign of an app left on "Not sharing": Atlassian shows a non-owner of such an
+        # app a "Something went wrong" page at consent, and never redirects (FACTS.md).
+        "unauthorized_client": "Check ATLASSIAN_CLIENT_ID against the console's Settings tab "
+        "and that the app uses OAuth 2.0 (3LO) on its Authorization tab; then log in again.",
         "invalid_request": "Check ATLASSIAN_CLIENT_ID and ATLASSIAN_REDIRECT_URI against the "
         "console, then log in again.",
         "server_error": "Atlassian had a problem: try again in a few minutes.",

@@ -9,6 +9,10 @@ A result renders as Markdown (``_repr_markdown_``): its text, with tables as HTM
 (escaped, redacted, left-aligned); ``to_text()`` is its plain-text form. An
 :class:`InteractiveResult` also carries live controls (a checklist's checkboxes, a form) and
 shows its parts in order through ``_ipython_display_``, the controls between the texts.
+
+While a step runs, :mod:`..wire` records each HTTP exchange it makes (secrets masked); the
+result shows them under its text as collapsible panels (``wire``), and a step that raises
+shows them before its error, so even a failed cell holds what went over the wire.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 from ..errors import PlaybookError
 from ..records import record
 from ..redact import redact
+from ..wire import Wire, recording
 
 __all__ = ["StepResult", "InteractiveResult", "Table", "skipped", "step", "show", "table_html"]
 
@@ -76,12 +81,14 @@ def _cell(value: Any) -> str:
 @dataclass(repr=False)
 class StepResult:
     """One step's outcome: ``data`` is the record (``to_dict()``), ``parts`` what a person
-    reads (Markdown text or :class:`Table`), ``error`` set when the step failed."""
+    reads (Markdown text or :class:`Table`), ``error`` set when the step failed, ``wire`` the
+    HTTP exchanges the step made (filled in by :func:`step`)."""
 
     name: str
     data: Any = None
     parts: list[Any] = field(default_factory=list)
     error: PlaybookError | None = None
+    wire: Wire = field(default_factory=Wire)
 
     def say(self, text: str) -> Self:
         self.parts.append(text)
@@ -95,7 +102,8 @@ class StepResult:
         return self.data
 
     def to_markdown(self) -> str:
-        return "\n\n".join(_markdown(part) for part in self.parts if _is_text(part))
+        texts = [_markdown(part) for part in self.parts if _is_text(part)]
+        return "\n\n".join([*texts, self.wire.to_html()] if self.wire else texts)
 
     def to_text(self) -> str:
         """Plain text (a console, ``text/plain``): the texts, each table row on a line."""
@@ -142,6 +150,8 @@ class InteractiveResult(StepResult):
                 texts = []
             if part is not None:
                 show(part)
+        if self.wire:
+            show(self.wire)
 
 
 def _is_text(part: Any) -> bool:
@@ -175,7 +185,14 @@ def step(*, shows_itself: bool = False) -> Callable[[Callable[P, R]], Callable[P
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(func)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            result = func(*args, **kwargs)
+            with recording() as wire:
+                try:
+                    result = func(*args, **kwargs)
+                except (PlaybookError, KeyboardInterrupt):
+                    if wire:
+                        show(wire)
+                    raise
+            result.wire.exchanges.extend(wire.exchanges)
             record(result.name, result.to_dict())
             if result.error is not None:
                 show(result)

@@ -6,23 +6,23 @@ who answers the consent screen (``consent``) and how a person hands the redirect
 
 from __future__ import annotations
 
-import html
 import stat
 import time
 from collections.abc import Callable
 
 from .. import connection
-from ..callback import is_loopback
+from ..callback import WaitCancelled, WaitControl, is_loopback, watching
 from ..errors import CallbackError, PlaybookError
-from ..redact import redact
 from ..tokens import entries_summary
 from ._results import StepResult, skipped, step
+from .consent import ConsentDisplay
 from .session import Session
 
 __all__ = [
     "CONSENT_MODES",
     "login",
     "exchange_tokens",
+    "partner_code_warning",
     "show_token_store",
     "rehearse_consent_traps",
 ]
@@ -98,38 +98,55 @@ def exchange_tokens(
     page); ``deny`` (emulator only) presses Deny, to rehearse a refusal. ``callback``: ``auto``
     listens on a loopback callback URL and otherwise asks for the URL the browser landed on
     (a partner's callback such as Merge's); ``listen``/``paste`` force one. ``timeout``: how
-    long to wait for the person, in seconds.
+    long to wait for the person, in seconds; a person sees a countdown and a Cancel button,
+    and the notebook's stop button ends the wait as cleanly (:class:`WaitCancelled`).
     """
-    from ..widgets import AuthorizationPanel
-
-    panel = AuthorizationPanel()  # shown now: the link must be there before anything waits
     headless = session.consents_headless(consent)
+    # Shown now: the link must be there before anything waits.
+    display = ConsentDisplay(person=not headless)
+    listens = callback == "listen" or (
+        callback == "auto" and is_loopback(session.settings.redirect_uri)
+    )
+    partner_warning = partner_code_warning(session)
+    if headless:
+        status = ("Consenting headless: the emulator's browser signs in, chooses the site and "
+                  "presses Accept…")
+    else:
+        status = ("Open the link, choose the site that has the products the app needs and "
+                  "press Accept; this cell waits for the callback"
+                  + ("." if listens else ", then asks for the URL your browser landed on."))
 
     def show(url: str) -> None:
-        panel.set_url(url)
-        panel.show(
-            "Consenting headless (emulator)…"
-            if headless
-            else "Open the link, choose a site and press Accept; this cell waits for the "
-            "callback"
-            + (
-                "."
-                if is_loopback(session.settings.redirect_uri)
-                else ", then asks for the URL your browser landed on."
-            )
-        )
+        display.set_url(url)
+        display.say((f"⚠️ {partner_warning} " if partner_warning else "") + status)
 
     try:
-        login_result = login(
-            session, consent=consent, callback=callback, timeout=timeout, show_url=show
+        with display.waiting(timeout) as control, watching(control or WaitControl()):
+            login_result = login(
+                session, consent=consent, callback=callback, timeout=timeout, show_url=show
+            )
+    except KeyboardInterrupt:  # outside the listener's wait: the paste box, the exchange
+        error = WaitCancelled(
+            "The login was interrupted before the tokens were stored.",
+            "Run the cell again when you are ready to consent.",
         )
+        display.say(f"⏹ {error.message}")
+        raise error from None
     except PlaybookError as error:
-        panel.show(f"✘ {html.escape(redact(error.message))}")
+        display.say(f"{'⏹' if isinstance(error, WaitCancelled) else '✘'} {error.message}")
         raise
-    panel.show("✔ Consent received, code exchanged, tokens stored.")
+    display.say("✔ Consent received, code exchanged, tokens stored.")
     data = login_result.to_dict()
     tokens = login_result.entry.tokens
     result = StepResult("login", {**data, "consent": consent, "headless": headless})
+    if headless:
+        sites = ", ".join(f"{s['name']} ({s['url']})" for s in data["sites"]) or "no site"
+        result.say(
+            f"**The emulator consented for you** (`consent = \"{consent}\"`): it signed in as "
+            f"its user, chose **{sites}** and accepted "
+            f"`{' '.join(data['granted_scopes']) or '(no scope)'}`. Against Atlassian, you "
+            "make these choices on the consent screen."
+        )
     result.table(
         [
             {"item": "account", "value": data["account_id"] or "(unknown: read:me not requested)"},
@@ -151,7 +168,26 @@ def exchange_tokens(
     )
     for warning in login_result.warnings:
         result.say(f"⚠️ {warning}")
+    if partner_warning:
+        result.data["partner_receives_code"] = True
+        result.say(f"⚠️ {partner_warning}")
     return result
+
+
+def partner_code_warning(session: Session) -> str | None:
+    """With a partner's callback (Merge, Clerk), what the learner must know before consent:
+    the partner's page receives the code first. ``None`` for the playbook's own callback."""
+    profile = session.profile
+    if not profile.callback.belongs_to_partner or is_loopback(session.settings.redirect_uri):
+        return None
+    return (
+        f"{profile.partner}'s page receives the code first: after consent the browser lands "
+        f"on {session.settings.redirect_uri}, and {profile.partner} may redeem the code there. "
+        "A code is single-use (RFC 6749 §4.1.2), so the playbook's exchange then fails with "
+        "invalid_grant \"Invalid authorization code\": the partner holds the connection, not "
+        "the playbook. To get tokens here as well, add a loopback callback URL to the app's "
+        "Authorization tab (guides disagree whether an app may hold several) and use it in .env."
+    )
 
 
 def _mode(mode: int | None) -> str:
