@@ -290,7 +290,9 @@ def test_the_checklist_offers_a_copy_button_beside_each_value():
     html_text = "".join(c.value for c in widget.widget.children if isinstance(c.value, str))
     uri = checklist.step("merge-credentials").values["OAuth Redirect URI"]
     assert f"data-copy='{uri}'" in html_text and "navigator.clipboard.writeText" in html_text
-    assert "data-copy='&lt;REPLACE" not in html_text  # a placeholder is not for pasting
+    assert "data-copy='&lt;REPLACE" not in html_text  # a placeholder is not for pasting...
+    assert "data-copy='the Client ID" not in html_text  # ...nor a pointer to the value
+    assert "data-copy='Sharing'" in html_text
 
 
 @pytest.mark.parametrize("reveal", [False, True])

@@ -94,17 +94,18 @@ class _Displayable:
         return bundle
 
 
-def _is_placeholder(value: str) -> bool:
-    return value.startswith("<REPLACE")
+def _is_pasteable(value: str) -> bool:
+    """A value to paste as it is: not a ``<REPLACE: …>`` placeholder for the reader to fill
+    in, nor a pointer to where the value is (``the Client ID from the console's …``)."""
+    return not value.startswith(("<REPLACE", "the "))
 
 
 def _step_html(step, *, copy: bool) -> str:
-    """A step's detail and values; ``copy`` adds a copy button beside each value to paste (not
-    beside a ``<REPLACE: …>`` placeholder, which is for the reader to fill in)."""
+    """A step's detail and values; ``copy`` adds a copy button beside each value to paste."""
     items = []
     for key, value in step.values.items():
         value = str(value)
-        button = f" {copy_button(value)}" if copy and not _is_placeholder(value) else ""
+        button = f" {copy_button(value)}" if copy and _is_pasteable(value) else ""
         items.append(
             f"<li><code>{html.escape(key)}</code>: <code>{html.escape(value)}</code>{button}</li>"
         )
@@ -259,6 +260,7 @@ class ScopePicker(_Displayable):
             placeholder="search scope names and descriptions",
             description="Search",
             continuous_update=True,
+            layout=w.Layout(width="60%"),
         )
         self.shown = w.HTML()
         self.did_you_mean = w.HBox()
@@ -348,7 +350,8 @@ class ScopePicker(_Displayable):
             self.shown.value = f"<small>{count} scopes in {len(self.sections)} sections</small>"
         elif count or offline:
             self.shown.value = (
-                f"<small>{count} scope{'s' if count != 1 else ''} match"
+                f"<small>{count} scope{'s' if count != 1 else ''} match "
+                f"<code>{html.escape(needle)}</code>"
                 + (" (and offline_access, apart below)" if offline else "")
                 + "</small>"
             )
