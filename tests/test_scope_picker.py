@@ -123,6 +123,15 @@ def test_a_narrow_search_opens_the_sections_that_match():
     assert "2 scopes match" in picker.shown.value
 
 
+def test_a_wide_search_builds_no_checkbox():
+    picker = ScopePicker([], nothing)
+    picker.search.value = "read"
+    assert len(picker.visible) > 60  # more than OPEN_MATCHES_AT_MOST
+    assert picker.boxes == {} and not any(s.is_open for s in picker.sections)
+    title = picker.sections[2].accordion.get_title(0)  # the titles count the matches
+    assert re.fullmatch(r"Jira API · Granular scopes \(\d+ of 208 match\)", title), title
+
+
 def test_a_typo_in_the_search_offers_did_you_mean():
     picker = ScopePicker([], nothing)
     picker.search.value = "read:jira-wrok"
