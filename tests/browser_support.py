@@ -368,84 +368,83 @@ def wait_output(page, css: str, timeout_ms: int = CELLS_TIMEOUT_MS):
 class ScopePicker:
     """The ScopePicker widget (``atlassian_playbook.widgets.ScopePicker``) in the page.
 
-    Found by its structure: the innermost ipywidgets VBox holding a ``<select multiple>``.
-    Every action waits for the kernel's answer (the option list or the "Selected" line
-    re-rendered), never for a fixed time.
+    Found by its ``ap-scope-picker`` class. The selection is read from its chips (one button
+    per selected scope, in order). Every action waits for the kernel's answer (the chips, the
+    search line naming the search, a section's checkboxes), never for a fixed time.
     """
 
     def __init__(self, page, root) -> None:
         self.page, self.root = page, root
-        self.select = root.locator(".widget-select-multiple select[multiple]")
-        self.search = root.locator(".widget-text input[type=text]").first
-        self.offline_access = root.locator(".widget-checkbox input[type=checkbox]")
-        self.summary = root.locator(".widget-html-content", has_text="Selected (")
-        self.shown = root.locator(".widget-html-content", has_text="scope(s) shown")
-        self.total = 0
-        self._api: str | None = None  # the API toggle pressed; None: all APIs
+        self.search = self._text_box("Search")
+        self.paste = self._text_box("Paste")
+        self.offline_access = root.locator(".widget-checkbox", has_text="offline_access").locator(
+            "input[type=checkbox]"
+        )
+        self.chips = root.locator("button.ap-chip")
+        self.shown = root.locator(".widget-html-content").filter(
+            has_text=re.compile(r"scopes? in \d+ sections|scopes? match|No scope matches")
+        )
+        self.suggestions = root.locator("button.ap-suggestion")
+
+    def _text_box(self, label: str):
+        return (
+            self.root.locator(".widget-text")
+            .filter(has=self.page.locator("label.widget-label", has_text=re.compile(f"^{label}$")))
+            .locator("input[type=text]")
+        )
 
     @classmethod
     def find(cls, page) -> ScopePicker:
-        select = page.locator(".widget-select-multiple select[multiple]")
-        select.first.wait_for(timeout=CELLS_TIMEOUT_MS)
-        assert select.count() == 1, "expected exactly one scope picker"
-        picker = cls(page, page.locator(".widget-vbox").filter(has=select).last)
-        picker.total = picker._wait_list()
-        return picker
+        root = page.locator(".ap-scope-picker")
+        root.first.wait_for(timeout=CELLS_TIMEOUT_MS)
+        assert root.count() == 1, "expected exactly one scope picker"
+        return cls(page, root)
 
-    def _wait_list(self, predicate: str = "() => true", count: int | None = None) -> int:
-        """Wait until the list shows as many options as its "N scope(s) shown" line says (and
-        ``count`` if given) and ``predicate(option)`` holds for each; return how many."""
-        return self.page.wait_for_function(
-            f"""([select, shown, count]) => {{
-                const m = shown.innerText.match(/(\\d+) scope\\(s\\) shown/);
-                const options = [...select.options];
-                return m && Number(m[1]) === options.length &&
-                    (count === null || options.length === count) && options.every({predicate})
-                    ? options.length : null;
-            }}""",
-            arg=[self.select.element_handle(), self.shown.element_handle(), count],
-            timeout=PAGE_TIMEOUT_MS,
-        ).json_value()
-
-    def _api_predicate(self) -> str:
-        if self._api is None:
-            return "() => true"
-        return f"o => o.value.startsWith({json.dumps('[' + self._api + ' ')})"
-
-    def option(self, scope: str):
-        """The option of one scope: its label reads ``[API · kind] name — description``."""
-        return self.select.locator(f'option[value*="] {scope} \u2014"]')
-
-    def filter(self, text: str) -> int:
-        """Type into the search box (a part of a scope name); wait for the filtered list."""
-        self.search.fill(text)
-        needle = json.dumps(text.lower())
-        return self._wait_list(
-            f"o => ({self._api_predicate()})(o) && o.value.toLowerCase().includes({needle})"
-        )
-
-    def clear_filter(self) -> int:
-        """Empty the search box; wait for the list of the API filter alone."""
-        self.search.fill("")
-        return self._wait_list(self._api_predicate(), self.total if self._api is None else None)
-
-    def api_filter(self, label: str) -> int:
-        """Click one of the API toggle buttons (Identity, Jira, ...) with an empty search."""
-        assert self.search.input_value() == "", "clear the search first"
-        group = self.root.locator(".widget-toggle-buttons").filter(
-            has=self.page.locator("label.widget-label", has_text=re.compile(r"^API$"))
-        )
-        group.locator(f'button[data-value="{label}"]').click()
-        self._api = None if label == "All" else label
-        return self._wait_list(self._api_predicate(), self.total if self._api is None else None)
+    def chip_names(self) -> list[str]:
+        return [text.removesuffix(" ✕") for text in self.chips.all_inner_texts()]
 
     def expect_selected(self, scopes: list[str]) -> None:
-        """Wait for the kernel's "Selected (n): ..." line to list exactly ``scopes``."""
+        """Wait for the chips to name exactly ``scopes``, in order."""
         from playwright.sync_api import expect
 
-        expect(self.summary).to_have_text(
-            f"Selected ({len(scopes)}): {' '.join(scopes)}", timeout=PAGE_TIMEOUT_MS
+        expect(self.chips).to_have_text([f"{s} ✕" for s in scopes], timeout=PAGE_TIMEOUT_MS)
+
+    def filter(self, text: str) -> None:
+        """Type into the search box; wait for the kernel's line about this search."""
+        from playwright.sync_api import expect
+
+        self.search.fill(text)
+        if text:
+            expect(self.shown.locator("code")).to_have_text(text.lower(), timeout=PAGE_TIMEOUT_MS)
+        else:
+            expect(self.shown).to_contain_text("sections", timeout=PAGE_TIMEOUT_MS)
+
+    def section(self, title: str):
+        """A section (one console API, one kind) by the start of its title."""
+        return self.root.locator(".jupyter-widget-Collapse").filter(
+            has=self.page.locator(".jupyter-widget-Collapse-header", has_text=title)
         )
+
+    def checkbox(self, scope: str):
+        """The checkbox of one scope (its section must be open): a plain click toggles it."""
+        name = self.page.locator("code", has_text=re.compile(f"^{re.escape(scope)}$"))
+        return self.root.locator(".ap-scope").filter(has=name).locator("input[type=checkbox]")
+
+    def remove(self, scope: str) -> None:
+        """Click the chip of ``scope``; wait until it is gone."""
+        from playwright.sync_api import expect
+
+        chip = self.root.locator(f'button.ap-chip[title="Remove {scope}"]')
+        chip.click()
+        expect(chip).to_have_count(0, timeout=PAGE_TIMEOUT_MS)
+
+    def add_pasted(self, text: str) -> None:
+        """Paste ``text`` into the paste box and press Enter; wait until the box is emptied."""
+        from playwright.sync_api import expect
+
+        self.paste.fill(text)
+        self.paste.press("Enter")
+        expect(self.paste).to_have_value("", timeout=PAGE_TIMEOUT_MS)
 
     def save(self) -> None:
         """Press "Save to .env" and wait for the kernel to report it saved."""
@@ -455,6 +454,12 @@ class ScopePicker:
         expect(
             self.root.locator(".widget-html-content", has_text="saved to .env at")
         ).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+
+
+def clipboard_text(page) -> str:
+    """What the page's clipboard holds (the context needs the clipboard-read permission)."""
+    page.bring_to_front()
+    return page.evaluate("() => navigator.clipboard.readText()")
 
 
 def save_notebook(page, path: Path) -> None:

@@ -104,22 +104,18 @@ def test_scope_picker_saves_the_clicked_scopes_to_env(lab, page):
     picker.root.scroll_into_view_if_needed()
     shots.snap(page, "1-before")
 
-    # A plain click on one scope replaces the whole selection (nothing filtered out).
-    picker.clear_filter()
-    picker.option("read:jira-work").click()
-    picker.expect_selected(["read:jira-work"])
-    # Search, then add with ctrl-click.
-    picker.filter("confluence-content.summary")
-    picker.option("read:confluence-content.summary").click(modifiers=["Control"])
-    picker.expect_selected(["read:jira-work", "read:confluence-content.summary"])
-    # The API filter, then ctrl-click again.
-    picker.clear_filter()
-    picker.api_filter("Identity")
-    picker.option("read:me").click(modifiers=["Control"])
-    picker.expect_selected(["read:jira-work", "read:confluence-content.summary", "read:me"])
+    # Clear the starting selection with its chips, then tick scopes with plain clicks.
+    for scope in picker.chip_names():
+        picker.remove(scope)
+    picker.expect_selected([])
+    picked = ["read:jira-work", "read:confluence-content.summary", "read:me"]
+    for number, scope in enumerate(picked, 1):
+        picker.filter(scope)  # a narrow search opens the section that holds it
+        picker.checkbox(scope).click()
+        picker.expect_selected(picked[:number])
     # The refresh token checkbox.
     picker.offline_access.check()
-    picked = ["read:jira-work", "read:confluence-content.summary", "read:me", "offline_access"]
+    picked.append("offline_access")
     picker.expect_selected(picked)
 
     picker.save()

@@ -38,45 +38,17 @@ class Saved:
 # --- ScopePicker ------------------------------------------------------------------------------
 
 
-def test_scope_picker_filters_by_search_api_and_kind():
+def test_scope_picker_searches_names_and_descriptions():
     picker = ScopePicker(["read:me"], Saved())
     everything = len(picker.visible)
     assert everything > 200
     picker.search.value = "jira-user"
     assert "read:jira-user" in picker.visible and len(picker.visible) < 10
-    picker.search.value = ""
-    picker.api.value = "confluence"
-    assert picker.visible and all("confluence" in name for name in picker.visible)
-    picker.kind.value = "classic"
-    assert "read:confluence-space.summary" in picker.visible
-    assert "read:space:confluence" not in picker.visible
-    picker.api.value, picker.kind.value = None, None
-    assert len(picker.visible) == everything
-
-
-def test_scope_picker_searches_descriptions_and_groups_by_api():
-    picker = ScopePicker([], Saved())
-    labels = [label for label, _ in picker.options.options]
-    groups = list(dict.fromkeys(label.split("]")[0] + "]" for label in labels))
-    assert groups[:3] == ["[Identity · classic]", "[Jira · classic]", "[Jira · granular]"]
-    assert groups[-1] == "[Platform · classic]"  # grouped, in the console's API order
-    assert any(label.startswith("[Identity · classic] read:me — ") for label in labels)
-    picker.search.value = "personal data"
+    picker.search.value = "personal data"  # in the description only
     assert "report:personal-data" in picker.visible
-
-
-def test_scope_picker_keeps_the_selection_across_filters():
-    picker = ScopePicker(["read:me"], Saved())
-    picker.api.value = "jira"
-    picker.options.value = ("read:jira-user",)  # a person picks a Jira scope
-    assert picker.selected == ["read:me", "read:jira-user"]  # read:me, hidden, stays selected
-    picker.api.value = "identity"
-    assert picker.options.value == ("read:me",)
-    picker.options.value = ()  # a person unpicks read:me
-    assert picker.selected == ["read:jira-user"]
-    picker.api.value = None
-    assert set(picker.options.value) == {"read:jira-user"}
-    assert "unsaved" in picker.status.value
+    picker.search.value = ""
+    assert len(picker.visible) == everything
+    assert picker.selected == ["read:me"]
 
 
 def test_scope_picker_preset_and_offline_access_checkbox():
