@@ -38,6 +38,10 @@ __all__ = [
     "console_apis_for",
     "required_scopes",
     "is_satisfied",
+    "Alternative",
+    "Operation",
+    "find_operation",
+    "unknown_operation_error",
 ]
 
 # Which product family a scope belongs to. "platform" is offline_access and personal data
@@ -346,30 +350,57 @@ def _normalise_path(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """One way to satisfy an operation: every scope of ``scopes``, all of one ``kind``
+    (``classic`` or ``granular``, as Atlassian's spec files them). Empty ``scopes``: any token."""
+
+    kind: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A catalog operation: ``key`` is ``"METHOD /path/{placeholder}"`` as Atlassian's spec
+    writes it; ``alternatives`` as :func:`required_scopes` returns them, with their kind."""
+
+    key: str
+    product: str
+    alternatives: tuple[Alternative, ...]
+
+
 @functools.cache
-def _operation_index() -> tuple[dict[str, list], dict[tuple[str, int], list]]:
-    exact: dict[str, list] = {}
+def _operation_index() -> tuple[dict[str, Operation], dict[tuple[str, int], list]]:
+    exact: dict[str, Operation] = {}
     templates: dict[tuple[str, int], list] = {}
     for key, op in _data()["operations"].items():
         method, path = key.split(" ", 1)
         path = path.rstrip("/") or "/"
-        alternatives = [tuple(alt["scopes"]) for alt in op["alternatives"]]
-        exact[f"{method} {path}"] = alternatives
+        operation = Operation(
+            key=f"{method} {path}",
+            product=op["product"],
+            alternatives=tuple(
+                Alternative(alt["kind"], tuple(alt["scopes"])) for alt in op["alternatives"]
+            ),
+        )
+        exact[operation.key] = operation
         segments = path.split("/")
         pattern = tuple(None if _PLACEHOLDER.match(seg) else seg for seg in segments)
-        templates.setdefault((method, len(segments)), []).append((pattern, alternatives))
+        templates.setdefault((method, len(segments)), []).append((pattern, operation))
     return exact, templates
 
 
-def _find_operation(method: str, path: str) -> list[tuple[str, ...]] | None:
+def find_operation(method: str, path: str) -> Operation | None:
+    """The catalog operation ``METHOD path`` is an instance of (``path`` as for
+    :func:`required_scopes`), or ``None`` when the catalog has none."""
     exact, templates = _operation_index()
     method = method.upper()
     path = _normalise_path(path)
     if f"{method} {path}" in exact:
         return exact[f"{method} {path}"]
     segments = path.split("/")
-    best: tuple[tuple[bool, ...], list] | None = None
-    for pattern, alternatives in templates.get((method, len(segments)), []):
+    best: tuple[tuple[bool, ...], Operation] | None = None
+    for pattern, operation in templates.get((method, len(segments)), []):
         literal = []
         for want, have in zip(pattern, segments, strict=True):
             if want is None:  # a {placeholder}: matches a value or another placeholder
@@ -382,8 +413,17 @@ def _find_operation(method: str, path: str) -> list[tuple[str, ...]] | None:
             # Prefer literal segments, earliest first: /project/search over /project/{key}.
             rank = tuple(literal)
             if best is None or rank > best[0]:
-                best = (rank, alternatives)
+                best = (rank, operation)
     return best[1] if best else None
+
+
+def unknown_operation_error(method: str, path: str) -> PlaybookError:
+    """What :func:`required_scopes` raises for an operation the catalog does not have."""
+    return PlaybookError(
+        f"No operation {method.upper()} {_normalise_path(path)} in the scope catalog.",
+        "Use the path as Atlassian documents it (/rest/api/3/..., /wiki/rest/api/..., "
+        "/wiki/api/v2/...), with the gateway prefix /ex/{product}/{cloudid} or without.",
+    )
 
 
 def required_scopes(method: str, path: str) -> list[tuple[str, ...]]:
@@ -398,14 +438,10 @@ def required_scopes(method: str, path: str) -> list[tuple[str, ...]]:
     nothing is known to satisfy it. Raises :class:`PlaybookError` for an operation the catalog
     does not have.
     """
-    alternatives = _find_operation(method, path)
-    if alternatives is None:
-        raise PlaybookError(
-            f"No operation {method.upper()} {_normalise_path(path)} in the scope catalog.",
-            "Use the path as Atlassian documents it (/rest/api/3/..., /wiki/rest/api/..., "
-            "/wiki/api/v2/...), with the gateway prefix /ex/{product}/{cloudid} or without.",
-        )
-    return list(alternatives)
+    operation = find_operation(method, path)
+    if operation is None:
+        raise unknown_operation_error(method, path)
+    return [alt.scopes for alt in operation.alternatives]
 
 
 def is_satisfied(granted: Iterable[str] | str, method: str, path: str) -> bool:
