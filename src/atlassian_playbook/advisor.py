@@ -45,7 +45,7 @@ EXAMPLE = "GET /rest/api/3/issue/{issueIdOrKey}"
 
 @dataclass(frozen=True)
 class Endpoint:
-    """``METHOD path`` as the user wrote it (``text``), the method upper-cased."""
+    """``METHOD path`` as the user wrote it, spaces squeezed and the method upper-cased."""
 
     text: str
     method: str
@@ -69,17 +69,17 @@ def parse_endpoint(text: str) -> Endpoint:
         )
     if method.upper() not in METHODS:
         close = scopes.close_matches(method.upper(), METHODS, n=1)
-        fix = f"did you mean {close[0]}? " if close else ""
+        fix = f"Did you mean {close[0]}? " if close else ""
         raise PlaybookError(
             f"The endpoint {line!r} starts with {method!r}, which is no HTTP method.",
-            f"{fix.capitalize()}Write it as 'METHOD path', the method one of {', '.join(METHODS)}.",
+            f"{fix}Write it as 'METHOD path', the method one of {', '.join(METHODS)}.",
         )
     if not path or " " in path or not (path.startswith("/") or "://" in path):
         raise PlaybookError(
             f"The endpoint {line!r} has no API path after {method}.",
             f"Write it as {EXAMPLE!r}: one method, one path (or gateway URL), no spaces.",
         )
-    return Endpoint(line, method.upper(), path)
+    return Endpoint(f"{method.upper()} {path}", method.upper(), path)
 
 
 def split_endpoints(text: str) -> list[str]:
@@ -288,7 +288,7 @@ def _smallest_union(
         return best if best is not None else frozenset(forced), True
     union = set(forced)
     for options in open_choices:
-        union |= min(options, key=lambda o: len(set(o) - union))
+        union |= set(min(options, key=lambda o: len(set(o) - union)))
     return frozenset(union), False
 
 

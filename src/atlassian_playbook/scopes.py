@@ -51,6 +51,11 @@ KINDS = ("classic", "granular")
 # The APIs of the console's Permissions tab, in the order the console lists them.
 CONSOLE_APIS = ("User identity API", "Jira API", "Confluence API", "Personal data reporting API")
 OFFLINE_ACCESS = "offline_access"
+# Where a person finds the right scope name: CLI commands, never a Python function.
+FIND_SCOPES_HINT = (
+    "Every known scope: `atlassian-playbook scopes list`; the scopes your endpoints need: "
+    "`atlassian-playbook scopes for \"GET /rest/api/3/myself\"`."
+)
 
 _DATA_PACKAGE = "atlassian_playbook"
 _DATA_PATH = "data/scopes.json"
@@ -203,7 +208,7 @@ def validate_scopes(
             if (close := suggest(item))
         ]
         hint = " ".join(hints) if hints else "Check the spelling against the Permissions tab."
-        hint += " Known scopes: atlassian_playbook.scopes.list_scopes()."
+        hint += f" {FIND_SCOPES_HINT}"
         noun = "scope" if len(unknown) == 1 else "scopes"
         raise ConfigError(
             f"{setting} names unknown {noun}: {', '.join(unknown)}.", hint, setting=setting
@@ -327,8 +332,9 @@ def check_scopes(
                     f"{api} scopes mix classic ({', '.join(classic)}) and granular "
                     f"({', '.join(granular)}).",
                     "Allowed (some partners' documented sets do it), but an endpoint is satisfied "
-                    "by one complete alternative, all classic or all granular: check each "
-                    "endpoint you call with required_scopes(); tick each kind on its own tab.",
+                    "by one complete alternative, all classic or all granular: check the "
+                    "endpoints you call with `atlassian-playbook scopes for`; tick each kind on "
+                    "its own tab.",
                 )
             )
     return warnings
