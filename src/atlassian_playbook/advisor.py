@@ -200,6 +200,30 @@ class ScopeAdvice:
     def covered(self) -> list[EndpointAdvice]:
         return self._with("covered")
 
+    def rows(self) -> list[dict[str, str]]:
+        """One row per endpoint: the catalog operation it matched and each kind's scopes for
+        it (the table notebook 03 and its advisor widget show)."""
+        notes = {
+            "covered": "",
+            "any-token": "any token can call it",
+            "no-scope": "no documented scope: no set covers it",
+            "unknown": "not in the scope catalog",
+        }
+        rows = []
+        for item in self.endpoints:
+            by_kind = {
+                kind: " or ".join(" ".join(a.scopes) for a in item.alternatives if a.kind == kind)
+                if item.status == "covered" else ""
+                for kind in scopes.KINDS
+            }
+            rows.append({
+                "endpoint": item.endpoint.text,
+                "matches": item.operation or "",
+                **by_kind,
+                "note": notes[item.status] + (f" ({item.hint})" if item.hint else ""),
+            })
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "classic": self.classic.to_dict(),

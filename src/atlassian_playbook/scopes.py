@@ -42,6 +42,7 @@ __all__ = [
     "Operation",
     "find_operation",
     "unknown_operation_error",
+    "operation_names",
 ]
 
 # Which product family a scope belongs to. "platform" is offline_access and personal data
@@ -421,6 +422,12 @@ def find_operation(method: str, path: str) -> Operation | None:
             if best is None or rank > best[0]:
                 best = (rank, operation)
     return best[1] if best else None
+
+
+def operation_names() -> list[str]:
+    """Every catalog operation as ``"METHOD /path/{placeholder}"``, sorted: what a picker
+    offers."""
+    return sorted(_operation_index()[0])
 
 
 def unknown_operation_error(method: str, path: str) -> PlaybookError:
