@@ -248,8 +248,8 @@ def verify_connection(
         )
     elif set(requested) <= ACCOUNT_LEVEL_SCOPES:
         # An identity-only grant (a sign-in provider's: read:me, offline_access) needs no site.
-        # No source says what Atlassian lists for it (Clerk's guide says the user authorizes
-        # one site), so an empty list is not a failure, and the text does not claim to know.
+        # No source says what Atlassian lists for it (a sign-in provider's guide says the user
+        # authorizes one site), so an empty list is not a failure, and the text claims nothing.
         checks.append(
             Check(
                 "accessible resources",
