@@ -106,7 +106,7 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_scopes_list(args) -> int:
-    from .scopes import list_scopes
+    from .scopes import APIS, CONSOLE_APIS, KINDS, list_scopes
 
     scopes = list_scopes(api=args.api, kind=args.kind)
     if args.json:
@@ -118,18 +118,49 @@ def cmd_scopes_list(args) -> int:
             ]
         )
         return EXIT_OK
-    width = max((len(s.name) for s in scopes), default=10)
-    for scope in scopes:
-        print(f"{scope.name:<{width}}  {scope.api:<10} {scope.kind:<9} {scope.description}")
+    # Grouped as a person looks for them: by API, classic (the short list) before granular,
+    # and by the console API they are ticked under (offline_access under none).
+    for api in APIS:
+        for kind in KINDS:
+            for where in (*CONSOLE_APIS, None):
+                group = sorted((s for s in scopes if (s.api, s.kind, s.console_api)
+                                == (api, kind, where)), key=lambda s: s.name)
+                if not group:
+                    continue
+                tab = (f"console: {where}, {kind.capitalize()} scopes tab" if where else
+                       "not ticked on the console: requested in the authorization URL")
+                plural = "s" if len(group) > 1 else ""
+                print(f"{api} · {kind} · {len(group)} scope{plural} ({tab})")
+                width = max(len(s.name) for s in group)
+                for scope in group:
+                    print(f"  {scope.name:<{width}}  {scope.description}")
+                print()
     print(f"{len(scopes)} scopes")
     return EXIT_OK
 
 
 def cmd_scopes_check(args) -> int:
-    from .config import parse_scopes
-    from .scopes import check_scopes, validate_scopes
+    from .scopes import FIND_SCOPES_HINT, catalog, check_scopes, or_list, suggest
 
-    scopes = validate_scopes(parse_scopes(" ".join(args.scopes)))
+    given = [part for arg in args.scopes for part in arg.split()]
+    if any("," in item for item in given):
+        fixed = " ".join(p for item in given for p in item.split(",") if p)
+        raise PlaybookError(
+            f"The scopes you gave are separated by commas: {' '.join(given)!r}.",
+            f"Separate them with spaces, as Atlassian's scope parameter does: "
+            f"`atlassian-playbook scopes check {fixed}`.",
+        )
+    scopes = tuple(dict.fromkeys(given))
+    unknown = [name for name in scopes if name not in catalog()]
+    if unknown:
+        guesses = [f"{name}: did you mean {or_list(close)}?" if len(unknown) > 1
+                   else f"Did you mean {or_list(close)}?"
+                   for name in unknown if (close := suggest(name))]
+        subject = (f"The scope {unknown[0]} you gave is" if len(unknown) == 1
+                   else f"The scopes {', '.join(unknown)} you gave are")
+        noun = "scope" if len(unknown) == 1 else "scopes"
+        raise PlaybookError(f"{subject} not a known Atlassian {noun}.",
+                            " ".join([*guesses, FIND_SCOPES_HINT]))
     warnings = check_scopes(scopes)
     if args.json:
         _print_json({"scopes": list(scopes), "valid": True,
@@ -139,6 +170,28 @@ def cmd_scopes_check(args) -> int:
     print(f"ok: {len(scopes)} known scope(s): {' '.join(scopes)}")
     for warning in warnings:
         print(f"warning: {warning.message}  hint: {warning.hint}")
+    return EXIT_OK
+
+
+def cmd_scopes_for(args) -> int:
+    from .advisor import advise, split_endpoints
+
+    given = list(args.endpoints)
+    if "-" in given:  # `-`: also read endpoints from stdin, one per line
+        at = given.index("-")
+        given[at:at + 1] = split_endpoints(sys.stdin.read())
+    advice = advise(given)
+    if not advice.endpoints:
+        raise PlaybookError(
+            "No endpoint given.",
+            'Name the calls your integration makes: `atlassian-playbook scopes for '
+            '"GET /rest/api/3/issue/{issueIdOrKey}" "POST /wiki/api/v2/pages"`, or `-` to '
+            "read them from stdin, one per line.",
+        )
+    if args.json:
+        _print_json(advice.to_dict())
+    else:
+        print(advice.to_text())
     return EXIT_OK
 
 
@@ -484,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = add("check", cmd_scopes_check, "check scope names; suggests fixes", scope_commands)
     check.add_argument("scopes", nargs="+", metavar="SCOPE")
     json_flag(check)
+    advisor = add("for", cmd_scopes_for, "the smallest scope sets for the endpoints you call, "
+                  "and where to tick them", scope_commands)
+    advisor.add_argument("endpoints", nargs="+", metavar="ENDPOINT",
+                         help='"METHOD path", e.g. "GET /rest/api/3/issue/ABC-1" (a gateway URL '
+                         "works too); - reads more from stdin, one per line")  # fmt: skip
+    json_flag(advisor)
     presets = add("preset", cmd_scopes_preset, "print a preset's scopes", scope_commands)
     presets.add_argument("name", metavar="NAME",
                          help="a profile with a documented scope set, or minimal "

@@ -38,6 +38,11 @@ __all__ = [
     "console_apis_for",
     "required_scopes",
     "is_satisfied",
+    "Alternative",
+    "Operation",
+    "find_operation",
+    "unknown_operation_error",
+    "operation_names",
 ]
 
 # Which product family a scope belongs to. "platform" is offline_access and personal data
@@ -47,6 +52,11 @@ KINDS = ("classic", "granular")
 # The APIs of the console's Permissions tab, in the order the console lists them.
 CONSOLE_APIS = ("User identity API", "Jira API", "Confluence API", "Personal data reporting API")
 OFFLINE_ACCESS = "offline_access"
+# Where a person finds the right scope name: CLI commands, never a Python function.
+FIND_SCOPES_HINT = (
+    "Every known scope: `atlassian-playbook scopes list`; the scopes your endpoints need: "
+    "`atlassian-playbook scopes for \"GET /rest/api/3/myself\"`."
+)
 
 _DATA_PACKAGE = "atlassian_playbook"
 _DATA_PATH = "data/scopes.json"
@@ -200,7 +210,7 @@ def validate_scopes(
             if (close := suggest(item))
         ]
         hint = " ".join(hints) if hints else "Check the spelling against the Permissions tab."
-        hint += " Known scopes: atlassian_playbook.scopes.list_scopes()."
+        hint += f" {FIND_SCOPES_HINT}"
         noun = "scope" if len(unknown) == 1 else "scopes"
         raise ConfigError(
             f"{setting} names unknown {noun}: {', '.join(unknown)}.", hint, setting=setting
@@ -324,8 +334,9 @@ def check_scopes(
                     f"{api} scopes mix classic ({', '.join(classic)}) and granular "
                     f"({', '.join(granular)}).",
                     "Allowed (some partners' documented sets do it), but an endpoint is satisfied "
-                    "by one complete alternative, all classic or all granular: check each "
-                    "endpoint you call with required_scopes(); tick each kind on its own tab.",
+                    "by one complete alternative, all classic or all granular: check the "
+                    "endpoints you call with `atlassian-playbook scopes for`; tick each kind on "
+                    "its own tab.",
                 )
             )
     return warnings
@@ -347,30 +358,57 @@ def _normalise_path(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """One way to satisfy an operation: every scope of ``scopes``, all of one ``kind``
+    (``classic`` or ``granular``, as Atlassian's spec files them). Empty ``scopes``: any token."""
+
+    kind: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A catalog operation: ``key`` is ``"METHOD /path/{placeholder}"`` as Atlassian's spec
+    writes it; ``alternatives`` as :func:`required_scopes` returns them, with their kind."""
+
+    key: str
+    product: str
+    alternatives: tuple[Alternative, ...]
+
+
 @functools.cache
-def _operation_index() -> tuple[dict[str, list], dict[tuple[str, int], list]]:
-    exact: dict[str, list] = {}
+def _operation_index() -> tuple[dict[str, Operation], dict[tuple[str, int], list]]:
+    exact: dict[str, Operation] = {}
     templates: dict[tuple[str, int], list] = {}
     for key, op in _data()["operations"].items():
         method, path = key.split(" ", 1)
         path = path.rstrip("/") or "/"
-        alternatives = [tuple(alt["scopes"]) for alt in op["alternatives"]]
-        exact[f"{method} {path}"] = alternatives
+        operation = Operation(
+            key=f"{method} {path}",
+            product=op["product"],
+            alternatives=tuple(
+                Alternative(alt["kind"], tuple(alt["scopes"])) for alt in op["alternatives"]
+            ),
+        )
+        exact[operation.key] = operation
         segments = path.split("/")
         pattern = tuple(None if _PLACEHOLDER.match(seg) else seg for seg in segments)
-        templates.setdefault((method, len(segments)), []).append((pattern, alternatives))
+        templates.setdefault((method, len(segments)), []).append((pattern, operation))
     return exact, templates
 
 
-def _find_operation(method: str, path: str) -> list[tuple[str, ...]] | None:
+def find_operation(method: str, path: str) -> Operation | None:
+    """The catalog operation ``METHOD path`` is an instance of (``path`` as for
+    :func:`required_scopes`), or ``None`` when the catalog has none."""
     exact, templates = _operation_index()
     method = method.upper()
     path = _normalise_path(path)
     if f"{method} {path}" in exact:
         return exact[f"{method} {path}"]
     segments = path.split("/")
-    best: tuple[tuple[bool, ...], list] | None = None
-    for pattern, alternatives in templates.get((method, len(segments)), []):
+    best: tuple[tuple[bool, ...], Operation] | None = None
+    for pattern, operation in templates.get((method, len(segments)), []):
         literal = []
         for want, have in zip(pattern, segments, strict=True):
             if want is None:  # a {placeholder}: matches a value or another placeholder
@@ -383,8 +421,23 @@ def _find_operation(method: str, path: str) -> list[tuple[str, ...]] | None:
             # Prefer literal segments, earliest first: /project/search over /project/{key}.
             rank = tuple(literal)
             if best is None or rank > best[0]:
-                best = (rank, alternatives)
+                best = (rank, operation)
     return best[1] if best else None
+
+
+def operation_names() -> list[str]:
+    """Every catalog operation as ``"METHOD /path/{placeholder}"``, sorted: what a picker
+    offers."""
+    return sorted(_operation_index()[0])
+
+
+def unknown_operation_error(method: str, path: str) -> PlaybookError:
+    """What :func:`required_scopes` raises for an operation the catalog does not have."""
+    return PlaybookError(
+        f"No operation {method.upper()} {_normalise_path(path)} in the scope catalog.",
+        "Use the path as Atlassian documents it (/rest/api/3/..., /wiki/rest/api/..., "
+        "/wiki/api/v2/...), with the gateway prefix /ex/{product}/{cloudid} or without.",
+    )
 
 
 def required_scopes(method: str, path: str) -> list[tuple[str, ...]]:
@@ -399,14 +452,10 @@ def required_scopes(method: str, path: str) -> list[tuple[str, ...]]:
     nothing is known to satisfy it. Raises :class:`PlaybookError` for an operation the catalog
     does not have.
     """
-    alternatives = _find_operation(method, path)
-    if alternatives is None:
-        raise PlaybookError(
-            f"No operation {method.upper()} {_normalise_path(path)} in the scope catalog.",
-            "Use the path as Atlassian documents it (/rest/api/3/..., /wiki/rest/api/..., "
-            "/wiki/api/v2/...), with the gateway prefix /ex/{product}/{cloudid} or without.",
-        )
-    return list(alternatives)
+    operation = find_operation(method, path)
+    if operation is None:
+        raise unknown_operation_error(method, path)
+    return [alt.scopes for alt in operation.alternatives]
 
 
 def is_satisfied(granted: Iterable[str] | str, method: str, path: str) -> bool:
