@@ -149,7 +149,7 @@ def test_09_shows_a_table_with_the_whole_error_and_its_hint(story):
     shown = cell_text(cell)
     assert "{'" not in shown
     left = "<td style='text-align:left'>"
-    row = (f"{left}FAILED</td>{left}{html.escape(health['error'])}</td>"
+    row = (f"{left}FAILED</td>{left}refresh</td>{left}{html.escape(health['error'])}</td>"
            f"{left}{html.escape(health['hint'])}</td>")
     assert row in shown, shown
 
