@@ -22,6 +22,7 @@ from atlassian_playbook import connection, target
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.execute import run_notebook
 from atlassian_playbook.playbook import _results
+from atlassian_playbook.target import emulator_settings
 
 from .conftest import assert_no_secrets
 from .notebook_helpers import (
@@ -30,6 +31,7 @@ from .notebook_helpers import (
     clean_environ,
     client_secrets_in_state,
     failing_cell,
+    free_port,
     new_workspace,
     run,
     tokens_in_store,
@@ -212,3 +214,38 @@ def test_recovery_in_06_consents_to_the_chosen_site_and_09_stays_healthy(room):
     health = run("09-health-check", room)
     assert health.ok, health.failure
     assert health.records["health"]["site"]["cloud_id"] == GLOBEX
+
+
+# --- connection.login's site choice, in process -------------------------------------------------
+
+
+@pytest.fixture
+def emulated(emulator, tmp_path):
+    """A target on the (auto-consenting) emulator, its store in ``tmp_path``."""
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    emulator.add_callback_url(redirect_uri)
+    settings = emulator_settings(emulator, redirect_uri=redirect_uri,
+                                 scopes=tuple(JIRA_ONLY_SCOPES.split()),
+                                 token_store=tmp_path / "tokens.json")
+    with target.Target(settings, emulator) as emulated:
+        yield emulated
+
+
+def _login(emulated, **options):
+    return connection.login(emulated, browser="headless", show_url=lambda url: None, **options)
+
+
+def test_a_headless_login_consents_to_the_site_asked_for(emulated):
+    first = _login(emulated, site=GLOBEX)
+    assert [s.id for s in first.sites] == [GLOBEX]  # the emulator's own default is acme
+    assert first.entry.site["id"] == GLOBEX and first.warnings == []
+
+
+def test_a_later_login_for_another_site_keeps_the_connection_s_site_and_says_why(emulated):
+    _login(emulated, site=GLOBEX)
+    again = _login(emulated)  # the consent picks acme: the grant now holds both sites
+    assert {s.name for s in again.sites} == {"acme", "globex"}
+    assert emulated.store.get().site["id"] == GLOBEX
+    (warning,) = again.warnings
+    assert "adds it to the same grant" in warning and "globex" in warning
+    assert "ATLASSIAN_SITE" in warning
