@@ -13,12 +13,13 @@ import time
 import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from ._http import new_client
 from .api import Site, choose_site
 from .callback import is_loopback, obtain_code
 from .config import Settings
-from .errors import CallbackError, RedirectUriMismatch, SiteSelectionRequired
+from .errors import CallbackError, RedirectUriMismatch, SiteSelectionRequired, TokenStoreError
 from .redact import get_logger
 from .target import Target
 from .tokens import TokenEntry, TokenSet
@@ -143,15 +144,19 @@ def consent_page_error(status: int, page: str) -> CallbackError | RedirectUriMis
         code or "", "Check the client id, the callback URL and the scopes against the console."))
 
 
-def visit_headless(url: str, *, stop_at: str | None = None) -> str:
+def visit_headless(url: str, *, stop_at: str | None = None, site: str | None = None) -> str:
     """Play the user's browser against a loopback emulator with auto-consent.
 
     Follows redirects while they stay on loopback (so a loopback callback listener receives the
     code) and stops at a redirect elsewhere (a partner's callback such as Merge's, which is
     never requested), returning the URL the browser would have landed on. ``stop_at`` (paste
-    mode's callback URL, where nothing listens) stops there too. When the authorize page
-    answers with an error instead, its text becomes the error, as a person would read it.
+    mode's callback URL, where nothing listens) stops there too. ``site`` (a cloud id or name)
+    is the site the person chooses at consent: the emulator's ``emulator_site`` control. When
+    the authorize page answers with an error instead, its text becomes the error, as a person
+    would read it.
     """
+    if site:
+        url += ("&" if "?" in url else "?") + urlencode({"emulator_site": site})
     for _ in range(10):
         if not is_loopback(url) or (stop_at and url.split("?")[0] == stop_at.split("?")[0]):
             return url
@@ -176,6 +181,7 @@ def login(
     paste: Callable[[], str] | None = None,
     show_url: Callable[[str], object] = print,
     timeout: float = 300.0,
+    site: str | None = None,
 ) -> LoginResult:
     """Run the authorization code flow and store the tokens.
 
@@ -185,6 +191,12 @@ def login(
     browser, ``none`` leaves it to the person (``show_url`` shows the link), ``headless`` plays
     the browser against the loopback emulator with auto-consent. ``show_url`` gets the
     authorization URL before anything waits, so a person can always open it by hand.
+
+    ``site`` (a cloud id, name or URL) is the site this login is for: the headless browser
+    chooses it at consent (a person must choose it themselves: Atlassian's URL cannot), and
+    it becomes the connection's site. A re-consent for another site adds that site to the same
+    grant (FACTS.md, "One grant per app per account"), which is why a recovery passes the site
+    the connection had chosen.
     """
     settings = target.settings
     settings.require_credentials()
@@ -201,7 +213,8 @@ def login(
             )
         # In paste mode nothing listens on the callback: land there, as a browser shows it.
         stop_at = settings.redirect_uri if mode == "paste" else None
-        opener = lambda url: landed.append(visit_headless(url, stop_at=stop_at))  # noqa: E731
+        opener = lambda url: landed.append(  # noqa: E731
+            visit_headless(url, stop_at=stop_at, site=site))
         paste = paste or (lambda: landed[-1])
     elif browser == "system":
         opener = webbrowser.open
@@ -241,18 +254,29 @@ def login(
     with target.api_client(tokens=tokens) as api:
         account_id = api.me().get("account_id") if "read:me" in tokens.scopes else None
         sites = api.accessible_resources()
-    site = _chosen_site(settings, sites)
-    if site is None and len(sites) > 1:
+    chosen = _chosen_site(settings, sites, site or _remembered_site(target, account_id))
+    if site and _granted(sites, site) is None:
+        warnings.append(
+            f"the site {site} was asked for but not granted: the consent chose "
+            f"{', '.join(s.name for s in sites) or 'no site'}; log in again and choose {site}."
+        )
+    elif chosen is None and len(sites) > 1:
         warnings.append(
             f"{len(sites)} sites granted; set ATLASSIAN_SITE to choose one "
             f"({', '.join(s.name for s in sites)})."
+        )
+    elif chosen is not None and len(sites) > 1 and not (site or settings.site):
+        warnings.append(
+            f"{len(sites)} sites granted (a consent for another site adds it to the same "
+            f"grant); this connection keeps {chosen['name']}, the site it used before. Set "
+            "ATLASSIAN_SITE to use another."
         )
     entry = TokenEntry(
         client_id=settings.client_id,
         account_id=account_id,
         tokens=tokens,
         requested_scopes=scopes,
-        site=site,
+        site=chosen,
         updated_at=time.time(),
     )
     target.store.put(entry)
@@ -260,10 +284,28 @@ def login(
     return LoginResult(entry=entry, sites=sites, requested_scopes=scopes, warnings=warnings)
 
 
-def _chosen_site(settings: Settings, sites: list[Site]) -> dict | None:
-    """The site this connection will use: ATLASSIAN_SITE's, or the only one; never a guess."""
+def _remembered_site(target: Target, account_id: str | None) -> str | None:
+    """The cloud id this connection chose before (its token-store entry's site), if any."""
     try:
-        site = choose_site(sites, settings.site)
+        entry = target.store.get(target.settings.client_id, account_id)
+    except TokenStoreError:  # a first login, or several connections and no account to tell
+        return None
+    return (entry.site or {}).get("id")
+
+
+def _chosen_site(settings: Settings, sites: list[Site], wanted: str | None) -> dict | None:
+    """The site this connection will use: ATLASSIAN_SITE's; else ``wanted`` (the site this
+    login was for, or the one the connection used before) while it is granted; else the only
+    one; never a guess among several."""
+    if settings.site:
+        return _granted(sites, settings.site)  # None when not granted: verify says so
+    return (_granted(sites, wanted) if wanted else None) or _granted(sites, None)
+
+
+def _granted(sites: list[Site], wanted: str | None) -> dict | None:
+    """The granted site ``wanted`` names (``None``: the only one), as the store keeps it."""
+    try:
+        site = choose_site(sites, wanted)
     except SiteSelectionRequired:
         return None
     return {"id": site.id, "name": site.name, "url": site.url}

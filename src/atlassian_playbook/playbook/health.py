@@ -6,40 +6,64 @@ from typing import Any
 
 from .. import connection
 from ..errors import PlaybookError
+from ..verify import Check
 from ._results import StepResult, step
 from .session import Session, opt
 from .verification import failure
 
 __all__ = ["health_check"]
 
+_COLUMNS = ["status", "check", "detail", "hint"]
+
 
 @step()
 def health_check(session: Session, *, account_id: str | None = None) -> StepResult:
-    """Refresh, verify and record the result for a batch report; fail when unhealthy."""
+    """Refresh, verify and record the result for a batch report; fail when unhealthy.
+
+    The table has one row per check, the refresh first; the row that failed carries the whole
+    error message and its hint, so the notebook (and the batch report's copy of it) says what
+    broke and what fixes it without reading the traceback.
+    """
     data: dict[str, Any] = {"account_id": opt(account_id)}
+    checks: list[Check] = []
     error: PlaybookError | None = None
     try:
         refreshed = connection.refresh(session.target, account_id=opt(account_id))
-        data.update(
-            refreshed=True,
-            rotated=refreshed.rotated,
-            expires_at=refreshed.to_dict()["expires_at"],
-            account_id=refreshed.entry.account_id,
-        )
-        report = connection.verify(session.target, account_id=refreshed.entry.account_id)
-        named = report.to_dict()  # which connection: the batch report keys on it
-        data.update(verified=report.ok, account=named["account"], site=named["site"],
-                    checks={c.name: c.status for c in report.checks})
-        if not report.ok:
-            error = failure("Unhealthy: ", report.checks)
     except PlaybookError as caught:
-        data.update(refreshed=data.get("refreshed", False), verified=False)
+        data.update(refreshed=False, verified=False)
+        checks.append(Check("refresh", False, caught.message, caught.hint))
         error = caught
+    else:
+        expires_at = refreshed.to_dict()["expires_at"]
+        data.update(refreshed=True, rotated=refreshed.rotated, expires_at=expires_at,
+                    account_id=refreshed.entry.account_id)
+        checks.append(Check("refresh", True, f"rotated: {'yes' if refreshed.rotated else 'no'}; "
+                            f"the access token now expires at {expires_at}"))
+        error = _verify(session, refreshed.entry.account_id, data, checks)
     if error is not None:
         data.update(error=error.message, hint=error.hint)
     data["healthy"] = error is None
     result = StepResult("health", data, error=error)
-    result.table([{"item": k, "value": v} for k, v in data.items()], ["item", "value"])
+    result.table([{**c.to_dict(), "check": c.name} for c in checks], _COLUMNS)
     if error is None:
         result.say("✔ **Healthy**: refreshed (the rotated token is saved) and verified.")
+    else:
+        result.say("✘ **Unhealthy**: the FAILED row says what broke and, in its hint, what "
+                   "fixes it.")
     return result
+
+
+def _verify(session: Session, account_id: str | None, data: dict[str, Any],
+            checks: list[Check]) -> PlaybookError | None:
+    """Verify the refreshed connection into ``data`` and ``checks``; the error, if unhealthy."""
+    try:
+        report = connection.verify(session.target, account_id=account_id)
+    except PlaybookError as caught:
+        data["verified"] = False
+        checks.append(Check("verify", False, caught.message, caught.hint))
+        return caught
+    named = report.to_dict()  # which connection: the batch report keys on it
+    data.update(verified=report.ok, account=named["account"], site=named["site"],
+                checks={c.name: c.status for c in report.checks})
+    checks += report.checks
+    return None if report.ok else failure("Unhealthy: ", report.checks)

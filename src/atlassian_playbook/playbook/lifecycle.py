@@ -19,7 +19,6 @@ from ..errors import ReauthorizationRequired
 from ..tokens import TokenEntry
 from ._results import StepResult, step
 from .session import Session, opt
-from .token_exchange import login
 
 __all__ = ["Refreshed", "refresh_tokens", "demonstrate_reuse", "lifecycle_timeline"]
 
@@ -117,18 +116,35 @@ def demonstrate_reuse(
             "**, the newest one too. Only a new consent fixes it."
         )
     if recover:
-        recovered = login(session, consent="auto").entry
+        chosen = before.entry.site or {}
+        recovered = _consent_again(session, chosen.get("id"))
         outcome.update(
             recovered=True,
             new_refresh_token=str(recovered.tokens.refresh_token),
             account_id=recovered.account_id,
+            site=(recovered.site or {}).get("id"),
         )
+        where = f" for **{chosen['name']}**, the site this connection had chosen" if chosen \
+            else ""
         result.say(
-            "**Recovered:** the playbook consented again (headless, against the emulator) and "
-            f"stored a new grant's tokens (refresh token {recovered.tokens.refresh_token}"
-            "). With real users, this is the moment they must be sent through consent again."
+            f"**Recovered:** the playbook consented again{where} (headless, against the "
+            "emulator) and stored new tokens (refresh token "
+            f"{recovered.tokens.refresh_token}). A consent for another site would have added "
+            "that site to the same grant, leaving the connection with two sites and none "
+            "chosen. With real users, this is the moment they must be sent through consent "
+            "again, and told which site to choose."
         )
     return result
+
+
+def _consent_again(session: Session, site: str | None) -> TokenEntry:
+    """A new consent, headless against the emulator, for ``site`` (the connection's own)."""
+    if session.auto_consent is not True:  # the embedded emulator must consent by itself
+        session.auto_consent = True
+        session.reload()
+    return connection.login(
+        session.target, browser="headless", show_url=lambda url: None, site=site
+    ).entry
 
 
 def _until(rule: str | dict[str, Any], entry: TokenEntry) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from .._files import atomic_write_json, read_json
 from ..callback import is_loopback
 from ..config import Settings, load_workspace_settings
-from ..errors import PlaybookError
+from ..errors import PlaybookError, TokenStoreError
 from ..execute import check_parameters
 from ..profiles import Profile, resolve_profile
 from ..redact import redact
@@ -116,18 +116,42 @@ class Session:
         return self
 
     def _repr_markdown_(self) -> str:
-        s = self.settings
-        lines = [
-            f"**Target:** {self.target.describe()}",
+        """The header every notebook prints: one line (which Atlassian, the workspace, the
+        profile, the connection when one is stored), then only a warning per misspelt setting.
+        The callback, scopes and token store are notebook 01's table, not every header's."""
+        parts = [
+            f"**Target:** {self._target_label()}",
             f"**Workspace:** `{self.workspace}`",
             f"**Profile:** {self.profile.name}",
-            f"**Callback URL:** `{s.redirect_uri}`",
-            f"**Scopes:** `{' '.join(s.scopes)}`",
-            f"**Token store:** `{s.token_store}`",
+            *self._connection_label(),
         ]
-        lines += [f"**Warning:** {u.message} {u.hint}" for u in s.unknown]
+        lines = [" · ".join(parts)]
+        lines += [f"**Warning:** {u.message} {u.hint}" for u in self.settings.unknown]
         return redact("  \n".join(lines))
 
+    def _target_label(self) -> str:
+        s = self.settings
+        if self.target.kind == "emulator":
+            return "the embedded Atlassian emulator"
+        if self.target.kind == "atlassian":
+            return f"Atlassian Cloud as client `{s.client_id}`"
+        return f"{s.auth_base_url} as client `{s.client_id}`"
+
+    def _connection_label(self) -> list[str]:
+        """The stored connection of this client: its account and chosen site (no token)."""
+        try:
+            entries = [e for e in self.target.store.list()
+                       if e.client_id == self.settings.client_id]
+        except TokenStoreError:
+            return ["**Account:** the token store is unreadable (the next step says why)"]
+        if len(entries) > 1:
+            return [f"**Connections:** {len(entries)} stored (pass `account_id` to pick one)"]
+        if not entries:
+            return []
+        entry = entries[0]
+        account = f"`{entry.account_id}`" if entry.account_id else "unknown (no read:me)"
+        site = (entry.site or {}).get("name")
+        return [f"**Account:** {account}", *([f"**Site:** {site}"] if site else [])]
 
 def start(
     workspace: str | Path = "..",
