@@ -256,8 +256,9 @@ class InvalidGrant(OAuthError):
 
 class ReauthorizationRequired(InvalidGrant):
     default_hint = (
-        "The refresh token was rotated out (a newer one was not saved, or it was used twice), "
-        "idle for 90 days, or revoked by the user: run `atlassian-playbook login` again."
+        "The refresh token was rotated out (a newer one was not saved, or an old one was presented "
+        "again after the 10-minute reuse leeway, which revokes the grant), idle for 90 days, or "
+        "revoked by the user: run `atlassian-playbook login` again."
     )
 
 

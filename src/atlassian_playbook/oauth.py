@@ -373,8 +373,9 @@ class OAuthClient:
                 f"Atlassian no longer accepts this refresh token ({status} {detail}): the grant "
                 "is revoked or expired.",
                 "Only a new consent fixes it: run `atlassian-playbook login` again. (The refresh "
-                "token was rotated out, because a newer one was not saved or it was used twice, "
-                "idle for 90 days, or revoked by the user.)",
+                "token was rotated out, because a newer one was not saved or an old one was "
+                "presented again after the 10-minute reuse leeway, idle for 90 days, or revoked "
+                "by the user.)",
                 **kwargs,
             )
         if description and "redirect" in description.lower():
