@@ -67,7 +67,9 @@ def test_clerk_extra_scopes_leave_offline_access_out_unless_the_profile_asks():
 
 def test_a_profile_that_stores_personal_data_must_request_the_reporting_scope(tmp_path):
     path = tmp_path / "acme.toml"
-    text = (Path(__file__).parents[1] / "src/atlassian_playbook/data/profiles/clerk.toml").read_text()
+    text = (
+        Path(__file__).parents[1] / "src/atlassian_playbook/data/profiles/clerk.toml"
+    ).read_text()
     path.write_text(text.replace('documented = ["read:me", "report:personal-data"]',
                                  'documented = ["read:me"]'))  # fmt: skip
     with pytest.raises(ProfileError) as info:

@@ -102,9 +102,7 @@ class ProfileScopes:
         ``offline_access`` by default (the playbook's refresh notebooks need it); a sign-in
         provider needs it only when the user says so (an explicit ``extra_scopes``)."""
         asked = self.documented or ()
-        return tuple(
-            s for s in self.extra(scopes) if s not in self.optional or s in asked
-        )
+        return tuple(s for s in self.extra(scopes) if s not in self.optional or s in asked)
 
 
 @dataclass(frozen=True)
@@ -475,12 +473,17 @@ def _parse(text: str, *, name: str, path: str) -> Profile:
         )
     when = personal.text("when", example='"you sync Users and Groups through Acme"')
     if when is not None and stored is not True:
-        personal.fail("when", f"is set with stored = {stored!r}",
-                      "A condition only qualifies stored = true: remove when or set stored.")  # fmt: skip
+        personal.fail(
+            "when",
+            f"is set with stored = {stored!r}",
+            "A condition only qualifies stored = true: remove when, or set stored = true.",
+        )
     # An app that declares personal data confirms the Personal Data Reporting API (FACTS.md,
     # Distribution), so a documented set without its scope contradicts the declaration.
-    if stored is True and scopes.documented is not None and (
-        "report:personal-data" not in scopes.documented
+    if (
+        stored is True
+        and scopes.documented is not None
+        and ("report:personal-data" not in scopes.documented)
     ):
         top.fail(
             "scopes.documented",

@@ -62,8 +62,11 @@ def partner_handoff(
         "from the console straight into the partner's form):\n\n```text\n"
         + "\n".join(
             f"{f['field']}: "
-            + ("(not here: copy it from the console's Settings tab)"
-               if f["field"] == page.secret_label else f["value"])  # fmt: skip
+            + (
+                "(not here: copy it from the console's Settings tab)"
+                if f["field"] == page.secret_label
+                else f["value"]
+            )  # fmt: skip
             for f in page.fields
         )
         + "\n```"
