@@ -122,7 +122,8 @@ def test_to_dict_is_json_and_round_trips_the_steps(profile):
     assert data["profile"] == profile
     assert [s["id"] for s in data["steps"]] == [s.id for s in build_checklist(profile).steps]
     assert all(
-        set(s) == {"id", "tab", "title", "values", "detail", "required"} for s in data["steps"]
+        set(s) == {"id", "tab", "title", "values", "detail", "required", "copyable"}
+        for s in data["steps"]
     )
 
 
@@ -175,8 +176,13 @@ def test_merge_checklist_values():
     )
     assert values["distribution-sharing/Vendor name"] == "Acme Ltd"
     assert values["distribution-sharing/Privacy policy URL"] == "https://acme.example/privacy"
-    assert values["distribution-personal-data/Personal data declaration"] == "Yes"
-    assert values["distribution-personal-data/Confirmation"] == PERSONAL_DATA_CONFIRMATION
+    # Merge's guide: Yes only when Users and Groups are needed
+    assert values["distribution-personal-data/Personal data declaration"] == (
+        "Yes, if you sync Users and Groups through Merge; otherwise No"
+    )
+    assert values["distribution-personal-data/Confirmation (with Yes)"] == (
+        PERSONAL_DATA_CONFIRMATION
+    )
     assert "offline_access" not in " ".join(
         v for k, v in values.items() if k.startswith("permissions-")
     )
@@ -219,15 +225,16 @@ def test_clerk_checklist_values():
         privacy_policy_url="https://acme.example/privacy",
         terms_url="https://acme.example/terms",
     )
-    assert checklist.scopes == ("read:me",)
-    assert checklist.console_apis == ("User identity API",)
+    assert checklist.scopes == ("read:me", "report:personal-data")
+    assert checklist.console_apis == ("User identity API", "Personal data reporting API")
     values = _values(checklist)
     assert values["authorization-callback/Callback URL"] == CLERK_URI
     assert values["clerk-redirect-uri/Authorized redirect URI"] == CLERK_URI
     assert values["permissions-user-identity-api/Classic scopes"] == "read:me"
     assert values["distribution-sharing/Terms of service URL"] == "https://acme.example/terms"
     assert values["distribution-personal-data/Personal data declaration"] == "Yes"
-    assert "Scopes" not in checklist.step("clerk-credentials").values
+    # the declaration confirms the reporting API, so Clerk requests its scope too
+    assert checklist.step("clerk-credentials").values["Scopes"] == "report:personal-data"
     assert "shared credentials" in checklist.step("clerk-redirect-uri").detail
     sign_in = checklist.step("clerk-test-sign-in").detail
     assert "at least one" in sign_in and "one site at a time" in sign_in
@@ -237,12 +244,23 @@ def test_clerk_checklist_values():
 
 
 def test_clerk_extra_scopes_must_also_be_entered_in_clerk():
-    checklist = build_checklist("clerk", scopes=["read:jira-work", "offline_access"])
+    checklist = build_checklist(
+        "clerk", scopes=["read:jira-work", "report:personal-data", "offline_access"]
+    )
     assert checklist.scopes[0] == "read:me"  # the minimum, added when left out
     credentials = checklist.step("clerk-credentials")
-    assert credentials.values["Scopes"] == "read:jira-work offline_access"
+    # offline_access is optional for Clerk: named in the offline-access step, not handed over
+    assert credentials.values["Scopes"] == "read:jira-work report:personal-data"
     assert "entered in Clerk" in credentials.detail
-    assert checklist.console_apis == ("User identity API", "Jira API")
+    assert "only if" in checklist.step("offline-access").values["Requested through"]
+    assert checklist.console_apis == (
+        "User identity API", "Jira API", "Personal data reporting API",
+    )  # fmt: skip
+
+
+def test_clerk_scopes_without_the_reporting_scope_get_a_warning():
+    checklist = build_checklist("clerk", scopes=["read:me", "offline_access"])
+    assert [w.code for w in checklist.warnings] == ["missing-report-personal-data"]
 
 
 # --- custom --------------------------------------------------------------------------------

@@ -267,7 +267,8 @@ def test_scopes_are_saved_to_env(played):
     expected = {
         "custom": ["read:me", "read:jira-user", "read:confluence-space.summary", "offline_access"],
         "merge": list(preset("merge")),
-        "clerk": ["read:me", "offline_access"],  # the preset plus offline_access=True
+        # the preset plus offline_access=True
+        "clerk": ["read:me", "report:personal-data", "offline_access"],
     }[played.profile]
     assert scopes["scopes"] == saved == expected
     assert scopes["offline_access"]
@@ -371,7 +372,7 @@ def test_partner_handoff_names_the_fields_and_checks_the_callback(played):
             "Authorized redirect URI",
             "Scopes (extra; enter them in Clerk too)",
         ],
-        "custom": ["Client ID", "Client Secret", "Callback URL"],
+        "custom": [],  # no partner: nothing to hand off
     }[played.profile]
     assert handoff["fields"] == fields
     assert handoff["callback_matches"] and handoff["registered_on_app"]
@@ -380,18 +381,21 @@ def test_partner_handoff_names_the_fields_and_checks_the_callback(played):
         assert handoff["expected_callback"] == MERGE_CALLBACK
     if played.profile == "clerk":
         assert handoff["expected_callback"] == CLERK_CALLBACK
-        assert handoff["extra_scopes"] == ["offline_access"]
+        assert handoff["extra_scopes"] == ["report:personal-data"]  # offline_access: not asked
 
 
 def test_personal_data_report_per_profile(played):
     records = played.records("08-personal-data")
     first, repeat = records["personal_data"], records["personal_data_repeat"]
-    if played.profile != "merge":
+    if played.profile == "custom":  # the only profile without report:personal-data
         assert first["status"] == repeat["status"] == "skipped"
         assert "report:personal-data" in first["reason"]
         return
     assert first["status"] == "reported"
-    assert first["reported"] == [ACTIVE_TEST_ACCOUNT, CLOSED_TEST_ACCOUNT]
+    # with read:me (clerk) the signed-in account is stored and reported too, first
+    me = played.records("04-token-exchange")["login"]["account_id"]
+    stored = [a for a in (me, ACTIVE_TEST_ACCOUNT, CLOSED_TEST_ACCOUNT) if a]
+    assert first["reported"] == stored
     assert first["closed"] == [CLOSED_TEST_ACCOUNT]
     assert first["actions"] == {CLOSED_TEST_ACCOUNT: "erase"}
     assert first["cycle_period"] == "P7D" and first["requests"] == 1
@@ -399,7 +403,7 @@ def test_personal_data_report_per_profile(played):
     assert repeat["status"] == "skipped within cycle" and repeat["requests"] == 0
     assert repeat["skipped"] == first["reported"]
     state = json.loads((played.workspace / ".playbook" / "reporting-cycle.json").read_text())
-    assert set(state["accounts"]) == {ACTIVE_TEST_ACCOUNT, CLOSED_TEST_ACCOUNT}
+    assert set(state["accounts"]) == set(stored)
 
 
 def test_health_check_records_a_healthy_connection(played):
@@ -655,7 +659,7 @@ def test_start_refuses_a_missing_workspace(tmp_path):
 
 def test_select_scopes_offline_access_adds_or_removes_it(session):
     pb.select_scopes(session, preset="clerk", offline_access=True)
-    assert session.settings.scopes == ("read:me", "offline_access")
+    assert session.settings.scopes == ("read:me", "report:personal-data", "offline_access")
     pb.select_scopes(session, scopes="read:me read:jira-user offline_access", offline_access=False)
     assert session.settings.scopes == ("read:me", "read:jira-user")
     assert "missing-offline-access" in session.recorded["scopes"]["warnings"]

@@ -58,6 +58,9 @@ POLICY_NOTE = (
 # What a partner step's handoff fields hold (profiles.HANDOFF_FIELDS): where to copy each from.
 _CONSOLE_CLIENT_ID = "the Client ID from the console's Settings tab"
 _CONSOLE_SECRET = "the Secret from the console's Settings tab (paste it straight from the console)"
+# The Distribution tab's optional field (FACTS.md, "The developer console").
+_SUPPORT_CONTACT = "Customer support contact (optional)"
+_SUPPORT_CONTACT_NOTE = "a URL or email where your users reach your support, or leave it empty"
 
 
 def __getattr__(name: str):
@@ -84,6 +87,9 @@ class ChecklistStep:
     ``id`` is stable across releases: persist ticked progress by it. ``values`` are the exact
     values to enter, by field label (placeholders look like ``<REPLACE: ...>``); ``detail`` says
     why, and what goes wrong otherwise. ``required=False`` marks advice or optional fields.
+    ``copyable`` names the values that are literal text to paste (a URL, a name, scopes), the
+    ones a copy button makes sense for: not an instruction ("the Secret from the console's
+    Settings tab"), a choice to click ("Sharing") or a placeholder still to replace.
     """
 
     id: str
@@ -92,6 +98,7 @@ class ChecklistStep:
     values: dict[str, str] = field(default_factory=dict)
     detail: str = ""
     required: bool = True
+    copyable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,8 +160,7 @@ class Checklist:
         for number, step in enumerate(self.steps, 1):
             if step.tab != tab:
                 tab = step.tab
-                heading = "Partner dashboard" if tab == "Partner" else f"{tab} tab"
-                lines += ["", f"## {heading}", ""]
+                lines += ["", f"## {_where(tab)}", ""]
             optional = " *(optional)*" if not step.required else ""
             lines.append(f"- [ ] **{number}. {step.title}**{optional} <!-- {step.id} -->")
             for label, value in step.values.items():
@@ -162,6 +168,29 @@ class Checklist:
             if step.detail:
                 lines.append(f"    - *Why:* {step.detail}")
         return "\n".join(lines) + "\n"
+
+    def to_plain(self) -> str:
+        """Only the values, one ``Label: value`` per line and never wrapped, under each step's
+        number and title: the block to paste into a ticket or a chat (``checklist --plain``).
+
+        It holds what the steps hold, so no secret: where the client secret goes is an
+        instruction, never its value.
+        """
+        out = [
+            f"Atlassian app values: {self.title or self.profile} (profile {self.profile})",
+            f"Callback URL: {self.callback_url}",
+            f"Scopes: {' '.join(self.scopes)}",
+            f"Permissions-tab APIs: {', '.join(self.console_apis) or 'none'}",
+        ]
+        if self.placeholders:
+            out.append("Replace every <REPLACE: ...> value before you start.")
+        for number, step in enumerate(self.steps, 1):
+            if not step.values:
+                continue
+            optional = " (optional)" if not step.required else ""
+            out += ["", f"{number}. {step.title}{optional} [{_where(step.tab)}]"]
+            out += [f"   {label}: {value}" for label, value in step.values.items()]
+        return "\n".join(out) + "\n"
 
     def to_text(self) -> str:
         """Plain text for the terminal, wrapped at 100 columns."""
@@ -188,7 +217,7 @@ class Checklist:
         for number, step in enumerate(self.steps, 1):
             if step.tab != tab:
                 tab = step.tab
-                out += ["", f"[{'Partner dashboard' if tab == 'Partner' else tab + ' tab'}]"]
+                out += ["", f"[{_where(tab)}]"]
             optional = " (optional)" if not step.required else ""
             out.append(f"{number:>2}. [ ] {step.title}{optional}  ({step.id})")
             for label, value in step.values.items():
@@ -196,6 +225,26 @@ class Checklist:
             if step.detail:
                 out += wrap.wrap(f"        Why: {step.detail}")
         return "\n".join(out) + "\n"
+
+
+def _where(tab: str) -> str:
+    return "Partner dashboard" if tab == "Partner" else f"{tab} tab"
+
+
+def _step(
+    id: str,
+    tab: str,
+    title: str,
+    values: dict[str, str],
+    detail: str,
+    *,
+    required: bool = True,
+    prose: Sequence[str] = (),
+) -> ChecklistStep:
+    """A step whose values are all literal text to paste except the ``prose`` labels
+    (instructions and choices) and any placeholder."""
+    copyable = tuple(k for k, v in values.items() if k not in prose and not is_placeholder(v))
+    return ChecklistStep(id, tab, title, values, detail, required, copyable)
 
 
 def _check_url(name: str, value: str | None, *, setting: str | None = None) -> None:
@@ -227,6 +276,7 @@ def build_checklist(
     vendor_name: str | None = None,
     privacy_policy_url: str | None = None,
     terms_url: str | None = None,
+    support_contact: str | None = None,
     stores_personal_data: bool | None = None,
 ) -> Checklist:
     """The console steps for ``profile``: a registry name (``atlassian-playbook profiles list``)
@@ -237,7 +287,8 @@ def build_checklist(
     URL, a ``<REPLACE: ...>`` placeholder for one the partner shows until you pass it, or the
     playbook's loopback one); whether it stores personal data (a placeholder to check when the
     public facts do not say). Values you do not pass (app name, vendor, policy URLs) stay
-    placeholders, listed by :attr:`Checklist.placeholders`.
+    placeholders, listed by :attr:`Checklist.placeholders`; the customer support contact is
+    optional on the console, so without ``support_contact`` it stays a note, not a placeholder.
 
     Raises :class:`ConfigError` for an unknown profile, an unknown or comma-separated scope, or a
     URL that is not absolute.
@@ -257,8 +308,9 @@ def build_checklist(
             chosen.insert(0, required)
     if stores_personal_data is None:
         stores_personal_data = prof.stores_personal_data  # None: the facts do not say
-    yours = prof.scopes.documented is None
-    if yours and stores_personal_data and "report:personal-data" not in chosen:
+    # An app that declares personal data confirms the Personal Data Reporting API: its scope
+    # belongs in the set (a profile's documented set has it: profiles checks that).
+    if stores_personal_data and "report:personal-data" not in chosen:
         if scopes is None:
             chosen.insert(-1 if OFFLINE_ACCESS in chosen else len(chosen), "report:personal-data")
         else:
@@ -315,11 +367,12 @@ def build_checklist(
             "client_id": _CONSOLE_CLIENT_ID,
             "client_secret": _CONSOLE_SECRET,
             "redirect_uri": callback_url,
-            "extra_scopes": " ".join(prof.scopes.extra(chosen_scopes)),
+            "extra_scopes": " ".join(prof.scopes.for_partner(chosen_scopes)),
         }
         values = {prof.handoff.label(f): handed[f] for f in step.fields if handed[f]}
-        return ChecklistStep(step.id, step.tab, step.title, {**values, **step.values},
-                             step.detail, step.required)  # fmt: skip
+        instructions = [prof.handoff.label(f) for f in ("client_id", "client_secret")]
+        return _step(step.id, step.tab, step.title, {**values, **step.values}, step.detail,
+                     required=step.required, prose=instructions)  # fmt: skip
 
     # --- the partner's first steps (e.g. the redirect URI it shows is the console's callback) ---
     for step in prof.steps:
@@ -328,7 +381,7 @@ def build_checklist(
 
     # --- Create ---
     add(
-        ChecklistStep(
+        _step(
             "create-app",
             "Create",
             "Create an OAuth 2.0 integration",
@@ -336,6 +389,7 @@ def build_checklist(
             "The name is what users see on Atlassian's consent screen. Accept the developer "
             "terms. If asked for an access type: with a resource-level app each user picks one "
             "site at consent; an account-level app is granted every site the user can reach.",
+            prose=["Create"],
         )
     )
 
@@ -371,12 +425,12 @@ def build_checklist(
                 "most 90 per request) and erases or refreshes what Atlassian marks closed or "
                 "updated."
             )
-        add(ChecklistStep(f"permissions-{_slug(api)}", "Permissions",
-                          f"Add and configure the {api}", values, detail))  # fmt: skip
+        add(_step(f"permissions-{_slug(api)}", "Permissions",
+                  f"Add and configure the {api}", values, detail))  # fmt: skip
 
     if OFFLINE_ACCESS in chosen_scopes:
         add(
-            ChecklistStep(
+            _step(
                 "offline-access",
                 "Permissions",
                 "Request offline_access in the authorization URL, not on this tab",
@@ -385,6 +439,7 @@ def build_checklist(
                 "Atlassian returns no refresh token and the connection ends when the access "
                 "token expires (one hour).",
                 required=False,
+                prose=["Requested through"],
             )
         )
     else:
@@ -404,7 +459,7 @@ def build_checklist(
 
     # --- Authorization ---
     add(
-        ChecklistStep(
+        _step(
             "authorization-callback",
             "Authorization",
             "Add OAuth 2.0 (3LO) authorization with the callback URL",
@@ -413,6 +468,7 @@ def build_checklist(
             "scheme, host, port, path and trailing slash all count. Production callbacks use "
             "https; http://localhost is accepted for development. Add one callback per "
             "environment if you have several.",
+            prose=["Authorization type"],
         )
     )
 
@@ -428,7 +484,7 @@ def build_checklist(
         env_values["ATLASSIAN_REDIRECT_URI"] = callback_url
         env_values["ATLASSIAN_SCOPES"] = " ".join(chosen_scopes)
     add(
-        ChecklistStep(
+        _step(
             "settings-credentials",
             "Settings",
             "Copy the Client ID and Secret into .env",
@@ -441,6 +497,7 @@ def build_checklist(
                 if prof.partner is None
                 else ""
             ),
+            prose=["ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET"],
         )
     )
     add(
@@ -463,8 +520,9 @@ def build_checklist(
     }
     if prof.terms_required or terms_url:
         sharing_values["Terms of service URL"] = terms
+    sharing_values[_SUPPORT_CONTACT] = support_contact or _SUPPORT_CONTACT_NOTE
     add(
-        ChecklistStep(
+        _step(
             "distribution-sharing",
             "Distribution",
             "Edit the distribution: set the status to Sharing",
@@ -474,6 +532,7 @@ def build_checklist(
             "policy URL; a customer support contact is optional."
             + ("" if prof.sharing_required else " Needed as soon as anyone but you consents."),
             required=prof.sharing_required,
+            prose=["Distribution status"] + ([] if support_contact else [_SUPPORT_CONTACT]),
         )
     )
     declare = (
@@ -492,20 +551,34 @@ def build_checklist(
             f"The public facts this playbook relies on do not say whether {who} stores personal "
             f"data: check in {who}'s dashboard or documentation. {declare}"
         )
+    elif stores_personal_data and prof.personal_data_when:
+        when = prof.personal_data_when
+        pd_values = {
+            "Personal data declaration": f"Yes, if {when}; otherwise No",
+            "Confirmation (with Yes)": PERSONAL_DATA_CONFIRMATION,
+        }
+        pd_detail = f"{prof.personal_data_why} {declare}"
     elif stores_personal_data:
         pd_values = {"Personal data declaration": "Yes", "Confirmation": PERSONAL_DATA_CONFIRMATION}
         pd_detail = prof.personal_data_why
     else:
         pd_values = {"Personal data declaration": "No"}
         pd_detail = declare
+    conditional = bool(stores_personal_data and prof.personal_data_when)
     add(
-        ChecklistStep(
+        _step(
             "distribution-personal-data",
             "Distribution",
-            "Declare whether the app stores personal data",
+            (
+                f"If {prof.personal_data_when}: declare that the app stores personal data"
+                if conditional
+                else "Declare whether the app stores personal data"
+            ),
             pd_values,
             pd_detail,
-            required=prof.sharing_required or stores_personal_data is not False,
+            required=not conditional
+            and (prof.sharing_required or stores_personal_data is not False),
+            prose=list(pd_values),
         )
     )
 

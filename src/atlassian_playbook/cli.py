@@ -208,18 +208,19 @@ def cmd_scopes_preset(args) -> int:
 
 def cmd_checklist(args) -> int:
     from .checklist import build_checklist
+    from .playbook.partners import checklist_inputs
     from .profiles import resolve_profile
 
     settings = _settings(args)
     profile = resolve_profile(args.profile, args.profile_file)
-    checklist = build_checklist(
-        profile,
-        app_name=args.app_name,
-        callback_url=args.callback_url
-        or (None if profile.callback.belongs_to_partner else settings.redirect_uri),
-    )
+    # As notebook 02: the callback and the scopes chosen in this workspace, else the profile's.
+    callback, scopes = checklist_inputs(profile, settings, args.callback_url)
+    checklist = build_checklist(profile, app_name=args.app_name, callback_url=callback,
+                                scopes=scopes)  # fmt: skip
     if args.json:
         _print_json(checklist.to_dict())
+    elif args.plain:
+        print(checklist.to_plain(), end="")
     else:
         print(checklist.to_text())
     return EXIT_OK
@@ -558,7 +559,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "(start from `atlassian-playbook profiles show custom`)")  # fmt: skip
     checklist.add_argument("--app-name")
     checklist.add_argument("--callback-url")
-    json_flag(checklist)
+    shape = checklist.add_mutually_exclusive_group()
+    shape.add_argument("--plain", action="store_true",
+                       help="only the values, one 'Label: value' a line, to paste into a ticket "
+                       "(no secret)")  # fmt: skip
+    shape.add_argument("--json", action="store_true", help="machine-readable output")
 
     profiles = add("profiles", None, "the integration profiles (partners) the checklist knows")
     profile_commands = profiles.add_subparsers(dest="profiles_command", required=True,

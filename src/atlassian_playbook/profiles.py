@@ -96,6 +96,14 @@ class ProfileScopes:
         """``scopes`` beyond the required ones: what a partner needs entered besides them."""
         return tuple(s for s in scopes if s not in self.required)
 
+    def for_partner(self, scopes: Iterable[str]) -> tuple[str, ...]:
+        """The scopes to enter in the partner: ``scopes`` beyond the required ones, leaving out
+        an ``optional`` one the profile's set does not ask for. Notebook 03 adds
+        ``offline_access`` by default (the playbook's refresh notebooks need it); a sign-in
+        provider needs it only when the user says so (an explicit ``extra_scopes``)."""
+        asked = self.documented or ()
+        return tuple(s for s in self.extra(scopes) if s not in self.optional or s in asked)
+
 
 @dataclass(frozen=True)
 class ProfileCallback:
@@ -167,7 +175,8 @@ class Profile:
 
     ``partner`` is the partner's name as prose uses it (``None`` when the playbook itself is
     the client, as for ``custom``). ``stores_personal_data`` is ``None`` when the public facts
-    do not say. ``path`` is the file it was read from.
+    do not say; ``personal_data_when`` is the condition a partner puts on it ("you sync Users
+    and Groups through Merge"; empty: always). ``path`` is the file it was read from.
     """
 
     name: str
@@ -178,6 +187,7 @@ class Profile:
     handoff: ProfileHandoff
     stores_personal_data: bool | None
     personal_data_why: str = ""
+    personal_data_when: str = ""
     partner: str | None = None
     source: str = ""
     sharing_required: bool = True
@@ -235,6 +245,7 @@ class Profile:
             "stores_personal_data": (
                 _UNKNOWN if self.stores_personal_data is None else self.stores_personal_data
             ),
+            "stores_personal_data_when": self.personal_data_when or None,
             "sharing_required": self.sharing_required,
             "skip_warnings": sorted(self.skip_warnings),
             "steps": [{"id": s.id, "at": s.at, "title": s.title} for s in self.steps],
@@ -449,7 +460,7 @@ def _parse(text: str, *, name: str, path: str) -> Profile:
         partner=partner,
     )
     distribution = top.table_at("distribution", ("sharing_required", "terms_required"))
-    personal = top.table_at("personal_data", ("stored", "why"), required=True)
+    personal = top.table_at("personal_data", ("stored", "why", "when"), required=True)
     stored = personal.get("stored", (bool, str), required=True, example='true, false or "unknown"')
     if isinstance(stored, str) and stored != _UNKNOWN:
         personal.fail("stored", f"is {stored!r}", 'Write true, false or "unknown".')
@@ -459,6 +470,26 @@ def _parse(text: str, *, name: str, path: str) -> Profile:
             "is missing",
             "Say why, shown with a Yes declaration: e.g. why = \"The app stores users' names "
             'and emails, so it reports the accounts it stores."',
+        )
+    when = personal.text("when", example='"you sync Users and Groups through Acme"')
+    if when is not None and stored is not True:
+        personal.fail(
+            "when",
+            f"is set with stored = {stored!r}",
+            "A condition only qualifies stored = true: remove when, or set stored = true.",
+        )
+    # An app that declares personal data confirms the Personal Data Reporting API (FACTS.md,
+    # Distribution), so a documented set without its scope contradicts the declaration.
+    if (
+        stored is True
+        and scopes.documented is not None
+        and ("report:personal-data" not in scopes.documented)
+    ):
+        top.fail(
+            "scopes.documented",
+            "lacks report:personal-data although personal_data.stored is true",
+            "Declaring that the app stores personal data confirms the Personal Data Reporting "
+            "API: add report:personal-data to scopes.documented, or set stored = false.",
         )
     skip = top.words("skip_warnings", example='["mixed-classic-granular"]') or ()
     for code in skip:
@@ -488,6 +519,7 @@ def _parse(text: str, *, name: str, path: str) -> Profile:
         handoff=handoff,
         stores_personal_data=None if stored == _UNKNOWN else stored,
         personal_data_why=personal.text("why") or "",
+        personal_data_when=when or "",
         partner=partner,
         source=top.text("source") or "",
         sharing_required=distribution.get("sharing_required", bool, default=True, example="true"),

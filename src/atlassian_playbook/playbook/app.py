@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .._files import atomic_write_json, read_json
@@ -42,10 +42,16 @@ def show_checklist(
     vendor_name: str | None = None,
     privacy_policy_url: str | None = None,
     terms_url: str | None = None,
+    support_contact: str | None = None,
 ) -> InteractiveResult:
     """The console checklist for ``profile`` (a name from the registry, or the user's own
     ``profile_file``, which wins) with the exact values; ticks persist in the workspace, and
     the profile is remembered for the later notebooks.
+
+    The Permissions steps list the scopes chosen in notebook 03 once it ran (``.env``'s
+    ``ATLASSIAN_SCOPES``), saying so when they differ from the profile's own set; before, the
+    profile's. The values also print as a plain block to paste into a ticket (no secret: the
+    checklist holds none).
 
     ``completed_steps`` (step ids separated by spaces or commas, or ``"all"``) ticks steps
     headless through the same function the checkboxes call.
@@ -62,6 +68,7 @@ def show_checklist(
         vendor_name=opt(vendor_name),
         privacy_policy_url=opt(privacy_policy_url),
         terms_url=opt(terms_url),
+        support_contact=opt(support_contact),
     )
     session.remember_profile(profile, profile_file)
     path = _progress_path(session, profile)
@@ -101,8 +108,10 @@ def show_checklist(
             "console_apis": list(checklist.console_apis),
             "placeholders": [f"{s}:{f}" for s, f in checklist.placeholders],
             "policy": checklist.policy_note,
+            "scopes_from": "ATLASSIAN_SCOPES" if scopes is not None else "profile",
         },
     )
+    result.say(_scopes_note(profile, checklist.scopes, chosen=scopes is not None))
     # The Markdown copy shows the ticks too, for executed notebooks and HTML renders (where
     # the checkboxes' widget state is not kept); each step's line ends with <!-- step id -->.
     result.say(
@@ -114,11 +123,47 @@ def show_checklist(
         )
     )
     result.control(ChecklistWidget(checklist, done, tick))
-    return result.say(
+    result.say(
         f"**Progress:** {len(result.data['done'])} of {len(ids)} steps ticked"
         + (f"; still to do: {', '.join(open_required)}." if open_required else "; all done.")
         + f" Saved in `{path}`."
     )
+    return result.say(
+        "**The values as plain text**, to paste into a ticket or a chat (no secret in it; "
+        "`atlassian-playbook checklist --plain` prints the same):\n\n```text\n"
+        + checklist.to_plain()
+        + "```"
+    )
+
+
+def _scopes_note(profile: Profile, scopes: Sequence[str], *, chosen: bool) -> str:
+    """Where the Permissions steps' scopes come from, and how they differ from the profile's
+    set (an optional scope such as a sign-in's offline_access is no difference: it is named)."""
+    listed = " ".join(f"`{s}`" for s in scopes)
+    own = profile.scopes.documented
+    whose = f"{profile.partner}'s set" if profile.partner else "the profile's set"
+    if not chosen:
+        source = whose if own is not None else "`.env`'s `ATLASSIAN_SCOPES`"
+        return f"**Scopes** ({source}; notebook 03 can change them): {listed}"
+    note = f"**Scopes** (chosen in notebook 03: `.env`'s `ATLASSIAN_SCOPES`): {listed}"
+    if own is None:
+        return note
+    optional = [s for s in scopes if s in profile.scopes.optional and s not in own]
+    added = [s for s in scopes if s not in own and s not in optional]
+    missing = [s for s in own if s not in scopes]
+    if optional:
+        note += (
+            f"\n\n{' '.join(f'`{s}`' for s in optional)}: optional here "
+            f"({profile.scopes.offline_access_via})."
+        )
+    if added or missing:
+        note += (
+            f"\n\n⚠️ These differ from {whose}:"
+            + (f" added {' '.join(f'`{s}`' for s in added)};" if added else "")
+            + (f" missing {' '.join(f'`{s}`' for s in missing)};" if missing else "")
+            + " run notebook 03 with `preset` and `scopes` empty to go back to it."
+        )
+    return note
 
 
 def save_credentials(session: Session, client_id: str, secret: Secret | str) -> None:

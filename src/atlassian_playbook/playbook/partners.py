@@ -8,15 +8,19 @@ so adding one is a data file, and a user's own profile file works the same way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..config import Settings, parse_scopes
+from dotenv import dotenv_values
+
+from ..config import DEFAULT_SCOPES, Settings, parse_scopes
 from ..profiles import Profile
 
 __all__ = [
     "callback_for",
     "checklist_inputs",
+    "chosen_scopes",
     "preset_scopes",
     "Handoff",
     "handoff",
@@ -31,16 +35,35 @@ def callback_for(profile: Profile, settings: Settings, given: str | None) -> str
     return profile.callback.expected(given, settings.redirect_uri)
 
 
+def chosen_scopes(settings: Settings) -> tuple[str, ...] | None:
+    """The scopes chosen in this workspace (notebook 03, or by hand): ``ATLASSIAN_SCOPES`` when
+    the environment or .env sets it; ``None`` when nothing was chosen yet.
+
+    The settings example's own line (what ``atlassian-playbook init`` copies into a new .env)
+    is no choice: a fresh workspace shows the profile's set until 03 saves one.
+    """
+    value = os.environ.get("ATLASSIAN_SCOPES")
+    if value is None and settings.env_file is not None and settings.env_file.is_file():
+        value = dotenv_values(settings.env_file).get("ATLASSIAN_SCOPES")
+    if not (value or "").strip() or parse_scopes(value) == tuple(DEFAULT_SCOPES.split()):
+        return None
+    return settings.scopes
+
+
 def checklist_inputs(
     profile: Profile, settings: Settings, given: str | None
 ) -> tuple[str | None, Sequence[str] | None]:
-    """(callback, scopes) for the console checklist: when the callback and scopes are yours,
-    .env's own; a partner's checklist brings its own defaults (its callback once known)."""
+    """(callback, scopes) for the console checklist. The callback: .env's when it is yours, the
+    partner's once known. The scopes: those chosen in 03 (:func:`chosen_scopes`) when there
+    are any; else .env's when they are yours, and the profile's set (``None``) for a partner
+    that documents one."""
     if not profile.callback.belongs_to_partner:
         callback = given or settings.redirect_uri
     else:
         callback = callback_for(profile, settings, given)
-    scopes = settings.scopes if profile.scopes.documented is None else None
+    scopes = chosen_scopes(settings)
+    if scopes is None and profile.scopes.documented is None:
+        scopes = settings.scopes
     return callback, scopes
 
 
@@ -67,7 +90,7 @@ def handoff(
 ) -> Handoff:
     """The handoff page for ``profile``: its field names, the callback it expects and, where
     the partner takes scopes of its own, the extra scopes to enter there too (default: .env's
-    beyond the profile's required ones)."""
+    beyond the profile's required ones, an optional one only when the profile asks for it)."""
     expected = callback_for(profile, settings, callback_url) or settings.redirect_uri
     label = profile.handoff.label
     secret = label("client_secret")
@@ -79,7 +102,7 @@ def handoff(
     extra: list[str] = []
     if "extra_scopes" in profile.handoff_fields:
         extra = (list(parse_scopes(extra_scopes)) if extra_scopes
-                 else list(profile.scopes.extra(settings.scopes)))
+                 else list(profile.scopes.for_partner(settings.scopes)))
         required = " ".join(profile.scopes.required)
         fields.append(
             {
