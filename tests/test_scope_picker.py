@@ -17,7 +17,6 @@ from atlassian_playbook.presets import preset
 from atlassian_playbook.redact import Secret
 from atlassian_playbook.scopes import CONSOLE_APIS, OFFLINE_ACCESS, list_scopes
 from atlassian_playbook.widgets import (
-    AuthorizationPanel,
     ChecklistWidget,
     CredentialsForm,
     ScopePicker,
@@ -231,21 +230,18 @@ SECRET = "sn4pshot-secret-value-0123456789"
 
 
 def bundles():
-    """Every widget class of widgets.py, displayed, as (name, mimebundle, widget)."""
+    """Every widget class of the widgets package, displayed, as (name, mimebundle, widget)."""
     checklist = ChecklistWidget(build_checklist("merge"), {"create-app"}, nothing)
     picker = ScopePicker(["read:me", "read:jira-work", OFFLINE_ACCESS], nothing)
     form = CredentialsForm("client-123", nothing)
     form.secret.value = SECRET  # typed, not yet saved: the snapshot still shows it empty
     reveal = SecretReveal("OAuth Client Secret", Secret(SECRET))
     reveal.toggle.value = True  # even while revealed, the snapshot is masked
-    panel = AuthorizationPanel()
-    panel.set_url("http://127.0.0.1:1/authorize?client_id=abc&state=xyz&scope=read%3Ame")
     return {
         "checklist": (checklist._repr_mimebundle_(), checklist),
         "picker": (picker._repr_mimebundle_(), picker),
         "form": (form._repr_mimebundle_(), form),
         "reveal": (reveal._repr_mimebundle_(), reveal),
-        "panel": ({"text/html": panel._repr_html_()}, panel),
     }
 
 
@@ -253,9 +249,8 @@ def test_every_widget_offers_a_live_view_and_a_static_html_snapshot():
     for name, (bundle, _) in bundles().items():
         assert bundle.get("text/html"), name
         assert "children=(" not in str(bundle), name
-        if name != "panel":  # the panel is plain display outputs, no widget
-            assert bundle[WIDGET_VIEW]["model_id"], name
-            assert "children=(" not in bundle["text/plain"]
+        assert bundle[WIDGET_VIEW]["model_id"], name
+        assert "children=(" not in bundle["text/plain"]
 
 
 def test_no_snapshot_holds_a_secret():
@@ -268,8 +263,8 @@ def test_no_snapshot_holds_a_secret():
 def test_snapshots_show_what_the_widget_shows_now():
     found = bundles()
     checklist_html = found["checklist"][0]["text/html"]
-    assert re.search(r"☑\s*1\. \[Create\]", checklist_html)
-    assert re.search(r"☐\s*2\. \[Permissions\]", checklist_html)
+    assert re.search(r"☐\s*1\. \[Create\] Create an Atlassian account", checklist_html)
+    assert re.search(r"☑\s*2\. \[Create\] Create an OAuth 2.0 integration", checklist_html)
     assert "https://app.merge.dev/oauth/callback" in checklist_html
     picker_html = found["picker"][0]["text/html"]
     assert "Selected (3)" in picker_html
@@ -278,8 +273,6 @@ def test_snapshots_show_what_the_widget_shows_now():
     assert "missing" not in picker_html  # offline_access is selected: no such warning
     form_html = found["form"][0]["text/html"]
     assert "client-123" not in form_html and "value=" not in form_html
-    panel_html = found["panel"][0]["text/html"]
-    assert "http://127.0.0.1:1/authorize?client_id=abc&amp;state=xyz" in panel_html
 
 
 def test_displaying_a_widget_goes_through_the_mimebundle(monkeypatch):

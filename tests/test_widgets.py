@@ -13,7 +13,6 @@ from atlassian_playbook.presets import preset
 from atlassian_playbook.redact import Secret
 from atlassian_playbook.scopes import OFFLINE_ACCESS
 from atlassian_playbook.widgets import (
-    AuthorizationPanel,
     ChecklistWidget,
     CredentialsForm,
     ScopePicker,
@@ -158,16 +157,6 @@ def test_checklist_widget_ticks_call_back_with_the_step_id():
     assert checklist.step("merge-credentials").values["OAuth Redirect URI"] in str(
         widget.widget.children
     )
-
-
-# --- AuthorizationPanel -----------------------------------------------------------------------
-
-
-def test_authorization_panel_outside_ipython_does_not_fail(capsys):
-    panel = AuthorizationPanel()
-    panel.set_url("http://127.0.0.1:1/authorize?client_id=a&state=b")
-    panel.show("waiting")
-    assert panel.url.endswith("state=b")
 
 
 @pytest.mark.parametrize("profile", ["merge", "clerk", "custom"])
