@@ -157,9 +157,14 @@ def test_merge_preset_is_exactly_the_partner_set_plus_offline_access():
 
 
 def test_clerk_preset_asks_offline_access_only_when_told():
-    assert preset("clerk") == ("read:me",)
-    assert preset("clerk", offline_access=True) == ("read:me", "offline_access")
-    assert preset("clerk", offline_access=False) == ("read:me",)
+    # Clerk's personal data declaration confirms the reporting API, so it asks for its scope.
+    assert preset("clerk") == ("read:me", "report:personal-data")
+    assert preset("clerk", offline_access=True) == (
+        "read:me",
+        "report:personal-data",
+        "offline_access",
+    )
+    assert preset("clerk", offline_access=False) == ("read:me", "report:personal-data")
 
 
 def test_minimal_preset_is_the_configs_default():
@@ -298,7 +303,10 @@ def test_console_apis_for_minimal_and_clerk():
         "Jira API",
         "Confluence API",
     ]
-    assert console_apis_for(preset("clerk", offline_access=True)) == ["User identity API"]
+    assert console_apis_for(preset("clerk", offline_access=True)) == [
+        "User identity API",
+        "Personal data reporting API",
+    ]
     assert console_apis_for(["offline_access"]) == []
     everything = ["read:me", "read:jira-user", "read:space:confluence", "report:personal-data"]
     assert console_apis_for(everything) == list(CONSOLE_APIS)
