@@ -66,6 +66,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_SERVING = re.compile(rb"http://127\.0\.0\.1:(\d+)/")
+
+
+def wait_for_jupyter_port(proc: subprocess.Popen, log_path: Path, patience: float) -> int:
+    """The port a ``jupyter lab --port=0`` bound, read from its log. The OS picks it as the
+    server binds, so no other process can take it first (a port probed free and handed over
+    can be, on a busy machine running tests in parallel)."""
+    deadline = time.monotonic() + patience
+    while True:
+        found = _SERVING.search(log_path.read_bytes())
+        if found:
+            return int(found.group(1))
+        if proc.poll() is not None:
+            tail = log_path.read_text()[-3000:]
+            raise RuntimeError(f"jupyter lab exited {proc.returncode}: {tail}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"jupyter lab bound no port in {patience:.0f} s; see {log_path}")
+        time.sleep(0.1)  # polling interval while the server starts, not a delay
+
+
 # --- the notebook files ---------------------------------------------------------------------
 
 
@@ -101,9 +121,9 @@ class JupyterLab:
 
     def __init__(self, root_dir: Path, home: Path, log_path: Path) -> None:
         self.root_dir, self.home, self.log_path = root_dir, home, log_path
-        self.port = free_port()
+        self.port = 0  # the OS picks it when the server binds: see start()
         self.token = secrets.token_hex(16)
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = ""
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -187,6 +207,12 @@ class JupyterLab:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped as one
         )
+        try:
+            self.port = wait_for_jupyter_port(self.proc, self.log_path, 60)
+        except RuntimeError:
+            self.stop()
+            raise
+        self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         with httpx.Client(trust_env=False, timeout=2) as http:
             while True:

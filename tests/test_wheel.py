@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import httpx
 import pytest
 
 from atlassian_playbook.manifest import notebooks
+
+from .browser_support import wait_for_jupyter_port
 
 pytestmark = [pytest.mark.wheel, pytest.mark.xdist_group("wheel")]
 
@@ -165,18 +166,12 @@ def test_a_batch_plan_on_the_installed_notebook_must_name_its_workspace(installe
     assert not list(installed.venv.rglob(".playbook"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_jupyter_lab_serves_the_workspace_notebooks(installed):
     ws = installed.outside / "lab-ws"
     _checked(installed.run(installed.bin("atlassian-playbook"), "init", str(ws),
                            cwd=installed.outside))
-    port, token = _free_port(), secrets.token_hex(16)
-    command = [installed.bin("jupyter"), "lab", "--no-browser", f"--port={port}",
+    token = secrets.token_hex(16)
+    command = [installed.bin("jupyter"), "lab", "--no-browser", "--port=0",
                "--port-retries=0", "--ServerApp.ip=127.0.0.1",
                f"--IdentityProvider.token={token}", "--ServerApp.terminals_enabled=False"]
     if os.geteuid() == 0:
@@ -186,8 +181,8 @@ def test_jupyter_lab_serves_the_workspace_notebooks(installed):
         server = subprocess.Popen(command, cwd=ws, env=installed.environment(), stdout=output,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
+        base = f"http://127.0.0.1:{wait_for_jupyter_port(server, log, 180)}"
         deadline = time.monotonic() + 180
         with httpx.Client(trust_env=False, timeout=5) as http:
             while True:
