@@ -133,6 +133,14 @@ def test_plain_block_holds_every_value_unwrapped(profile):
     assert _secret_like(plain) == []
 
 
+def test_plain_block_says_why_its_numbers_skip():
+    checklist = build_checklist("merge")
+    plain = checklist.to_plain()
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. ", plain, re.M)]
+    assert numbers != list(range(1, len(numbers) + 1))  # a step without values is left out
+    assert "the numbers are the checklist's" in plain
+
+
 def test_copyable_values_are_the_literal_ones():
     checklist = build_checklist("merge", app_name="Acme Sync")
     assert checklist.step("create-app").copyable == ("Console", "Name")

@@ -184,6 +184,8 @@ class Checklist:
         ]
         if self.placeholders:
             out.append("Replace every <REPLACE: ...> value before you start.")
+        if any(not step.values for step in self.steps):
+            out.append("Steps with nothing to enter are left out; the numbers are the checklist's.")
         for number, step in enumerate(self.steps, 1):
             if not step.values:
                 continue
