@@ -51,6 +51,7 @@ BUNDLED = [
     ("nango", "Nango", "fixed", "https://api.nango.dev/oauth/callback", None, None),
     ("paragon", "Paragon", "fixed", "https://passport.useparagon.com/oauth", None, None),
     ("unified-to", "Unified.to", "fixed", "https://api.unified.to/oauth/code", None, None),
+    ("postman", "Postman", "fixed", "https://oauth.pstmn.io/v1/callback", None, False),
 ]
 
 
