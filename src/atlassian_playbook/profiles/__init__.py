@@ -32,6 +32,7 @@ from ._model import (
     ProfileHandoff,
     ProfileScopes,
     ProfileStep,
+    is_loopback_host,
 )
 from ._parse import parse
 
@@ -52,6 +53,7 @@ __all__ = [
     "get_profile",
     "load_profile",
     "resolve_profile",
+    "is_loopback_host",
 ]
 
 

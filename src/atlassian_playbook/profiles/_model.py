@@ -90,7 +90,7 @@ class ProfileCallback:
             return given
         if self.rule == "fixed":
             return self.url
-        if self.rule == "partner-shows" and configured and not _is_loopback(configured):
+        if self.rule == "partner-shows" and configured and not is_loopback_host(configured):
             return configured
         return None
 
@@ -217,5 +217,6 @@ class Profile:
         }
 
 
-def _is_loopback(url: str) -> bool:
+def is_loopback_host(url: str) -> bool:
+    """True for a URL on this machine, whatever its scheme: no partner can reach it."""
     return (urlsplit(url).hostname or "") in ("localhost", "127.0.0.1", "::1")

@@ -13,18 +13,23 @@ ever carries a secret: the client-secret steps say where to copy it from and whe
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .config import DEFAULT_REDIRECT_URI
-from .errors import ConfigError
-from .presets import preset
-from .profiles import DEFAULT_PROFILE, TABS, Profile, ProfileStep, get_profile, profile_names
-from .scopes import (
+from ..config import DEFAULT_REDIRECT_URI
+from ..errors import ConfigError
+from ..presets import preset
+from ..profiles import (
+    DEFAULT_PROFILE,
+    TABS,
+    Profile,
+    ProfileStep,
+    get_profile,
+    is_loopback_host,
+    profile_names,
+)
+from ..scopes import (
     OFFLINE_ACCESS,
     ScopeWarning,
     catalog,
@@ -32,6 +37,7 @@ from .scopes import (
     console_apis_for,
     validate_scopes,
 )
+from ._model import Checklist, ChecklistStep, is_placeholder, placeholder
 
 __all__ = [
     "PROFILES",  # noqa: F822 (module __getattr__: the registry, read when first asked for)
@@ -45,8 +51,6 @@ __all__ = [
 
 CONSOLE_URL = "https://developer.atlassian.com/console/myapps/"
 PERSONAL_DATA_CONFIRMATION = "I confirm I have implemented the Personal Data Reporting API"
-
-_PLACEHOLDER = re.compile(r"<REPLACE: [^>]*>")
 
 POLICY_NOTE = (
     "Atlassian's policy: a vendor builds ONE distributable OAuth 2.0 (3LO) app, shares it "
@@ -68,169 +72,6 @@ def __getattr__(name: str):
     if name == "PROFILES":
         return profile_names()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _replace(what: str) -> str:
-    """A value the user must fill in; rendered visibly and listed by ``Checklist.placeholders``."""
-    return f"<REPLACE: {what}>"
-
-
-def is_placeholder(value: str) -> bool:
-    """True when ``value`` still contains a ``<REPLACE: ...>`` marker."""
-    return bool(_PLACEHOLDER.search(value))
-
-
-@dataclass(frozen=True)
-class ChecklistStep:
-    """One thing to do in the console (or the partner's dashboard).
-
-    ``id`` is stable across releases: persist ticked progress by it. ``values`` are the exact
-    values to enter, by field label (placeholders look like ``<REPLACE: ...>``); ``detail`` says
-    why, and what goes wrong otherwise. ``required=False`` marks advice or optional fields.
-    ``copyable`` names the values that are literal text to paste (a URL, a name, scopes), the
-    ones a copy button makes sense for: not an instruction ("the Secret from the console's
-    Settings tab"), a choice to click ("Sharing") or a placeholder still to replace.
-    """
-
-    id: str
-    tab: str
-    title: str
-    values: dict[str, str] = field(default_factory=dict)
-    detail: str = ""
-    required: bool = True
-    copyable: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Checklist:
-    """The steps for one profile, plus what they were built from."""
-
-    profile: str
-    policy_note: str
-    steps: tuple[ChecklistStep, ...]
-    scopes: tuple[str, ...]
-    callback_url: str
-    console_apis: tuple[str, ...] = ()
-    warnings: tuple[ScopeWarning, ...] = ()
-    title: str = ""
-
-    def step(self, step_id: str) -> ChecklistStep:
-        """The step with ``step_id``; :class:`KeyError` when the profile has none."""
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
-
-    @property
-    def placeholders(self) -> list[tuple[str, str]]:
-        """``(step id, field)`` of every value still to be replaced."""
-        return [(s.id, k) for s in self.steps for k, v in s.values.items() if is_placeholder(v)]
-
-    def to_dict(self) -> dict:
-        """JSON-ready: the CLI's ``--json`` output and the notebooks' widget state."""
-        return {
-            "profile": self.profile,
-            "policy_note": self.policy_note,
-            "callback_url": self.callback_url,
-            "scopes": list(self.scopes),
-            "console_apis": list(self.console_apis),
-            "warnings": [dataclasses.asdict(w) for w in self.warnings],
-            "placeholders": [{"step": s, "field": f} for s, f in self.placeholders],
-            "steps": [
-                {**dataclasses.asdict(step), "values": dict(step.values)} for step in self.steps
-            ],
-        }
-
-    def to_markdown(self) -> str:
-        """A Markdown task list grouped by tab, for a notebook cell or a ticket."""
-        lines = [
-            f"# Atlassian developer console checklist: {self.title or self.profile}",
-            "",
-            f"> {self.policy_note}",
-            "",
-            f"- Callback URL: `{self.callback_url}`",
-            f"- Scopes: {' '.join(f'`{s}`' for s in self.scopes)}",
-            f"- Permissions-tab APIs: {', '.join(self.console_apis) or 'none'}",
-        ]
-        if self.placeholders:
-            lines.append("- Replace every `<REPLACE: ...>` value before you start.")
-        for warning in self.warnings:
-            lines.append(f"- **Warning:** {warning.message} {warning.hint}")
-        tab = None
-        for number, step in enumerate(self.steps, 1):
-            if step.tab != tab:
-                tab = step.tab
-                lines += ["", f"## {_where(tab)}", ""]
-            optional = " *(optional)*" if not step.required else ""
-            lines.append(f"- [ ] **{number}. {step.title}**{optional} <!-- {step.id} -->")
-            for label, value in step.values.items():
-                lines.append(f"    - {label}: `{value}`")
-            if step.detail:
-                lines.append(f"    - *Why:* {step.detail}")
-        return "\n".join(lines) + "\n"
-
-    def to_plain(self) -> str:
-        """Only the values, one ``Label: value`` per line and never wrapped, under each step's
-        number and title: the block to paste into a ticket or a chat (``checklist --plain``).
-
-        It holds what the steps hold, so no secret: where the client secret goes is an
-        instruction, never its value.
-        """
-        out = [
-            f"Atlassian app values: {self.title or self.profile} (profile {self.profile})",
-            f"Callback URL: {self.callback_url}",
-            f"Scopes: {' '.join(self.scopes)}",
-            f"Permissions-tab APIs: {', '.join(self.console_apis) or 'none'}",
-        ]
-        if self.placeholders:
-            out.append("Replace every <REPLACE: ...> value before you start.")
-        if any(not step.values for step in self.steps):
-            out.append("Steps with nothing to enter are left out; the numbers are the checklist's.")
-        for number, step in enumerate(self.steps, 1):
-            if not step.values:
-                continue
-            optional = " (optional)" if not step.required else ""
-            out += ["", f"{number}. {step.title}{optional} [{_where(step.tab)}]"]
-            out += [f"   {label}: {value}" for label, value in step.values.items()]
-        return "\n".join(out) + "\n"
-
-    def to_text(self) -> str:
-        """Plain text for the terminal, wrapped at 100 columns."""
-        # No breaks inside scope names (manage:jira-configuration) or URLs.
-        wrap = textwrap.TextWrapper(
-            width=100, subsequent_indent="        ", break_on_hyphens=False, break_long_words=False
-        )
-        top = textwrap.TextWrapper(
-            width=100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False
-        )
-        out = [
-            f"Atlassian developer console checklist: {self.title or self.profile} "
-            f"(profile {self.profile})",
-            *top.wrap(self.policy_note),
-            f"Callback URL: {self.callback_url}",
-            *top.wrap(f"Scopes: {' '.join(self.scopes)}"),
-            f"Permissions-tab APIs: {', '.join(self.console_apis) or 'none'}",
-        ]
-        if self.placeholders:
-            out.append("Replace every <REPLACE: ...> value before you start.")
-        for warning in self.warnings:
-            out += top.wrap(warning.one_line())
-        tab = None
-        for number, step in enumerate(self.steps, 1):
-            if step.tab != tab:
-                tab = step.tab
-                out += ["", f"[{_where(tab)}]"]
-            optional = " (optional)" if not step.required else ""
-            out.append(f"{number:>2}. [ ] {step.title}{optional}  ({step.id})")
-            for label, value in step.values.items():
-                out += wrap.wrap(f"        {label}: {value}")
-            if step.detail:
-                out += wrap.wrap(f"        Why: {step.detail}")
-        return "\n".join(out) + "\n"
-
-
-def _where(tab: str) -> str:
-    return "Partner dashboard" if tab == "Partner" else f"{tab} tab"
 
 
 def _step(
@@ -259,10 +100,6 @@ def _check_url(name: str, value: str | None, *, setting: str | None = None) -> N
             f"Give the full URL, e.g. {DEFAULT_REDIRECT_URI if 'allback' in name else 'https://...'}.",
             setting=setting,
         )
-
-
-def _is_loopback(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in ("localhost", "127.0.0.1", "::1")
 
 
 def _slug(text: str) -> str:
@@ -336,14 +173,14 @@ def build_checklist(
         if prof.callback.rule == "fixed":
             callback_url = prof.callback.url
         elif prof.callback.rule == "partner-shows":
-            callback_url = _replace(prof.callback.shown_as)
+            callback_url = placeholder(prof.callback.shown_as)
         else:
             callback_url = DEFAULT_REDIRECT_URI
     _check_url("Callback URL", callback_url, setting="ATLASSIAN_REDIRECT_URI")
     if (
         not is_placeholder(callback_url)
         and urlsplit(callback_url).scheme == "http"
-        and not _is_loopback(callback_url)
+        and not is_loopback_host(callback_url)
         and "callback-not-https" not in prof.skip_warnings
     ):
         warnings.append(
@@ -356,10 +193,10 @@ def build_checklist(
     _check_url("Privacy policy URL", privacy_policy_url)
     _check_url("Terms of service URL", terms_url)
 
-    name = app_name or _replace("your product's name, as users should see it when consenting")
-    vendor = vendor_name or _replace("your company's name")
-    privacy = privacy_policy_url or _replace("https URL of your privacy policy")
-    terms = terms_url or _replace("https URL of your terms of service")
+    name = app_name or placeholder("your product's name, as users should see it when consenting")
+    vendor = vendor_name or placeholder("your company's name")
+    privacy = privacy_policy_url or placeholder("https URL of your privacy policy")
+    terms = terms_url or placeholder("https URL of your terms of service")
 
     steps: list[ChecklistStep] = []
     add = steps.append
@@ -545,7 +382,7 @@ def build_checklist(
     if stores_personal_data is None:
         who = prof.partner or "the app"
         pd_values = {
-            "Personal data declaration": _replace(
+            "Personal data declaration": placeholder(
                 f"Yes or No: check whether {who} stores personal data from Atlassian"
             )
         }
