@@ -55,6 +55,7 @@ __all__ = [
     "ParityRecordError",
     "CallbackError",
     "CallbackTimeout",
+    "WaitCancelled",
     "StateMismatch",
     "MissingCode",
     "ConsentDenied",
@@ -115,7 +116,11 @@ class ProfileError(ConfigError):
     default_hint = "Compare the file with a bundled one: `atlassian-playbook profiles show custom`."
 
     def __init__(
-        self, message: str, hint: str | None = None, *, path: str | None = None,
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        path: str | None = None,
         key: str | None = None,
     ) -> None:
         super().__init__(message, hint)
@@ -194,6 +199,15 @@ class ParityRecordError(PlaybookError):
 
 class CallbackError(PlaybookError):
     """The authorization redirect did not bring back a usable code."""
+
+
+class WaitCancelled(CallbackError):
+    """The wait for the callback was stopped by the person: Cancel, Ctrl-C or the notebook's
+    stop button. Nothing was exchanged or stored. In IPython it shows as its message and hint
+    (``_render_traceback_``): a choice the person made is not a crash."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"⏹ {self.message}", f"hint: {self.hint}"]
 
 
 class CallbackTimeout(CallbackError):

@@ -1,25 +1,8 @@
-"""Catching the authorization redirect: a one-shot loopback listener, or a pasted URL.
-
-When the callback URL is ``http://127.0.0.1:PORT/...`` or ``http://localhost:PORT/...`` the
-playbook listens there itself, for exactly one redirect, then stops. Otherwise (a remote
-JupyterHub, a partner's callback such as Merge's or Clerk's) the user pastes the URL the
-browser landed on: the code in it is single-use and short-lived, so the exchange still works
-from here.
-
-The page shown to the browser never contains the code; the listener logs request lines with
-the query reduced to its parameter names, and prints nothing (a browser that hangs up is logged at
-debug level, not as a traceback on the notebook's stderr).
-
-A wait can be watched and stopped (:class:`WaitControl`, handed in by a :func:`watching`
-block, as notebook 04's countdown and Cancel button do); an interrupt (Ctrl-C, the notebook's
-stop button) ends it the same way, as :class:`WaitCancelled`, which shows as a message, not a
-traceback.
-"""
+"""The one-shot loopback listener: it catches exactly one redirect, shows the browser a page
+without the code, and logs request lines with the query reduced to its parameter names."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import errno
 import hmac
 import html
@@ -28,138 +11,21 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import CallbackError, CallbackTimeout, ConfigError, MissingCode, StateMismatch
-from .redact import get_logger, redact
-
-if TYPE_CHECKING:
-    from .oauth import AuthorizationRequest, OAuthClient
-
-__all__ = [
-    "is_loopback",
-    "callback_difference",
-    "CallbackListener",
-    "WaitCancelled",
-    "WaitControl",
-    "watching",
-    "read_pasted_url",
-    "obtain_code",
-]
+from ..errors import (
+    CallbackError,
+    CallbackTimeout,
+    ConfigError,
+    StateMismatch,
+    WaitCancelled,
+)
+from ..redact import get_logger, redact
+from ._urls import LOOPBACK_HOSTS, is_loopback
+from ._wait import WaitControl, current_control
 
 logger = get_logger(__name__)
-
-LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
-
-
-def is_loopback(redirect_uri: str) -> bool:
-    """True for a plain-http URL on this machine (``127.0.0.1``, ``localhost``, ``[::1]``).
-
-    Only such a callback can be caught by :class:`CallbackListener`; anything else needs
-    paste mode.
-    """
-    try:
-        parts = urlsplit(redirect_uri.strip())
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except (AttributeError, ValueError):
-        return False
-    return parts.scheme == "http" and (parts.hostname or "").lower() in LOOPBACK_HOSTS
-
-
-def callback_difference(configured: str, registered: list[str] | tuple[str, ...]) -> str | None:
-    """How ``configured`` misses the nearest of the ``registered`` callback URLs, in words a
-    person can act on (``"... only by a trailing slash"``), or ``None`` when it is one of them.
-
-    Atlassian compares the redirect_uri as a string: scheme, host, port, path and trailing
-    slash all count, and ``localhost`` is not ``127.0.0.1``.
-    """
-    if configured in registered:
-        return None
-    if not registered:
-        return "no callback URL is registered on the app"
-    mine = urlsplit(configured)
-
-    def parts(url: str):
-        other = urlsplit(url)
-        try:
-            ports = (mine.port, other.port)
-        except ValueError:
-            ports = (None, None)
-        return [
-            (
-                "a trailing slash",
-                mine.path.rstrip("/") == other.path.rstrip("/") and mine.path != other.path,
-            ),
-            ("the scheme", mine.scheme != other.scheme),
-            ("the host", (mine.hostname or "") != (other.hostname or "")),
-            ("the port", ports[0] != ports[1]),
-            ("the path", mine.path.rstrip("/") != other.path.rstrip("/")),
-            ("the query", mine.query != other.query),
-            ("upper/lower case", configured.lower() == url.lower()),
-        ]
-
-    differences = {url: [name for name, differs in parts(url) if differs] for url in registered}
-    best = min(registered, key=lambda url: len(differences[url]))
-    what = differences[best]
-    if "upper/lower case" in what:
-        what = ["upper/lower case"]
-    if not what:
-        return f"it differs from {best}"
-    joined = " and ".join(what) if len(what) < 3 else ", ".join(what[:-1]) + " and " + what[-1]
-    only = "only " if len(what) == 1 else ""
-    return f"it differs from the registered {best} {only}by {joined}"
-
-
-class WaitCancelled(CallbackError):
-    """The wait for the callback was stopped by the person: Cancel, Ctrl-C or the notebook's
-    stop button. Nothing was exchanged or stored. In IPython it shows as its message and hint
-    (``_render_traceback_``): a choice the person made is not a crash."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"⏹ {self.message}", f"hint: {self.hint}"]
-
-
-class WaitControl:
-    """A wait that a person watches and may stop.
-
-    ``on_tick(seconds_left)`` is called about once a second from the waiting thread (a
-    countdown); :meth:`cancel` may be called from any thread (a button's click handler) and
-    ends the wait within a fraction of a second.
-    """
-
-    # How often the waiting thread looks at the clock and the cancel flag.
-    SLICE = 0.2
-
-    def __init__(self, on_tick: Callable[[float], object] | None = None) -> None:
-        self.on_tick = on_tick
-        self._cancelled = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-
-_controls: contextvars.ContextVar[WaitControl | None] = contextvars.ContextVar(
-    "atlassian_playbook_wait_control", default=None
-)
-
-
-@contextlib.contextmanager
-def watching(control: WaitControl) -> Iterator[WaitControl]:
-    """Every :meth:`CallbackListener.wait` inside this block reports to ``control`` and stops
-    when it is cancelled: how notebook 04 puts a countdown and a Cancel button on the login
-    that :func:`~.connection.login` runs, without each layer passing them along."""
-    token = _controls.set(control)
-    try:
-        yield control
-    finally:
-        _controls.reset(token)
 
 
 _PAGE = """<!doctype html>
@@ -410,7 +276,7 @@ class CallbackListener:
         """
         if self._server is None and not self._done.is_set():
             self.start()
-        control = control or _controls.get()
+        control = control or current_control()
         try:
             arrived = self._wait_for_callback(timeout, control)
         except KeyboardInterrupt:
@@ -461,7 +327,7 @@ class CallbackListener:
         )
 
     def _handle(self, handler: _Handler) -> None:
-        from .oauth import parse_callback_params
+        from ..oauth import parse_callback_params
 
         hosts = handler.headers.get_all("Host") or []
         if len(hosts) != 1 or hosts[0].strip().lower() not in self._authorities:
@@ -530,53 +396,3 @@ def _state_matches(state: str | None, expected: str) -> bool:
     return state is not None and hmac.compare_digest(
         state.encode("utf-8"), expected.encode("utf-8")
     )
-
-
-def read_pasted_url(text: str) -> str:
-    """The URL a user pasted, without surrounding whitespace, quotes or angle brackets.
-
-    Raises :class:`MissingCode` for an empty paste.
-    """
-    url = (text or "").strip()
-    while len(url) >= 2 and url[0] + url[-1] in ('""', "''", "<>", "``", "()"):
-        url = url[1:-1].strip()
-    url = url.strip("\"'` \t\r\n")
-    # A terminal may wrap a long URL: drop whitespace that crept inside.
-    url = "".join(url.split())
-    if not url:
-        raise MissingCode("Nothing was pasted.")
-    return url
-
-
-def obtain_code(
-    oauth: OAuthClient,
-    request: AuthorizationRequest,
-    *,
-    mode: Literal["listen", "paste"] = "listen",
-    open_browser: Callable[[str], object] | None = None,
-    paste: Callable[[], str] | None = None,
-    timeout: float = 300.0,
-) -> str:
-    """Send the user to ``request.url`` and bring back the authorization code.
-
-    ``listen``: the listener is bound *before* the browser is opened, then waits up to
-    ``timeout`` seconds. ``paste``: ``paste()`` returns the URL the browser landed on. Either
-    way the result goes through :meth:`OAuthClient.parse_callback` (state check included).
-    """
-    if mode == "listen":
-        with CallbackListener(request.redirect_uri, request.state) as listener:
-            if open_browser is not None:
-                open_browser(request.url)
-            url = listener.wait(timeout)
-    elif mode == "paste":
-        if paste is None:
-            raise CallbackError(
-                "Paste mode needs a way to read the pasted URL.",
-                "Pass paste= (e.g. input) or use listen mode with a loopback callback URL.",
-            )
-        if open_browser is not None:
-            open_browser(request.url)
-        url = read_pasted_url(paste())
-    else:
-        raise ValueError(f"mode must be 'listen' or 'paste', not {mode!r}")
-    return oauth.parse_callback(url, request.state)
