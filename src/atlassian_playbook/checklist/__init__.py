@@ -421,6 +421,28 @@ def build_checklist(
         )
     )
 
+    # FACTS.md: "Your site admin must authorize this app" is shown at consent when a site's
+    # Connected apps setting "User installed apps" is not Allowed; the fix is the admin's.
+    add(
+        _step(
+            "distribution-site-admin",
+            "Distribution",
+            "If consent says \"Your site admin must authorize this app\": what the site admin does",
+            {
+                "Site admin allows it": "Atlassian Administration > Apps > Sites > the site > "
+                "Connected apps: User installed apps: Allowed",
+                "Or a site admin": "consents to the app once: the app is then authorized on "
+                "that site",
+            },
+            "A site whose admins do not allow user-installed apps refuses everyone else's "
+            "consent with this message (the setting is Allowed by default). There is no "
+            "pending-approval screen and nothing to change in the console: the person who saw "
+            "it asks a site admin to change the setting or to complete the consent.",
+            required=False,
+            prose=["Site admin allows it", "Or a site admin"],
+        )
+    )
+
     # --- the partner's own steps ---
     for step in prof.steps:
         if step.at == "end":
