@@ -58,7 +58,9 @@ def test_doctor_strict_fails_on_a_warning_and_help_documents_the_exit_status(tmp
      "line 4, column 4", "indentation"),
     ("tab.yaml", "notebook: 09-health-check.ipynb\nruns:\n\t- account_id: a\n",
      "line 3, column 1", "tab"),
-    ("open.yaml", 'notebook: "09-health-check.ipynb\nruns: []\n', "line 3, column 1", "quote"),
+    ("quote.yaml", 'notebook: "09-health-check.ipynb\nruns: []\n', "line 3, column 1", "quote"),
+    ("bracket.yaml", "notebook: 09-health-check.ipynb\nruns: [{account_id: a}\n",
+     "line 3, column 1", "bracket"),
     ("comma.json", '{"notebook": "09-health-check.ipynb",\n "runs": [{"account_id": "a"},]\n}\n',
      "line 2, column 31", "trailing comma"),
 ])
