@@ -4,6 +4,7 @@ against the embedded emulator, and reads what the user reads."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,8 @@ def test_doctor_strict_fails_on_a_warning_and_help_documents_the_exit_status(tmp
     strict = run_cli(["doctor", "--strict"], cli_env(tmp_path, ATLASSIAN_SCOPES=WITHOUT_OFFLINE),
                      tmp_path)
     assert strict.returncode == 1
-    assert strict.stdout.splitlines()[-1].startswith("No check failed, but --strict fails on 1 warning: ")
+    summary = strict.stdout.splitlines()[-1]
+    assert summary.startswith("No check failed, but --strict fails on 1 warning: ")
 
     clean = run_cli(["doctor", "--strict"], cli_env(tmp_path, ATLASSIAN_SCOPES=WITH_OFFLINE),
                     tmp_path)
@@ -108,3 +110,20 @@ def test_demo_ends_with_the_next_three_things_to_do(tmp_path):
     assert "jupyter lab" in steps[1] and "atlassian-playbook init" in steps[1]
     assert "ATLASSIAN_CLIENT_ID" in steps[2] and "ATLASSIAN_CLIENT_SECRET" in steps[2]
     assert "checklist --profile" in steps[2] and "login" in steps[2]
+
+
+def test_next_steps_in_a_workspace_skip_init_and_say_how_to_get_jupyterlab(tmp_path,
+                                                                            monkeypatch):
+    from atlassian_playbook import demo
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01-overview.ipynb").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    found = demo.next_steps(tmp_path / "site" / "index.html", Path(".env"))
+    assert "init" not in found and "cd " not in found and "in .env," in found
+
+    real_find_spec = demo.importlib.util.find_spec
+    monkeypatch.setattr(demo.importlib.util, "find_spec",
+                        lambda name: None if name == "jupyterlab" else real_find_spec(name))
+    absent = demo.next_steps(tmp_path / "site" / "index.html", Path(".env"))
+    assert "pip install 'atlassian-oauth-playbook[lab]'`, then `" in absent

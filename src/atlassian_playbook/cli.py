@@ -437,7 +437,7 @@ def cmd_init(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(output_dir=args.output)
+    return run_demo(output_dir=args.output, env_file=args.env_file)
 
 
 def cmd_batch(args) -> int:
