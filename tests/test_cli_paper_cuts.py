@@ -127,3 +127,10 @@ def test_next_steps_in_a_workspace_skip_init_and_say_how_to_get_jupyterlab(tmp_p
                         lambda name: None if name == "jupyterlab" else real_find_spec(name))
     absent = demo.next_steps(tmp_path / "site" / "index.html", Path(".env"))
     assert "pip install 'atlassian-oauth-playbook[lab]'`, then `" in absent
+
+
+def test_a_missing_plan_says_where_it_was_looked_for(tmp_path):
+    batch = run_cli(["batch", "nightly.yaml"], cli_env(tmp_path), tmp_path)
+    assert batch.returncode == 1
+    assert f"nightly.yaml does not exist (in {tmp_path.resolve()})" in batch.stderr
+    assert "examples/batch-plan.yaml" in batch.stderr

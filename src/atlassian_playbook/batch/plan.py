@@ -290,7 +290,9 @@ def load_plan(path: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> Plan:
         raise PlanError(f"{path} is not a plan file ({path.suffix or 'no suffix'}).",
                         f"Use one of: {', '.join(PLAN_READERS)}.")
     if not path.is_file():
-        raise PlanError(f"The plan {path} does not exist.", "Check the path.")
+        raise PlanError(f"The plan {path} does not exist (in {Path.cwd()}).",
+                        "Check the path, which is relative to this folder; "
+                        "examples/batch-plan.yaml shows a plan to start from.")
     try:
         data = reader(path)
     except PlanError:
