@@ -65,3 +65,28 @@ def test_logger_and_http_trace_are_redacted(caplog):
             )
     assert len(caplog.records) >= 3
     assert TOKEN not in caplog.text
+
+
+def test_placeholders_in_hints_and_docs_are_left_as_written():
+    for text in [
+        "Paste the whole URL, including ?code=...&state=...",
+        "callback?code=…&state=…",
+        "callback?code=CODE&state=STATE",
+        "https://cb/?code=YOUR_CODE",
+        '{"access_token": "<access token>", "refresh_token": "{refresh_token}"}',
+        "Authorization: Bearer ACCESS_TOKEN",
+        "grant_type=refresh_token&refresh_token=REFRESH_TOKEN",
+    ]:
+        assert redact(text) == text, text
+
+
+def test_values_that_only_resemble_placeholders_are_still_masked():
+    import secrets
+
+    real = [secrets.token_urlsafe(32) for _ in range(200)]
+    real += ["eyJhbGciOiJIUzI1NiJ9.e30.abc", "ATOA1234ABCD", "CODE1", "ABCDEFGHIJKLMNOP",
+             "SECRET_SAUCE_42", "a...b", "..x", "TOKENS_ARE_HERE"]
+    for value in real:
+        for text in (f"?code={value}&state=x", f'{{"access_token": "{value}"}}',
+                     f"Authorization: Bearer {value}"):
+            assert value not in redact(text), text

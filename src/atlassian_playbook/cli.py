@@ -101,8 +101,8 @@ def cmd_doctor(args) -> int:
     if args.json:
         _print_json(report.to_dict())
     else:
-        print(report.to_text())
-    return EXIT_OK if report.ok else EXIT_FAILED
+        print(report.to_text(strict=args.strict))
+    return report.exit_code(strict=args.strict)
 
 
 def cmd_scopes_list(args) -> int:
@@ -437,7 +437,7 @@ def cmd_init(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(output_dir=args.output)
+    return run_demo(output_dir=args.output, env_file=args.env_file)
 
 
 def cmd_batch(args) -> int:
@@ -527,7 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--record", metavar="FILE",
                         help="also save the shape of every answer (no values) to FILE, with "
                         "verify's API calls when logged in: attach it to bug reports")
+    doctor.add_argument("--strict", action="store_true",
+                        help="exit 1 on a warning too (for CI: a missing offline_access)")
     json_flag(doctor)
+    # A warning is a working setup that costs later (no refresh token): failing on it would
+    # stop `doctor && login` for a deliberate choice, so only --strict does.
+    doctor.epilog = ("exit status: 0 when no check failed (warnings, such as a missing "
+                     "offline_access, print in the summary but pass); 1 when a check failed, "
+                     "or with --strict when a check warned; 2 for a usage error.")
 
     scopes = add("scopes", None, "browse and check scopes")
     scope_commands = scopes.add_subparsers(dest="scopes_command", required=True, metavar="ACTION")

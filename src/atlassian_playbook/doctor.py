@@ -25,7 +25,19 @@ from .errors import ConfigError, PlaybookError
 from .redact import redact
 from .verify import Check
 
-__all__ = ["DoctorReport", "run_doctor"]
+__all__ = ["DoctorReport", "Warned", "run_doctor"]
+
+
+@dataclass(frozen=True)
+class Warned(Check):
+    """A finding that fails nothing yet costs the user later (no ``offline_access``: no refresh
+    token, so the connection dies after an hour). Neither ok nor failed (``ok`` is None, as a
+    skipped check's), but its status is ``warning`` and the summary names it: a skipped line
+    is easy to read past."""
+
+    @property
+    def status(self) -> str:
+        return "warning"
 
 
 @dataclass
@@ -40,15 +52,24 @@ class DoctorReport:
 
     @property
     def ok(self) -> bool:
+        """No check failed (warnings allowed: see :meth:`exit_code`)."""
         return all(check.ok is not False for check in self.checks)
 
+    @property
+    def warnings(self) -> list[Check]:
+        return [check for check in self.checks if isinstance(check, Warned)]
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        """0 when no check failed, 1 when one did, or (``strict``) when one warned."""
+        return 0 if self.ok and not (strict and self.warnings) else 1
+
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "target": redact(self.target),
+        return {"ok": self.ok, "warnings": len(self.warnings), "target": redact(self.target),
                 "env_file": str(self.env_file) if self.env_file else None,
                 "token_store": str(self.token_store) if self.token_store else None,
                 "checks": [check.to_dict() for check in self.checks]}
 
-    def to_text(self) -> str:
+    def to_text(self, *, strict: bool = False) -> str:
         lines = [f"Target: {self.target}"]
         if self.env_file is not None:
             found = "" if self.env_file.is_file() else " (not found: defaults and environment)"
@@ -56,13 +77,24 @@ class DoctorReport:
         if self.token_store is not None:
             lines.append(f"Token store: {self.token_store}")
         for check in self.checks:
-            status = {True: "ok", False: "FAILED", None: "skipped"}[check.ok]
-            line = f"{status:<8}{check.name}: {check.detail}"
+            line = f"{check.status:<8}{check.name}: {check.detail}"
             if check.ok is not True and check.hint:
                 line += f"  hint: {check.hint}"
             lines.append(line)
-        lines.append("All checks passed." if self.ok else "Some checks failed.")
+        lines.append(self._summary(strict))
         return redact("\n".join(lines))
+
+    def _summary(self, strict: bool) -> str:
+        if not self.ok:
+            return "Some checks failed."
+        count = len(self.warnings)
+        if not count:
+            return "All checks passed."
+        noun = f"{count} warning{'s' if count > 1 else ''}"
+        said = self.warnings[0].detail if count == 1 else "see the warning lines above."
+        if strict:
+            return f"No check failed, but --strict fails on {noun}: {said}"
+        return f"All checks passed, {noun}: {said}"
 
 
 def _reachable(name: str, url: str) -> Check:
@@ -133,7 +165,7 @@ def _examine(target, record: str | os.PathLike[str] | None) -> DoctorReport:
     warnings = check_scopes(settings.scopes)
     checks.append(Check("scopes", True, " ".join(settings.scopes), None))
     for warning in warnings:
-        checks.append(Check(f"scopes: {warning.code}", None, warning.message, warning.hint))
+        checks.append(Warned(f"scopes: {warning.code}", None, warning.message, warning.hint))
 
     from .parity import Recorder
 

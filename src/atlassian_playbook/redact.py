@@ -5,7 +5,8 @@ Two mechanisms work together:
 * :class:`Secret` wraps a value whose ``repr``/``str`` is masked; creating one registers the
   value, so :func:`redact` masks it wherever it later appears in free text.
 * :func:`redact` also masks values by *shape*, for secrets the process never wrapped (a code in
-  a pasted URL, a token in a JSON body, an ``Authorization`` header).
+  a pasted URL, a token in a JSON body, an ``Authorization`` header), except an obvious
+  placeholder (``?code=...``, ``Bearer ACCESS_TOKEN``) so hints print as written.
 
 The mask is a short fingerprint (``«secret:1a2b3c»``): two masked tokens can be compared, for
 example to show that a refresh token rotated, without revealing either.
@@ -50,6 +51,13 @@ _PATTERNS = [
     re.compile(r"(\b[Bb]earer\s+)([A-Za-z0-9._~+/=-]+)()"),
     re.compile(r"(\b[Bb]asic\s+)([A-Za-z0-9+/=]{8,})()"),
 ]
+# What hints and docs write where a secret goes (`?code=...&state=...`, `Bearer ACCESS_TOKEN`,
+# `"refresh_token": "<refresh token>"`): left as written, or the hint reads `code=«secret:…»`.
+# No issued value looks like these: only dots, a capitals word naming the secret, or a word in
+# <> or {}; tokens and codes are random mixed-case strings.
+_PLACEHOLDER = re.compile(
+    r"\.{2,}|…+|(?:[A-Z]+_)*(?:CODE|TOKEN|SECRET|PASSWORD)|<[A-Za-z_ -]+>|\{[A-Za-z_ -]+\}"
+)
 
 
 def fingerprint(value: str) -> str:
@@ -122,6 +130,8 @@ class Secret:
 
 
 def _mask_match(match: re.Match[str]) -> str:
+    if _PLACEHOLDER.fullmatch(match.group(2)):
+        return match.group(0)
     return f"{match.group(1)}{mask(match.group(2))}{match.group(3)}"
 
 

@@ -233,14 +233,44 @@ def _canonical(parameters: Mapping[str, Any]) -> str:
     return json.dumps(parameters, sort_keys=True, default=str, separators=(",", ":"))
 
 
+def _syntax_error(path: Path, line: int, column: int, problem: str, hint: str) -> PlanError:
+    """Where a plan's syntax breaks (1-based line and column, as editors count) and how to fix
+    the usual cause; the parser's own message alone names no place a person can find."""
+    return PlanError(f"The plan {path} cannot be read: line {line}, column {column}: {problem}.",
+                     f"{hint} Compare with examples/batch-plan.yaml.")
+
+
 def _read_yaml(path: Path) -> Any:
     import yaml
 
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        if mark is None:
+            raise
+        problem = error.problem or error.context or "invalid YAML"
+        if error.context and error.context_mark and error.context_mark.line != mark.line:
+            problem += f" ({error.context} that starts on line {error.context_mark.line + 1})"
+        if "'\\t'" in problem:  # yaml writes the tab it found as '\t'
+            hint = "YAML indents with spaces only: replace the tab with spaces."
+        elif any(end in problem for end in ("end of stream", "<stream end>")):
+            hint = "A quote or bracket opened earlier is never closed: close it."
+        else:
+            hint = ("Check the indentation there: keys of one mapping start in the same column, "
+                    "and a list item's keys line up under its first one.")
+        raise _syntax_error(path, mark.line + 1, mark.column + 1, problem, hint) from None
 
 
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _syntax_error(path, error.lineno, error.colno, error.msg,
+                            "JSON allows no trailing comma, no comment and only double quotes "
+                            "(or write the plan in YAML).") from None
 
 
 # Plan readers by file suffix.
@@ -260,10 +290,14 @@ def load_plan(path: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> Plan:
         raise PlanError(f"{path} is not a plan file ({path.suffix or 'no suffix'}).",
                         f"Use one of: {', '.join(PLAN_READERS)}.")
     if not path.is_file():
-        raise PlanError(f"The plan {path} does not exist.", "Check the path.")
+        raise PlanError(f"The plan {path} does not exist (in {Path.cwd()}).",
+                        "Check the path, which is relative to this folder; "
+                        "examples/batch-plan.yaml shows a plan to start from.")
     try:
         data = reader(path)
-    except Exception as error:  # OSError, json's ValueError, yaml.YAMLError
+    except PlanError:
+        raise
+    except Exception as error:  # OSError, UnicodeDecodeError, an unmarked yaml.YAMLError
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise PlanError(f"The plan {path} cannot be read: {first_line}",
                         "Fix its syntax (YAML or JSON).") from None
