@@ -134,3 +134,19 @@ def test_a_missing_plan_says_where_it_was_looked_for(tmp_path):
     assert batch.returncode == 1
     assert f"nightly.yaml does not exist (in {tmp_path.resolve()})" in batch.stderr
     assert "examples/batch-plan.yaml" in batch.stderr
+
+
+def test_login_names_the_option_a_typed_scope_came_from(tmp_path):
+    result = run_cli(["login", "--scopes", "read:jira-wrok read:me"], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 1
+    assert "--scopes names unknown scope: read:jira-wrok" in result.stderr
+    assert "ATLASSIAN_SCOPES" not in result.stderr
+    assert "did you mean read:jira-work" in result.stderr
+
+
+def test_a_missing_callback_url_gets_a_sentence_and_an_example(tmp_path):
+    result = run_cli(["emulator", "callbacks", "add"], cli_env(tmp_path), tmp_path)
+    assert result.returncode == 1
+    hint = result.stderr.split("hint:", 1)[1]
+    assert "Give it after the action" in hint
+    assert "emulator callbacks add http://127.0.0.1:8765/callback" in hint

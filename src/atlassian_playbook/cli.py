@@ -269,7 +269,7 @@ def cmd_login(args) -> int:
     from .config import parse_scopes
     from .scopes import validate_scopes
 
-    scopes = validate_scopes(parse_scopes(args.scopes)) if args.scopes else None
+    scopes = validate_scopes(parse_scopes(args.scopes), setting="--scopes") if args.scopes else None
     # stdout is for the authorization URL alone on its line (scripts pick it up).
     target = _target(args, auto_consent=args.no_browser, announce=sys.stderr)
     browser = "system"
@@ -356,7 +356,9 @@ def cmd_emulator_callbacks(args) -> int:
                             "--client-id to see the default app.")
     if args.action != "list" and not args.url:
         raise PlaybookError(f"`emulator callbacks {args.action}` needs the callback URL.",
-                            f"atlassian-playbook emulator callbacks {args.action} URL")
+                            f"Give it after the action, e.g. `atlassian-playbook emulator callbacks "
+                            f"{args.action} http://127.0.0.1:8765/callback`; `emulator callbacks "
+                            "list` shows the registered ones.")
     if args.action == "remove" and args.url not in client.redirect_uris:
         raise PlaybookError(f"{args.url} is not a callback URL of the app.",
                             "Run `atlassian-playbook emulator callbacks list` and copy one.")
