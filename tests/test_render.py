@@ -198,7 +198,8 @@ def test_a_page_shows_widget_snapshots_never_a_repr_and_no_trace_of_the_build(tm
     assert str(result.workspace) not in page and "playbook-render-" not in page
     assert "{workspace}/.env" in page
     assert not re.search(r"""<a\b[^>]*href=["']https?://127\.0\.0\.1""", page)
-    assert "Authorize →</span>" in page and "(live link: only works while the notebook runs)" in page
+    assert "Authorize →</span>" in page
+    assert "(live link: only works while the notebook runs)" in page
     assert "the callback (live link" in page
     assert not re.search(r"<script[^>]*\bsrc=", page)  # no CDN, no script from anywhere
 
