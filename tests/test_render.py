@@ -212,3 +212,18 @@ def test_render_refuses_an_unknown_profile_before_starting_any_kernel(tmp_path, 
         render.render_site(tmp_path / "site", ["custom", "mrege"])
     assert "mrege" in info.value.message
     assert not (tmp_path / "site").exists()
+
+
+def test_a_diagram_that_cannot_be_drawn_keeps_its_source_and_says_why(monkeypatch):
+    from atlassian_playbook import mermaid_svg
+
+    monkeypatch.setattr(mermaid_svg, "jupyterlab_static", lambda: None)
+    body = ('<p>before</p><div class="jp-Mermaid"><pre class="mermaid">\nsequenceDiagram\n'
+            '    A-&gt;&gt;B: hi\n</pre></div><p>after</p>')
+    with mermaid_svg.MermaidRenderer() as renderer:
+        page = mermaid_svg.inline_diagrams(body, renderer)
+    assert renderer.unavailable == "JupyterLab (the `lab` extra) is not installed here"
+    assert "<p>before</p>" in page and "<p>after</p>" in page
+    assert "A-&gt;&gt;B: hi" in page and "<svg" not in page
+    assert "not drawn: JupyterLab (the `lab` extra) is not installed here" in page
+    assert 'class="mermaid"' not in page  # nothing left for a script to pick up
