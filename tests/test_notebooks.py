@@ -392,12 +392,15 @@ def test_personal_data_report_per_profile(played):
         assert "report:personal-data" in first["reason"]
         return
     assert first["status"] == "reported"
-    # with read:me (clerk) the signed-in account is stored and reported too, first
+    # with read:me (clerk) the signed-in account is stored and reported too, first; then the
+    # emulated world's stored accounts: Grace (profile changed since the copy), Charles (closed)
     me = played.records("04-token-exchange")["login"]["account_id"]
-    stored = [a for a in (me, ACTIVE_TEST_ACCOUNT, CLOSED_TEST_ACCOUNT) if a]
+    grace, charles = "5c3f9b2e1d4a7e0012a4b6c8", "5d7a2c9e4b1f3a0018c6e2d4"
+    stored = [a for a in (me, grace, charles, ACTIVE_TEST_ACCOUNT, CLOSED_TEST_ACCOUNT) if a]
     assert first["reported"] == stored
-    assert first["closed"] == [CLOSED_TEST_ACCOUNT]
-    assert first["actions"] == {CLOSED_TEST_ACCOUNT: "erase"}
+    assert first["closed"] == [charles, CLOSED_TEST_ACCOUNT] and first["updated"] == [grace]
+    assert first["actions"] == {charles: "erase", CLOSED_TEST_ACCOUNT: "erase",
+                                grace: "refresh or erase"}
     assert first["cycle_period"] == "P7D" and first["requests"] == 1
     assert first["rate_limited"] == 1  # the rehearsed 429 was waited out and the batch resent
     assert repeat["status"] == "skipped within cycle" and repeat["requests"] == 0

@@ -160,3 +160,70 @@ def test_a_notebook_missing_from_the_install_is_named_with_the_fix(tmp_path, mon
     assert manifest.notebooks()[1].file in missing.value.message
     assert manifest.notebooks()[0].file not in missing.value.message
     assert "Reinstall atlassian-oauth-playbook" in missing.value.hint
+
+
+# --- pages that read the same offline, with no trace of the build ----------------------------
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("render")
+def test_a_page_shows_widget_snapshots_never_a_repr_and_no_trace_of_the_build(tmp_path):
+    shown = write_notebook(
+        tmp_path / "01-shown.ipynb",
+        # A widget that offers a static snapshot beside its view, as the playbook's widgets do.
+        "class Snapshot:\n"
+        "    def _repr_mimebundle_(self, **kwargs):\n"
+        "        return {'application/vnd.jupyter.widget-view+json':\n"
+        "                    {'model_id': 'abc', 'version_major': 2, 'version_minor': 0},\n"
+        "                'text/html': '<p id=\"snapshot\">3 of 5 steps ticked</p>',\n"
+        "                'text/plain': 'Snapshot(childr' 'en=(Checkbox(value=True),))'}\n"
+        "Snapshot()",
+        # A bare ipywidgets box: a view and its Python repr, nothing a page can show. (The
+        # sources keep the repr's words apart, so only an output can put them on the page.)
+        "import ipywidgets\nipywidgets.VBox ([ipywidgets.HTML('<b>policy</b>')])",
+        # A live link and the scratch workspace, as notebook 04 and the session banner print.
+        "from IPython.display import HTML, Markdown, display\n"
+        "display(HTML(f\"<a href='http://127.0.0.1:41234/authorize?x=1'>Authorize →</a> \"\n"
+        "             f\"<code>{workspace}/.env</code>\"))\n"
+        "display(Markdown('[the callback](http://127.0.0.1:8765/callback)'))",
+    )
+    site = tmp_path / "site"
+    result = render_playbook(site, notebooks=[shown], keep_workspace=True)
+
+    assert result.ok, result.to_text()
+    page = (site / "01-shown.html").read_text()
+    assert '<p id="snapshot">3 of 5 steps ticked</p>' in page
+    assert "children=(" not in page and "VBox(" not in page
+    assert "An interactive control is shown here" in page  # the bare box, as a note
+    assert str(result.workspace) not in page and "playbook-render-" not in page
+    assert "{workspace}/.env" in page
+    assert not re.search(r"""<a\b[^>]*href=["']https?://127\.0\.0\.1""", page)
+    assert "Authorize →</span>" in page
+    assert "(live link: only works while the notebook runs)" in page
+    assert "the callback (live link" in page
+    assert not re.search(r"<script[^>]*\bsrc=", page)  # no CDN, no script from anywhere
+
+
+def test_render_refuses_an_unknown_profile_before_starting_any_kernel(tmp_path, monkeypatch):
+    import atlassian_playbook.render as render
+
+    monkeypatch.setattr(render, "run_notebook", lambda *a, **k: pytest.fail("a kernel ran"))
+    with pytest.raises(PlaybookError) as info:
+        render.render_site(tmp_path / "site", ["custom", "mrege"])
+    assert "mrege" in info.value.message
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_diagram_that_cannot_be_drawn_keeps_its_source_and_says_why(monkeypatch):
+    from atlassian_playbook import mermaid_svg
+
+    monkeypatch.setattr(mermaid_svg, "jupyterlab_static", lambda: None)
+    body = ('<p>before</p><div class="jp-Mermaid"><pre class="mermaid">\nsequenceDiagram\n'
+            '    A-&gt;&gt;B: hi\n</pre></div><p>after</p>')
+    with mermaid_svg.MermaidRenderer() as renderer:
+        page = mermaid_svg.inline_diagrams(body, renderer)
+    assert renderer.unavailable == "JupyterLab (the `lab` extra) is not installed here"
+    assert "<p>before</p>" in page and "<p>after</p>" in page
+    assert "A-&gt;&gt;B: hi" in page and "<svg" not in page
+    assert "not drawn: JupyterLab (the `lab` extra) is not installed here" in page
+    assert 'class="mermaid"' not in page  # nothing left for a script to pick up

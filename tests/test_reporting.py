@@ -246,3 +246,41 @@ def test_outcome_to_dict_is_plain_data(emu):
         "cycle_period": "P7D",
         "next_due": (NOW + timedelta(days=7)).isoformat(),
     }
+
+
+# --- the emulated world's stored accounts: one updated, one closed ---------------------------
+
+GRACE, CHARLES = "5c3f9b2e1d4a7e0012a4b6c8", "5d7a2c9e4b1f3a0018c6e2d4"
+
+
+def test_the_default_world_stores_one_updated_and_one_closed_account(emu):
+    stored = emu.stored_accounts
+    assert [a["account_id"] for a in stored] == [GRACE, CHARLES]
+    api, _ = reporting_client(emu)
+    outcome = report_accounts_cycle(api, [(a["account_id"], a["copied_at"]) for a in stored],
+                                    now=NOW)
+    assert posts(emu) == [200]
+    assert outcome.updated == [GRACE] and outcome.closed == [CHARLES]
+    assert outcome.actions == {GRACE: "refresh or erase", CHARLES: "erase"}
+
+
+def test_a_closed_user_is_closed_whatever_the_copy_and_a_fresh_copy_is_not_updated(emu):
+    api, _ = reporting_client(emu)
+    outcome = report_accounts_cycle(api, [(CHARLES, NOW), (GRACE, NOW)], now=NOW)
+    assert outcome.closed == [CHARLES] and outcome.updated == []
+
+
+def test_a_stored_account_must_be_a_user_of_the_world():
+    import yaml
+
+    from atlassian_playbook.emulator._world import DEFAULT_WORLD, WorldError, load_world
+
+    world = yaml.safe_load(DEFAULT_WORLD.read_text())
+    world["stored_accounts"].append({"user": "nobody", "copied_at": "2025-01-01T00:00:00Z"})
+    with pytest.raises(WorldError) as info:
+        load_world(world)
+    assert "'nobody' is not a user of this world" in info.value.message
+    world["stored_accounts"][-1] = {"user": "ada", "copied_at": "yesterday"}
+    with pytest.raises(WorldError) as info:
+        load_world(world)
+    assert "'yesterday' is not an ISO 8601 time" in info.value.message

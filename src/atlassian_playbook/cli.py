@@ -492,11 +492,15 @@ def _announce_workspaces(plan) -> None:
 
 
 def cmd_render(args) -> int:
-    from .render import render_playbook
+    from .profiles import profile_names
+    from .render import render_playbook, render_site
 
     print("Target: the embedded Atlassian emulator, in a scratch workspace (the training build "
           "never uses .env's credentials or tokens)", flush=True)
-    result = render_playbook(args.output, timeout=args.timeout)
+    if args.profile == "all":  # one site per bundled profile, each in its own folder
+        result = render_site(args.output, profile_names(), timeout=args.timeout)
+    else:
+        result = render_playbook(args.output, profile=args.profile, timeout=args.timeout)
     print(result.to_text())
     return EXIT_OK if result.ok else EXIT_FAILED
 
@@ -697,6 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for the site (default output/site)")
     render.add_argument("--timeout", type=_seconds, default=600.0,
                         help="seconds per cell (default 600)")
+    render.add_argument("--profile", choices=[*profile_names(), "all"], default=DEFAULT_PROFILE,
+                        help=f"whose story the site tells (default {DEFAULT_PROFILE}); all: one "
+                        "site per bundled profile, each in its own folder, under an index that "
+                        "switches between them")
     return parser
 
 

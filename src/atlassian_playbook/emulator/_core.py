@@ -105,7 +105,7 @@ class Emulator:
     def _seed(self, data: dict, world_data: dict) -> None:
         """A fresh state from a loaded world: its users and sites, its apps registered."""
         data["world"] = {key: copy.deepcopy(world_data[key]) for key in
-                         ("digest", "users", "sites")}
+                         ("digest", "users", "sites", "stored_accounts")}
         for app in world_data["apps"]:
             registration = self.register_client(
                 client_id=app["client_id"], client_secret=app["client_secret"],
@@ -186,6 +186,13 @@ class Emulator:
         if user is None:
             raise WorldError(f"{ref!r} is not a user of the emulated world.")
         return profile(user)
+
+    @property
+    def stored_accounts(self) -> list[dict]:
+        """The accounts the world says the app stores personal data of (``account_id``,
+        ``copied_at``: when the app's copy was taken), for a personal data reporting cycle."""
+        with self._store.transaction() as data:
+            return copy.deepcopy(data["world"].get("stored_accounts") or [])
 
     @property
     def sites(self) -> list[dict]:

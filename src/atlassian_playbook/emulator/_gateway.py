@@ -248,8 +248,9 @@ class Gateway:
             return bad(
                 f"At most {MAX_REPORTED_ACCOUNTS} accounts per request ({len(accounts)} sent)."
             )
-        updated_at_of = {u["account_id"]: _parse_time(u["profile_updated_at"])
-                         for u in call.data["world"]["users"]}
+        users = call.data["world"]["users"]
+        updated_at_of = {u["account_id"]: _parse_time(u["profile_updated_at"]) for u in users}
+        closed = {CLOSED_TEST_ACCOUNT} | {u["account_id"] for u in users if u.get("closed")}
         answers = []
         for index, entry in enumerate(accounts):
             account_id = entry.get("accountId") if isinstance(entry, dict) else None
@@ -260,7 +261,7 @@ class Gateway:
                     f"accounts[{index}] needs a non-empty accountId and an ISO 8601 "
                     "updatedAt such as 2017-05-12T00:00:00.000Z."
                 )
-            if account_id == CLOSED_TEST_ACCOUNT:
+            if account_id in closed:
                 answers.append({"accountId": account_id, "status": "closed"})
             elif account_id in updated_at_of and when < updated_at_of[account_id]:
                 answers.append({"accountId": account_id, "status": "updated"})

@@ -45,11 +45,12 @@ _SITE_AVATAR = "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/2
 _SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}$")
 _PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 _KEYS = {
-    "": {"users", "sites", "apps"},
+    "": {"users", "sites", "apps", "stored_accounts"},
     "users": {
         "account_id", "name", "email", "nickname", "zoneinfo", "locale", "picture",
-        "job_title", "organization", "department", "location", "profile_updated_at",
+        "job_title", "organization", "department", "location", "profile_updated_at", "closed",
     },
+    "stored_accounts": {"user", "copied_at"},
     "sites": {
         "name", "id", "products", "members", "admins", "user_installed_apps", "avatar_url",
         "projects", "issues", "spaces", "pages",
@@ -199,7 +200,9 @@ def load_world(world: str | Path | Mapping | None = None) -> dict:
     apps = [_app(check, a, ("apps", i), by_ref, users[0]["account_id"]) for i, a in
             enumerate(check.items(raw, "apps", (), required=True))]
     _unique(check, [a for a in apps if a["client_id"]], ("client_id",), ("apps",))
-    world_data = {"users": users, "sites": sites, "apps": apps}
+    stored = [_stored(check, a, ("stored_accounts", i), by_ref) for i, a in
+              enumerate(check.items(raw, "stored_accounts", ()))]
+    world_data = {"users": users, "sites": sites, "apps": apps, "stored_accounts": stored}
     world_data["digest"] = hashlib.sha256(
         json.dumps(world_data, sort_keys=True).encode()).hexdigest()
     return world_data
@@ -249,7 +252,27 @@ def _user(check: _Checker, raw, path: tuple) -> dict:
     except ValueError:
         check.fail((*path, "profile_updated_at"), f"{updated!r} is not an ISO 8601 time.")
     user["profile_updated_at"] = updated
+    user["closed"] = check.flag(raw, "closed", path, False)
     return user
+
+
+def _stored(check: _Checker, raw, path: tuple, users: dict) -> dict:
+    """One account whose personal data the app keeps, and when its copy was taken.
+
+    Not Atlassian's data but the app's: a world holds it so that a training run has accounts
+    to report (personal data reporting answers ``closed`` or ``updated`` for them).
+    """
+    check.mapping(raw, path, "stored_accounts")
+    user = users.get(str(raw.get("user")))
+    if user is None:
+        check.fail((*path, "user"), f"{raw.get('user')!r} is not a user of this world (use a "
+                   "nickname or account_id from users).")
+    copied = check.text(raw, "copied_at", path)
+    try:
+        datetime.fromisoformat(copied)
+    except ValueError:
+        check.fail((*path, "copied_at"), f"{copied!r} is not an ISO 8601 time.")
+    return {"account_id": user["account_id"], "copied_at": copied}
 
 
 def _site(check: _Checker, raw, path: tuple, users: dict) -> dict:

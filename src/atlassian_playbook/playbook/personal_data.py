@@ -39,7 +39,41 @@ class _FirstReportRateLimited:
         return self._api.report_accounts(accounts)
 
 
-def _skipped_without_scope(record_as: str, require: bool) -> StepResult:
+def _times(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _accounts(session: Session, account_ids, include_test_accounts: bool) -> dict[str, tuple]:
+    """Each account the app stores, in order: ``(which, updatedAt)``.
+
+    The token store's accounts (the copy taken at the last login or refresh), those the world
+    of the embedded emulator says the app stores (its ``stored_accounts``, each with the time
+    of its copy), ``account_ids`` (a copy taken now) and, with ``include_test_accounts``,
+    Atlassian's two test accounts.
+    """
+    store, client = session.target.store, session.settings.client_id
+    now = time.time()
+    found: dict[str, tuple] = {}
+    for entry in store.list():
+        if entry.client_id == client and entry.account_id:
+            found.setdefault(entry.account_id, ("stored (token store)", _stamp(entry.updated_at)))
+    emulator = session.target.emulator
+    for kept in emulator.stored_accounts if emulator is not None else ():
+        found.setdefault(kept["account_id"],
+                         (f"stored (copy of {kept['copied_at'][:10]})", kept["copied_at"]))
+    for account in words(account_ids):
+        found.setdefault(account, ("stored", _stamp(now)))
+    for account, which in (TEST_ACCOUNTS.items() if include_test_accounts else ()):
+        found.setdefault(account, (which, _stamp(now)))
+    return found
+
+
+def _stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
+
+
+def _skipped_without_scope(record_as: str, require: bool, accounts: dict[str, tuple],
+                           repeat: bool) -> StepResult:
     message = (
         f"This connection was not granted {_REPORTING_SCOPE}, so it cannot call the "
         "personal data reporting API."
@@ -49,14 +83,24 @@ def _skipped_without_scope(record_as: str, require: bool) -> StepResult:
         f"console's Permissions tab, add {_REPORTING_SCOPE} in 03-select-scopes (the "
         "merge preset has it), and log in again in 04."
     )
-    result = StepResult(record_as, {"status": "skipped", "reason": message, "hint": hint})
+    result = StepResult(record_as, {"status": "skipped", "reason": message, "hint": hint,
+                                    "would_report": list(accounts)})
     if require:
         result.error = PlaybookError(message, hint)
         return result
-    return result.say(
+    if repeat:
+        return result.say("Nothing to repeat: no cycle ran above, so no account was reported.")
+    result.say(
         f"**Skipped.** {message} {hint} An app that stores no personal data (an "
         "account id alone is not, per Atlassian staff) does not need it."
     )
+    if accounts:
+        result.say(
+            "With the scope, one request (`POST /app/report-accounts/`) would carry these "
+            f"{_times(len(accounts), 'account')}, each with the time the app copied its data:"
+        ).table([{"account": a, "which": which, "updatedAt": since}
+                 for a, (which, since) in accounts.items()], ["account", "which", "updatedAt"])
+    return result
 
 
 @step()
@@ -69,6 +113,7 @@ def personal_data_report(
     require: bool = False,
     account_id: str | None = None,
     record_as: str = "personal_data",
+    repeat: bool = False,
 ) -> StepResult:
     """One reporting cycle for the account ids the app stores, with the action for each.
 
@@ -79,28 +124,18 @@ def personal_data_report(
     connection was not granted ``report:personal-data`` the step is explained and skipped
     (recorded as ``skipped``), unless ``require``: then it fails.
     Accounts reported within the ``Cycle-Period`` are skipped (state in ``.playbook/``).
+    ``repeat``: this is the run again within the period (a skipped one then only says so).
     """
     store = session.target.store
     entry = store.get(session.settings.client_id, opt(account_id))
+    accounts = _accounts(session, account_ids, include_test_accounts)
     if _REPORTING_SCOPE not in entry.tokens.scopes:
-        return _skipped_without_scope(record_as, require)
-
-    stored = [
-        e.account_id
-        for e in store.list()
-        if e.client_id == session.settings.client_id and e.account_id
-    ]
-    tests = list(TEST_ACCOUNTS) if include_test_accounts else []
-    ids = list(dict.fromkeys([*stored, *words(account_ids), *tests]))
+        return _skipped_without_scope(record_as, require, accounts, repeat)
+    ids = list(accounts)
     if not ids:
         return StepResult(record_as, {"status": "nothing to report", "reported": []}).say(
             "No stored account ids to report (this connection did not ask for read:me)."
         )
-    # updatedAt: when our copy of each person's data was taken; here, the last login/refresh.
-    since = {
-        a: (e.updated_at if (e := store.find(session.settings.client_id, a)) else time.time())
-        for a in ids
-    }
     stage = session.rehearsals
     counting = not stage.unavailable  # the emulator's request log says what it answered
     rehearsing = rehearse_rate_limit and counting
@@ -110,7 +145,7 @@ def personal_data_report(
     ) as api:
         outcome = report_accounts_cycle(
             _FirstReportRateLimited(api, stage) if rehearsing else api,
-            [(a, time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(since[a]))) for a in ids],
+            [(a, accounts[a][1]) for a in ids],
             cycle_state_path=session.state_dir / "reporting-cycle.json",
         )
     data: dict[str, Any] = {
@@ -122,7 +157,7 @@ def personal_data_report(
         data["rate_limited"] = statuses.count(429)
         if data["rate_limited"] and outcome.requests:
             result.say(
-                f"The emulator answered **429** {data['rate_limited']} time(s) with "
+                f"The emulator answered **429** {_times(data['rate_limited'], 'time')} with "
                 "`Retry-After`: the client waited that long and sent the batch again, as "
                 "an app must."
             )
@@ -146,7 +181,7 @@ def personal_data_report(
         [
             {
                 "account": a,
-                "which": TEST_ACCOUNTS.get(a, "stored"),
+                "which": accounts[a][0],
                 "answer": answer(a),
                 "what to do": outcome.actions.get(a, "nothing"),
             }
@@ -156,6 +191,6 @@ def personal_data_report(
     )
     due = outcome.next_due.strftime("%Y-%m-%d %H:%M UTC") if outcome.next_due else "now"
     return result.say(
-        f"{outcome.requests} request(s). Cycle-Period `{data['cycle_period']}`: the next "
-        f"report of these accounts is due {due}."
+        f"{_times(outcome.requests, 'request')} sent. Cycle-Period `{data['cycle_period']}`: "
+        f"the next report of these accounts is due {due}."
     )
