@@ -356,9 +356,9 @@ def cmd_emulator_callbacks(args) -> int:
                             "--client-id to see the default app.")
     if args.action != "list" and not args.url:
         raise PlaybookError(f"`emulator callbacks {args.action}` needs the callback URL.",
-                            f"Give it after the action, e.g. `atlassian-playbook emulator callbacks "
-                            f"{args.action} http://127.0.0.1:8765/callback`; `emulator callbacks "
-                            "list` shows the registered ones.")
+                            "Give it after the action, e.g. `atlassian-playbook emulator "
+                            f"callbacks {args.action} http://127.0.0.1:8765/callback`; "
+                            "`emulator callbacks list` shows the registered ones.")
     if args.action == "remove" and args.url not in client.redirect_uris:
         raise PlaybookError(f"{args.url} is not a callback URL of the app.",
                             "Run `atlassian-playbook emulator callbacks list` and copy one.")
