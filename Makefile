@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo test lint wheel clean browser-deps
 
-demo: $(STAMP)
+demo: $(STAMP) browser-deps
 	$(BIN)/atlassian-playbook demo
 
 test: $(STAMP) browser-deps
@@ -31,8 +31,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The browser tests drive Debian's chromium (playwright's own browser download does not work
-# here). Installed when missing and we can; otherwise those tests skip and say why.
+# The browser tests, and the training site's diagrams (drawn to SVG at build time), drive Debian's
+# chromium (playwright's own browser download does not work here). Installed when missing and we
+# can; otherwise those tests skip and the site shows each diagram's source, both saying why.
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
