@@ -6,7 +6,7 @@
    which heavy modules the import pulls in (none of papermill, ipywidgets, jupyter, dask).
 2. The emulator's token endpoint: refresh grants per second over one httpx connection, with
    the world in memory and in a state file (as the notebooks' embedded emulators share it).
-3. A batch of health checks (notebook 09) with 1, 2 and 4 local workers, each in a fresh CLI
+3. A batch of health checks (notebook 11) with 1, 2 and 4 local workers, each in a fresh CLI
    process: wall time end to end and after the pool started, speedups over 1 worker, and the
    runner's overhead per run next to a bare kernel run.
 4. ``benchmarks/playbook_overhead.py``, if present: the playbook vs bare kernels.
@@ -160,7 +160,7 @@ def bench_batch(runs: int, worker_counts: list[int], repeat: int) -> None:
     kernel = bare_kernel_seconds(root)
     print(f"bare kernel run (empty notebook through run_notebook, in process): {kernel:.2f} s")
     plan = root / "plan.json"
-    plan.write_text(json.dumps({"name": "bench", "notebook": "09-health-check.ipynb",
+    plan.write_text(json.dumps({"name": "bench", "notebook": "11-health-check.ipynb",
                                 "product": {"workspace": [str(w) for w in workspaces],
                                             "account_id": [""]}}))
 
@@ -179,7 +179,7 @@ def bench_batch(runs: int, worker_counts: list[int], repeat: int) -> None:
     median = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
               for w, rs in rows.items()}
     base = median[worker_counts[0]]
-    print(f"batch of {runs} health checks (notebook 09), one `atlassian-playbook batch` process"
+    print(f"batch of {runs} health checks (notebook 11), one `atlassian-playbook batch` process"
           f" per row, median of {repeat}:")
     print("  workers  process wall  speedup  pool start  batch wall  speedup  mean run"
           "  overhead/run")

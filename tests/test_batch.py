@@ -1,7 +1,7 @@
 """The batch runner end to end: real papermill runs in real kernels, against the emulator.
 
 Fixture notebooks (written here) make failures, timeouts and lost workers happen on purpose;
-the health-check runs use the playbook's own notebook 09 on emulator workspaces seeded with one
+the health-check runs use the playbook's own notebook 11 on emulator workspaces seeded with one
 login each. No test measures speed: ordering facts (run windows) are read from the results.
 """
 
@@ -34,7 +34,7 @@ from atlassian_playbook.execute import NOTEBOOKS_DIR, run_notebook
 from .conftest import assert_no_secrets
 
 REPO = Path(__file__).resolve().parents[1]
-HEALTH = NOTEBOOKS_DIR / "09-health-check.ipynb"
+HEALTH = NOTEBOOKS_DIR / "11-health-check.ipynb"
 FAIL_CELL = 4  # in the executed notebook: parameters, injected parameters, record, kill, fail
 FAIL_SOURCE = "from atlassian_playbook.errors import PlaybookError"
 
@@ -145,7 +145,7 @@ def test_example_plans_are_valid():
 
 def test_from_store_runs_each_entry_and_keys_runs_by_entry(tmp_path, workspaces):
     plan = plan_from_store(workspaces)
-    assert plan.notebook.name == "09-health-check.ipynb"
+    assert plan.notebook.name == "11-health-check.ipynb"
     assert [Path(r["workspace"]) for r in plan.runs] == workspaces
     account = plan.runs[0]["account_id"]
     assert account
@@ -314,7 +314,7 @@ def test_cli_from_store_checks_every_entry_and_exits_zero(tmp_path, workspaces):
     )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["notebook"] == "09-health-check.ipynb" and data["counts"] == {"ok": 2}
+    assert data["notebook"] == "11-health-check.ipynb" and data["counts"] == {"ok": 2}
     assert [r["parameters"]["workspace"] for r in data["runs"]] == [str(w) for w in workspaces]
     assert all(r["records"]["health"]["healthy"] for r in data["runs"])
 

@@ -163,9 +163,9 @@ def test_a_notebook_outside_the_plans_folder_and_notebooks_is_refused(tmp_path, 
                           base_dir=plan_dir).notebook == plan_dir / "sub" / "inner.ipynb"
     assert plan_from_dict({"notebook": "sub/inside-link.ipynb", "runs": [{}]},
                           base_dir=plan_dir).notebook == plan_dir / "p.ipynb"
-    bundled = plan_from_dict({"notebook": "09-health-check.ipynb", "runs": [{}]},
+    bundled = plan_from_dict({"notebook": "11-health-check.ipynb", "runs": [{}]},
                              base_dir=plan_dir)
-    assert bundled.notebook == (NOTEBOOKS_DIR / "09-health-check.ipynb").resolve()
+    assert bundled.notebook == (NOTEBOOKS_DIR / "11-health-check.ipynb").resolve()
 
 
 @pytest.mark.parametrize("name", ["../../escape", "a/b", "..", "/tmp/x"])

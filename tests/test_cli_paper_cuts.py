@@ -56,14 +56,14 @@ def test_doctor_strict_fails_on_a_warning_and_help_documents_the_exit_status(tmp
 
 
 @pytest.mark.parametrize(("name", "text", "where", "cause"), [
-    ("indent.yaml", "notebook: 09-health-check.ipynb\nruns:\n  - account_id: a\n   workspace: x\n",
+    ("indent.yaml", "notebook: 11-health-check.ipynb\nruns:\n  - account_id: a\n   workspace: x\n",
      "line 4, column 4", "indentation"),
-    ("tab.yaml", "notebook: 09-health-check.ipynb\nruns:\n\t- account_id: a\n",
+    ("tab.yaml", "notebook: 11-health-check.ipynb\nruns:\n\t- account_id: a\n",
      "line 3, column 1", "tab"),
-    ("quote.yaml", 'notebook: "09-health-check.ipynb\nruns: []\n', "line 3, column 1", "quote"),
-    ("bracket.yaml", "notebook: 09-health-check.ipynb\nruns: [{account_id: a}\n",
+    ("quote.yaml", 'notebook: "11-health-check.ipynb\nruns: []\n', "line 3, column 1", "quote"),
+    ("bracket.yaml", "notebook: 11-health-check.ipynb\nruns: [{account_id: a}\n",
      "line 3, column 1", "bracket"),
-    ("comma.json", '{"notebook": "09-health-check.ipynb",\n "runs": [{"account_id": "a"},]\n}\n',
+    ("comma.json", '{"notebook": "11-health-check.ipynb",\n "runs": [{"account_id": "a"},]\n}\n',
      "line 2, column 31", "trailing comma"),
 ])
 def test_a_malformed_plan_names_its_file_line_and_column(tmp_path, name, text, where, cause):

@@ -225,7 +225,7 @@ def test_a_full_disk_anywhere_is_named_with_its_fix(tmp_path, monkeypatch, capsy
 
 def test_batch_says_each_workspace_s_target_and_takes_max_runs(tmp_path):
     (tmp_path / "plan.yaml").write_text(
-        "name: many\nnotebook: 09-health-check.ipynb\n"
+        "name: many\nnotebook: 11-health-check.ipynb\n"
         f"product:\n  workspace: ['{tmp_path}']\n  account_id: [a, b, c]\n")
     refused = run(["batch", "plan.yaml", "--max-runs", "2"], tmp_path)
     assert refused.returncode == 1

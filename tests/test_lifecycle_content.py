@@ -75,11 +75,11 @@ def story(tmp_path_factory):
     """01 before any login, then 04, 06 and 09; then the grant revoked and 09 again."""
     ws = new_workspace(tmp_path_factory.mktemp("lifecycle"))
     runs = {name: run(name, ws) for name in (
-        "01-overview", "04-token-exchange", "06-refresh-lifecycle", "09-health-check")}
+        "01-overview", "04-token-exchange", "06-refresh-lifecycle", "11-health-check")}
     secrets = tokens_in_store(ws) | client_secrets_in_state(ws)
     runs["01-after-login"] = _run_as("01-overview", ws, "01-after-login")
     Emulator(state_path=_state(ws)).revoke()  # the user removes the app in Connected apps
-    runs["09-revoked"] = _run_as("09-health-check", ws, "09-revoked")
+    runs["09-revoked"] = _run_as("11-health-check", ws, "09-revoked")
     return ws, runs, secrets
 
 
@@ -114,7 +114,7 @@ def test_06_states_the_365_days_in_force_and_the_old_access_token_s_death(story)
     assert "revoked" in old_access["why"]
 
 
-@pytest.mark.parametrize("name", ["01-overview", "06-refresh-lifecycle", "09-health-check"])
+@pytest.mark.parametrize("name", ["01-overview", "06-refresh-lifecycle", "11-health-check"])
 def test_each_notebook_ends_with_what_the_learner_now_has(story, name):
     _, runs, _ = story
     last = cell_source(_cells(runs[name])[-1])
@@ -140,7 +140,7 @@ def test_the_session_header_is_one_line_and_names_the_connection(story):
 
 def test_09_shows_a_table_with_the_whole_error_and_its_hint(story):
     _, runs, _ = story
-    healthy = runs["09-health-check"]
+    healthy = runs["11-health-check"]
     assert healthy.ok, healthy.failure
     check_cell = next(c for c in _cells(healthy) if "pb.health_check(" in cell_source(c))
     assert "{'" not in cell_text(check_cell)  # no Python dict printed
@@ -211,7 +211,7 @@ def test_recovery_in_06_consents_to_the_chosen_site_and_09_stays_healthy(room):
     assert reuse["grant_revoked"] and reuse["recovered"]
     assert reuse["site"] == GLOBEX
     assert _granted_sites(room) == [{GLOBEX}]  # no second site added by the recovery
-    health = run("09-health-check", room)
+    health = run("11-health-check", room)
     assert health.ok, health.failure
     assert health.records["health"]["site"]["cloud_id"] == GLOBEX
 

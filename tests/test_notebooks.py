@@ -1,7 +1,7 @@
 """The playbook's notebooks headless (papermill, real kernels) against the emulator, and the
 notebook facade (``atlassian_playbook.playbook``) in process.
 
-Each profile's whole sequence 01 to 09 runs once per test worker (one kernel per notebook) in a
+Each profile's whole sequence runs once per test worker (one kernel per notebook) in a
 workspace of its own; the tests then assert on what each notebook recorded and left on disk.
 The failure paths each run the one notebook that must stop, and check it stopped at the right
 cell with the hint in that cell's output.
@@ -358,7 +358,7 @@ def test_refresh_rotates_and_reuse_revokes_the_grant_then_recovers(played):
     timeline = {row["what"]: row for row in records["timeline"]}
     assert {"access token", "refresh token: inactivity", "a rotated refresh token"} <= set(timeline)
     # 09 refreshed the recovered grant: the chain goes on from the new consent
-    health = played.records("09-health-check")["health"]
+    health = played.records("11-health-check")["health"]
     assert health["healthy"] and health["rotated"]
 
 
@@ -385,7 +385,7 @@ def test_partner_handoff_names_the_fields_and_checks_the_callback(played):
 
 
 def test_personal_data_report_per_profile(played):
-    records = played.records("08-personal-data")
+    records = played.records("09-personal-data")
     first, repeat = records["personal_data"], records["personal_data_repeat"]
     if played.profile == "custom":  # the only profile without report:personal-data
         assert first["status"] == repeat["status"] == "skipped"
@@ -410,7 +410,7 @@ def test_personal_data_report_per_profile(played):
 
 
 def test_health_check_records_a_healthy_connection(played):
-    health = played.records("09-health-check")["health"]
+    health = played.records("11-health-check")["health"]
     assert health["healthy"] and health["refreshed"] and health["verified"]
     assert all(status != "FAILED" for status in health["checks"].values())
     # Which connection, as structured fields (verify --json's): what the batch report keys on.

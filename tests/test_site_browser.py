@@ -108,7 +108,7 @@ def test_every_page_of_the_profile_reads_offline_with_no_trace_of_the_build(
         live = offline.locator("a[href*='127.0.0.1'], a[href*='localhost']")
         assert live.count() == 0, f"{profile}/{page.name} links to a loopback server"
         assert text.strip()
-        if page.stem in ("02-create-app", "07-partner-handoff", "08-personal-data"):
+        if page.stem in ("02-create-app", "07-partner-handoff", "09-personal-data"):
             offline.screenshot(path=str(shots_dir / f"{profile}-{page.stem}.png"), full_page=True)
     assert offline.outside == [], f"{profile}: requests outside the site: {offline.outside[:3]}"
 
@@ -131,7 +131,7 @@ def test_the_index_switches_between_profiles_and_pages_follow(site, offline):
 
 def test_the_personal_data_page_shows_a_cycle_for_every_profile(site, offline):
     for profile in PROFILES:
-        _open(offline, site.output_dir / profile / "08-personal-data.html")
+        _open(offline, site.output_dir / profile / "09-personal-data.html")
         body = offline.locator("body").inner_text()
         if "Skipped." in body:  # no report:personal-data: the request it would send instead
             assert "would carry these" in body and "5be24ba3f91c106033269289" in body

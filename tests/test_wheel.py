@@ -158,7 +158,7 @@ def test_init_then_demo_runs_the_playbook_from_the_workspace(installed):
 def test_a_batch_plan_on_the_installed_notebook_must_name_its_workspace(installed):
     """Run from the package, a notebook's default workspace ".." is the package's folder."""
     plan = installed.outside / "health.json"
-    plan.write_text(json.dumps({"notebook": "09-health-check.ipynb", "runs": [{}]}))
+    plan.write_text(json.dumps({"notebook": "11-health-check.ipynb", "runs": [{}]}))
     batch = installed.run(installed.bin("atlassian-playbook"), "batch", str(plan),
                           cwd=installed.outside)
     assert batch.returncode == 1

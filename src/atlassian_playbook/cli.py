@@ -674,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --from-store: a workspace (.env and .playbook/); repeat for "
                        "several (default: the folder of --env-file)")
     batch.add_argument("--notebook", help="with --from-store: another notebook taking "
-                       "workspace and account_id (default 09-health-check.ipynb)")
+                       "workspace and account_id (default 11-health-check.ipynb)")
     batch.add_argument("--output", help="batch folder (default output/batch/<plan name>/)")
     batch.add_argument("--workers", type=_count,
                        help="runs at once (default: CPU count; dask: the cluster's threads)")

@@ -111,7 +111,7 @@ def notebooks() -> tuple[PlaybookNotebook, ...]:
 
 
 def find_notebook(name: str | Path) -> PlaybookNotebook | None:
-    """The sequence's notebook called ``name`` (``09-health-check`` or its file name)."""
+    """The sequence's notebook called ``name`` (``11-health-check`` or its file name)."""
     wanted = Path(name).name
     return next((nb for nb in notebooks() if wanted in (nb.file, nb.name)), None)
 

@@ -3,7 +3,7 @@
 A plan file (YAML or JSON) names a notebook and its parameter sets::
 
     name: nightly-health            # output folder name (default: the file's stem)
-    notebook: 09-health-check.ipynb # a path relative to the plan, or a playbook notebook's name
+    notebook: 11-health-check.ipynb # a path relative to the plan, or a playbook notebook's name
     timeout: 300                    # per run, seconds (the CLI's --timeout wins)
     parameters:                     # shared by every run
       workspace: ../workspaces/acme
@@ -61,7 +61,7 @@ __all__ = [
     "positive_seconds",
 ]
 
-HEALTH_CHECK_NOTEBOOK = "09-health-check.ipynb"
+HEALTH_CHECK_NOTEBOOK = "11-health-check.ipynb"
 # More runs than this is most likely a mistake in a `product` (--max-runs raises it).
 DEFAULT_MAX_RUNS = 10_000
 _SECRET_HINT = ("Remove it from the plan: secrets come from each workspace's .env or the "
@@ -106,7 +106,7 @@ class Plan:
         if not self.notebook.is_file():
             raise PlanError(f"The plan's notebook {self.notebook} does not exist.",
                             "Give a path relative to the plan file, or the name of one of the "
-                            "playbook's notebooks (09-health-check.ipynb).")
+                            "playbook's notebooks (11-health-check.ipynb).")
         if not self.runs:
             raise PlanError(f"The plan {self.name!r} has no runs.",
                             "List parameter sets under `runs:` or lists under `product:`.")
@@ -316,7 +316,7 @@ def plan_from_dict(data: Any, *, base_dir: Path = Path("."), default_name: str =
         raise PlanError(f"Unknown plan key(s): {', '.join(unknown)}.",
                         f"Known keys: {', '.join(sorted(_PLAN_KEYS))}.")
     if not data.get("notebook"):
-        raise PlanError("The plan names no notebook.", "Add `notebook: 09-health-check.ipynb`.")
+        raise PlanError("The plan names no notebook.", "Add `notebook: 11-health-check.ipynb`.")
     base = _mapping(data.get("parameters") or {}, "parameters")
     runs_given, product_given = data.get("runs") is not None, data.get("product") is not None
     if runs_given and product_given:
@@ -372,7 +372,7 @@ def resolve_notebook(notebook: str | Path, base_dir: Path = Path(".")) -> Path:
             f"The notebook {notebook} is outside the plan's folder {base} and the "
             f"playbook's notebooks/ (it resolves to {candidate}).",
             "Put the notebook in the plan's folder (or below it), or name one of the "
-            "playbook's notebooks/ (09-health-check.ipynb).",
+            "playbook's notebooks/ (11-health-check.ipynb).",
         )
     return candidate
 

@@ -1,4 +1,4 @@
-"""Notebook 09: refresh and verify in one step, for a batch run that keeps connections alive."""
+"""Notebook 11: refresh and verify in one step, for a batch run that keeps connections alive."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notebook 08: one cycle of the personal data reporting API for the accounts the app stores."""
+"""Notebook 09: one cycle of the personal data reporting API for the accounts the app stores."""
 
 from __future__ import annotations
 
