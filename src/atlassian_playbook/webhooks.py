@@ -48,6 +48,7 @@ __all__ = [
     "WebhookReceiver",
     "for_target",
     "due_within",
+    "listing_text",
     "verify_delivery",
     "EVENTS",
     "LIFETIME_DAYS",
@@ -124,6 +125,28 @@ def due_within(webhooks: Iterable[Webhook], days: float = 7,
     return sorted((w for w in webhooks if w.expires_at <= limit), key=lambda w: w.expires_at)
 
 
+def listing_text(webhooks: Sequence[Webhook], now: datetime | None = None,
+                 due_days: float = 7) -> str:
+    """One line per webhook: id, expiry and how far off, ``DUE``/``EXPIRED`` marks, events,
+    JQL; what ``webhooks list`` prints."""
+    if not webhooks:
+        return "No webhooks registered for this app and user on this site."
+    now = now or datetime.now(UTC)
+    due = {w.id for w in due_within(webhooks, due_days, now)}
+    lines = []
+    for hook in webhooks:
+        left = (hook.expires_at - now).total_seconds() / 86400
+        when = f"{hook.expires_at:%Y-%m-%d %H:%M} UTC"
+        mark = ("EXPIRED" if left <= 0 else "DUE    ") if hook.id in due else "       "
+        span = f"{-left:.1f} days ago" if left <= 0 else f"in {left:.1f} days"
+        lines.append(f"{mark} {hook.id}  expires {when} ({span})  {','.join(hook.events)}  "
+                     f"{hook.jql}")
+    if due:
+        lines.append(f"{len(due)} due within {due_days:g} days: `atlassian-playbook webhooks "
+                     "refresh` extends them by 30 days.")
+    return "\n".join(lines)
+
+
 class SiteWebhooks:
     """The app's webhooks for the signed-in user on one site, through ``api``.
 
@@ -158,6 +181,23 @@ class SiteWebhooks:
         path = self._base + suffix
         self._check(method, path)
         return self.api.request(method, path, **kwargs)
+
+    def now(self) -> datetime:
+        """The site's clock (``serverInfo``'s ``serverTime``): what expiry is measured against.
+        Against the emulator it includes ``advance_clock``; against Jira it is Jira's time."""
+        info = self.api.get_json(f"/ex/jira/{self.site.id}/rest/api/3/serverInfo")
+        try:
+            return datetime.strptime(info["serverTime"], "%Y-%m-%dT%H:%M:%S.%f%z")
+        except (KeyError, TypeError, ValueError):
+            return datetime.now(UTC)
+
+    def due(self, days: float = 7) -> list[Webhook]:
+        """The webhooks that expire within ``days`` on the site's clock (expired ones too)."""
+        return due_within(self.list(), days, self.now())
+
+    def listing(self, due_days: float = 7) -> str:
+        """Every webhook, one line each, with its expiry and the ``DUE``/``EXPIRED`` marks."""
+        return listing_text(self.list(), self.now(), due_days)
 
     def register(self, url: str, jql: str, events: Sequence[str],
                  field_ids: Sequence[str] | None = None) -> Webhook:
