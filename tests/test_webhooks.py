@@ -19,6 +19,8 @@ from atlassian_playbook.errors import ApiError, ScopeNotGranted, WebhookSignatur
 from atlassian_playbook.target import Target, emulator_settings
 from atlassian_playbook.webhooks import Webhook, WebhookReceiver, due_within, verify_delivery
 
+from .test_cli import free_port
+
 SCOPES = ("read:jira-work", "write:jira-work", "manage:jira-webhook", "offline_access")
 SECRET = "a-client-secret-long-enough-for-hs256-keys"
 CLIENT_ID = "client-123"
@@ -26,7 +28,9 @@ DAY = 24 * 3600
 
 
 def connect(emulator, scopes=SCOPES) -> Target:
-    target = Target(emulator_settings(emulator, scopes=scopes), emulator)
+    callback = f"http://127.0.0.1:{free_port()}/callback"  # parallel tests never share 8765
+    emulator.add_callback_url(callback)
+    target = Target(emulator_settings(emulator, scopes=scopes, redirect_uri=callback), emulator)
     connection.login(target, browser="headless")
     return target
 
