@@ -193,7 +193,8 @@ def test_failed_deliveries_are_listed(emu, http, jira, receiver):
 
 
 def test_a_receiver_with_the_wrong_secret_refuses_and_the_delivery_is_failed(emu, jira):
-    with WebhookReceiver("not-the-client-secret-of-this-app-at-all", emu.default_client.client_id) as wrong:
+    wrong_secret = "not-the-client-secret-of-this-app-at-all"
+    with WebhookReceiver(wrong_secret, emu.default_client.client_id) as wrong:
         jira.register(wrong.url)
         jira.create_issue()
         (delivery,) = wrong.wait_for(1)

@@ -188,7 +188,7 @@ class WebhookApi:
             errors.append("fieldIdsFilter must be a list of field ids.")
         return errors
 
-    def list_webhooks(self, call: Call, site: dict, params: dict, *, version: str = "3") -> Response:
+    def list_webhooks(self, call: Call, site: dict, params: dict, **_) -> Response:
         try:
             start = int(call.request.param("startAt") or 0)
             limit = int(call.request.param("maxResults") or DEFAULT_MAX_RESULTS)
