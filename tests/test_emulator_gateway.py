@@ -404,7 +404,7 @@ def test_a_wrong_method_is_405_and_an_unserved_path_404(emu, http):
     gw = gateway(emu, http, JIRA_READ)
     wrong = gw.http.delete(gw.url("jira", ACME, "/rest/api/3/issue/ACME-1"),
                            headers={"Authorization": f"Bearer {gw.token}"})
-    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, PUT"
     jira_error(gw.jira("/rest/api/2/nothing-here"), 404)
 
 
@@ -424,6 +424,13 @@ def concrete(path: str) -> str:
 
 def call(gw: Gateway, op: dict) -> httpx.Response:
     path = concrete(op["path"])
+    if op["method"] in ("PUT", "DELETE"):
+        body = {"webhookIds": [1]} if "/webhook" in path else {"fields": {"summary": "Edited"}}
+        return gw.http.request(op["method"], gw.url(op["product"], ACME, path), json=body,
+                               headers={"Authorization": f"Bearer {gw.token}"})
+    if op["method"] == "POST" and path.endswith("/webhook"):
+        return gw.post(op["product"], ACME, path, {"url": "http://127.0.0.1:9/hook", "webhooks": [
+            {"jqlFilter": "project = ACME", "events": ["jira:issue_created"]}]})
     if op["method"] == "POST":
         body = new_issue(ADF) if path.endswith("/issue") else {"jql": "project = ACME"}
         if path.startswith("/rest/api/2/issue"):

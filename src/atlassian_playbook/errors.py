@@ -14,6 +14,7 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     ├── PlanError                    a batch plan that cannot run
     ├── RenderError                  the training build cannot write its site
     ├── ParityRecordError            a file given as a parity record that is not one
+    ├── WebhookSignatureInvalid      a webhook delivery whose JWT or body does not verify
     ├── CallbackError                the browser never came back, or came back wrong
     │   ├── CallbackTimeout
     │   ├── StateMismatch
@@ -53,6 +54,7 @@ __all__ = [
     "PlanError",
     "RenderError",
     "ParityRecordError",
+    "WebhookSignatureInvalid",
     "CallbackError",
     "CallbackTimeout",
     "WaitCancelled",
@@ -195,6 +197,16 @@ class RenderError(PlaybookError):
 
 class ParityRecordError(PlaybookError):
     default_hint = "Give a file written by `atlassian-playbook doctor --record FILE`."
+
+
+class WebhookSignatureInvalid(PlaybookError):
+    """A webhook delivery that is not Atlassian's for this app: no bearer JWT, a bad signature,
+    an expired token, another app's, or a body other than the one signed. Do not act on it."""
+
+    default_hint = (
+        "Verify with the app's own client secret and client id; a delivery that still fails is "
+        "not from Jira for this app (or was changed on the way): answer 401 and ignore it."
+    )
 
 
 class CallbackError(PlaybookError):

@@ -26,6 +26,10 @@ Where FACTS.md is silent, the emulator chooses:
 * Scope names are classified by shape (:func:`api_of_scope`); a name of no known shape is an
   unknown scope (error page). Jira Software and Service Management scopes belong to the Jira API.
 * All apps are resource-level (one site per consent); account-level apps are not emulated.
+* Dynamic webhooks (:mod:`._webhooks` lists every choice): the app's one URL (``webhook_url``,
+  else its first webhook's), loopback only; one delivery per app and event, sent before the
+  API answers, signed HS256 with the client secret (claims ``iss``, ``sub``, ``iat``, ``exp``,
+  ``jti``, ``body_sha256``); at most 5 per app, user and site; failures listed, not retried.
 * Deny redirects with ``error_description=The user denied access to the app.``
 * The token endpoint takes a JSON or a form body, with the client credentials in the body or
   in HTTP Basic (RFC 6749 §2.3.1: id and secret form-URL-encoded, then base64), with the same

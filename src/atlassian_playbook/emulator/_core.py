@@ -29,8 +29,10 @@ from ._pages import error_page
 from ._registration import DEFAULT_REDIRECT_URIS, ClientRegistration
 from ._scopes import APIS
 from ._state import StateStore, new_state
+from ._webhooks import WebhookApi
 from ._world import (
     WorldError,
+    check_webhook_url,
     load_world,
     profile,
     public_site,
@@ -77,6 +79,7 @@ class Emulator:
         self.state_path = self._store.path
         self.request_log: list[tuple[str, str, int]] = []
         self._auth = AuthorizationServer(self, Admin(self))
+        self._webhooks = WebhookApi(self)
         self._gateway = Gateway(self)
         self._servers: dict[str, LoopbackServer] = {}
         with self._store.transaction() as data:
@@ -110,7 +113,7 @@ class Emulator:
             registration = self.register_client(
                 client_id=app["client_id"], client_secret=app["client_secret"],
                 redirect_uris=app["redirect_uris"], apis=app["apis"], sharing=app["sharing"],
-                name=app["name"], owner=app["owner"],
+                name=app["name"], owner=app["owner"], webhook_url=app["webhook_url"],
             )
             data["default_client_id"] = data["default_client_id"] or registration.client_id
 
@@ -221,12 +224,16 @@ class Emulator:
         sharing: bool = True,
         name: str = "Emulated test app",
         owner: str | None = None,
+        webhook_url: str | None = None,
     ) -> ClientRegistration:
         """Register an app, or update the one with ``client_id`` (as editing it in the console).
 
         Id and secret are generated when not given; ``owner`` (nickname or account id) defaults
-        to the world's first user. Existing grants survive an update.
+        to the world's first user; ``webhook_url`` (loopback only) is where its dynamic webhooks
+        are delivered. Existing grants survive an update.
         """
+        if webhook_url is not None:
+            check_webhook_url(webhook_url)
         if isinstance(redirect_uris, str) or isinstance(apis, str):
             raise TypeError("redirect_uris and apis are sequences of strings, not a string.")
         redirect_uris, apis = tuple(redirect_uris), tuple(apis)
@@ -262,6 +269,7 @@ class Emulator:
                 "sharing": sharing,
                 "name": name,
                 "owner": owner_user["account_id"],
+                "webhook_url": webhook_url,
             }
             data["clients"][record["client_id"]] = record
         return ClientRegistration.from_state(record)
@@ -280,7 +288,7 @@ class Emulator:
         return self.register_client(
             client_id=client.client_id, client_secret=client.client_secret,
             redirect_uris=callback_urls, apis=client.apis, sharing=client.sharing,
-            name=client.name, owner=client.owner,
+            name=client.name, owner=client.owner, webhook_url=client.webhook_url,
         )
 
     def add_callback_url(self, url: str, client_id: str | None = None) -> ClientRegistration:
@@ -292,6 +300,31 @@ class Emulator:
         if url in client.redirect_uris:
             return client
         return self.set_callback_urls((*client.redirect_uris, url), client.client_id)
+
+    def set_webhook_url(self, url: str | None, client_id: str | None = None) -> ClientRegistration:
+        """The app's webhook URL: where Jira delivers its dynamic webhooks (loopback only: the
+        emulator sends nowhere else). ``None``: the URL of its first registered webhook."""
+        if url is not None:
+            check_webhook_url(url)
+        with self._store.transaction() as data:
+            record = data["clients"].get(client_id or data["default_client_id"])
+            if record is None:
+                raise ValueError(f"No emulated app with client id {client_id!r}.")
+            record["webhook_url"] = url
+            return ClientRegistration.from_state(record)
+
+    def webhooks(self, client_id: str | None = None) -> list[dict]:
+        """The app's dynamic webhooks as Jira lists them (``id``, ``jqlFilter``, ``events``,
+        ``expirationDate`` in epoch ms), plus ``site`` (cloud id) and ``account_id``."""
+        with self._store.transaction() as data:
+            client_id = client_id or data["default_client_id"]
+            return [
+                {"id": h["id"], "jqlFilter": h["jqlFilter"], "events": list(h["events"]),
+                 "expirationDate": int(h["expires_at"] * 1000), "site": h["site_id"],
+                 "account_id": h["account_id"]}
+                for h in sorted(data["webhooks"].values(), key=lambda h: h["id"])
+                if h["client_id"] == client_id
+            ]
 
     def set_user_installed_apps(self, site: str, allowed: bool) -> dict:
         """Atlassian Administration, Apps, Sites, the site, Connected apps: "User installed
@@ -447,7 +480,9 @@ class Emulator:
         elif kind == "auth":
             response = self._auth(request)
         else:
+            self._webhooks.drop_pending()
             response = self._gateway(request)
+            self._webhooks.send_pending()  # after the state is saved, before the answer
         self.request_log.append((request.method, request.path, response.status))
         log.debug("emulator %s %s %s -> %s", kind, request.method, request.path, response.status)
         return response

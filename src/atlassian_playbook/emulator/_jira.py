@@ -104,6 +104,8 @@ class JiraApi:
                 ("POST", f"{api}/search"): self.removed_search,
                 ("GET", f"{api}/issue/{{issueIdOrKey}}"): self.get_issue,
                 ("POST", f"{api}/issue"): self.create_issue,
+                ("PUT", f"{api}/issue/{{issueIdOrKey}}"): self.edit_issue,
+                **self.emu._webhooks.handlers(api),
             }
             for key, handler in routes.items():
                 table[key] = partial(handler, version=version)
@@ -381,6 +383,43 @@ class JiraApi:
         body["isLast"] = end >= len(matches)
         return json_response(200, body)
 
+    def edit_issue(self, call: Call, site: dict, params: dict, *, version: str) -> Response:
+        """``PUT /issue/{key}`` with ``fields`` (summary, description, labels): 204, and a
+        ``jira:issue_updated`` event whose changelog lists the fields that changed."""
+        issue = find_issue(site, params["issueIdOrKey"])
+        if issue is None:
+            return jira_error(404, NO_ISSUE)
+        request = call.request
+        if request.content_type != "application/json":
+            return jira_error(415, "Unsupported Media Type")
+        try:
+            body = request.json()
+        except ValueError:
+            return jira_error(400, BAD_PAYLOAD)
+        fields = body.get("fields") if isinstance(body, dict) else None
+        if not isinstance(fields, dict) or body.get("update"):
+            return jira_error(400, "The emulator edits issues through 'fields' only "
+                              "(summary, description, labels).")
+        errors = edit_problems(fields, version)
+        if errors:
+            return jira_error(400, errors=errors)
+        items = []
+        for name in EDITABLE:
+            if name in fields and fields[name] != issue.get(name):
+                before = issue.get(name)
+                items.append({"field": name, "fieldtype": "jira", "fieldId": name,
+                              "from": None, "fromString": _change_text(before),
+                              "to": None, "toString": _change_text(fields[name])})
+                issue[name] = fields[name]
+        if items:
+            issue["updated"] = jira_time(call.now)
+            self.emu._webhooks.issue_event(
+                call, site, issue, "jira:issue_updated",
+                self.issue_json(call, site, issue, "2", set(FIELDS)),
+                changelog={"id": str(int(call.now * 1000)), "items": items},
+            )
+        return Response(204)
+
     def create_issue(self, call: Call, site: dict, params: dict, *, version: str) -> Response:
         request = call.request
         if request.content_type != "application/json":
@@ -451,6 +490,8 @@ class JiraApi:
             "labels": labels,
         }
         site["issues"].append(issue)
+        self.emu._webhooks.issue_event(call, site, issue, "jira:issue_created",
+                                       self.issue_json(call, site, issue, "2", set(FIELDS)))
         return json_response(
             201,
             {
@@ -459,6 +500,35 @@ class JiraApi:
                 "self": f"{self.base(site, version)}/issue/{issue['id']}",
             },
         )
+
+
+EDITABLE = ("summary", "description", "labels")
+
+
+def edit_problems(fields: dict, version: str) -> dict[str, str]:
+    """Jira's per-field errors for an edit of ``fields`` (those the emulator can edit)."""
+    errors: dict[str, str] = {}
+    for name in sorted(set(fields) - set(EDITABLE)):
+        errors[name] = (
+            f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+        )
+    if "summary" in fields:
+        summary = fields["summary"]
+        if not isinstance(summary, str):
+            errors["summary"] = NOT_STRING
+        elif not summary.strip():
+            errors["summary"] = "You must specify a summary of the issue."
+    if fields.get("description") is not None:
+        if version == "3" and adf_problem(fields["description"]):
+            errors["description"] = NOT_ADF
+        elif version == "2" and not isinstance(fields["description"], str):
+            errors["description"] = NOT_STRING
+    labels = fields.get("labels", [])
+    if not isinstance(labels, list) or not all(
+        isinstance(label, str) and label and " " not in label for label in labels
+    ):
+        errors["labels"] = "Labels must be a list of words without spaces."
+    return errors
 
 
 def _reference(value, records: list[dict], name_key: str) -> dict | None:
@@ -471,6 +541,14 @@ def _reference(value, records: list[dict], name_key: str) -> dict | None:
     if isinstance(name, str):
         return next((r for r in records if r[name_key].lower() == name.lower()), None)
     return None
+
+
+def _change_text(value) -> str | None:
+    if isinstance(value, dict):
+        return adf_to_text(value)
+    if isinstance(value, list):
+        return " ".join(value)
+    return value
 
 
 def select_fields(values: list[str]) -> tuple[set[str], bool]:

@@ -1,5 +1,6 @@
 """An app as the (emulated) developer console registers it: client id and secret, callback
-URLs, the APIs added on the Permissions tab, whether it is shared, and its owner."""
+URLs, the APIs added on the Permissions tab, whether it is shared, its owner and its webhook
+URL."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class ClientRegistration:
     name: str
     owner: str = ""  # the account id of the app's owner (the only one who may consent when
     # the app is not shared)
+    webhook_url: str | None = None  # where its dynamic webhooks are delivered (None: the URL
+    # of its first registered webhook)
 
     def to_json(self, reveal: bool = False) -> dict:
         """The registration as JSON; the secret masked unless ``reveal``."""
@@ -38,6 +41,7 @@ class ClientRegistration:
             "sharing": self.sharing,
             "name": self.name,
             "owner": self.owner,
+            "webhook_url": self.webhook_url,
         }
 
     @classmethod
@@ -50,4 +54,5 @@ class ClientRegistration:
             sharing=record["sharing"],
             name=record["name"],
             owner=record.get("owner", ""),
+            webhook_url=record.get("webhook_url"),
         )

@@ -64,6 +64,9 @@ def new_state() -> dict:
         "access_tokens": {},  # digest -> {grant_id, client_id, scopes, expires_at, ...}
         "refresh_tokens": {},  # digest -> {grant_id, client_id, scopes, issued_at, status, ...}
         "faults": [],  # pending injected faults, in injection order
+        "webhooks": {},  # str(id) -> dynamic webhook (_webhooks.py)
+        "next_webhook_id": 10000,
+        "failed_webhooks": [],  # failed deliveries, oldest first
     }
 
 
@@ -146,6 +149,9 @@ _SHAPE = {
     "access_tokens": dict,
     "refresh_tokens": dict,
     "faults": list,
+    "webhooks": dict,
+    "next_webhook_id": int,
+    "failed_webhooks": list,
 }
 
 

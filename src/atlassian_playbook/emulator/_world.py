@@ -55,7 +55,8 @@ _KEYS = {
         "name", "id", "products", "members", "admins", "user_installed_apps", "avatar_url",
         "projects", "issues", "spaces", "pages",
     },
-    "apps": {"name", "client_id", "client_secret", "owner", "sharing", "apis", "callback_urls"},
+    "apps": {"name", "client_id", "client_secret", "owner", "sharing", "apis", "callback_urls",
+             "webhook_url"},
     "projects": {"id", "key", "name", "type"},
     "issues": {"id", "key", "summary", "description", "status", "type", "reporter"},
     "spaces": {"id", "key", "name"},
@@ -410,8 +411,15 @@ def _app(check: _Checker, raw, path: tuple, users: dict, first_user: str) -> dic
         if api not in APIS:
             check.fail((*path, "apis", index), f"{api!r} is not an API; use one of "
                        f"{', '.join(APIS)}.")
+    webhook_url = check.text(raw, "webhook_url", path, required=False)
+    if webhook_url is not None:
+        try:
+            check_webhook_url(webhook_url)
+        except ValueError as error:
+            check.fail((*path, "webhook_url"), str(error))
     return {
         "name": check.text(raw, "name", path),
+        "webhook_url": webhook_url,
         "client_id": check.text(raw, "client_id", path, required=False),
         "client_secret": check.text(raw, "client_secret", path, required=False),
         "owner": users[str(owner)]["account_id"] if owner is not None else first_user,
@@ -419,6 +427,22 @@ def _app(check: _Checker, raw, path: tuple, users: dict, first_user: str) -> dic
         "apis": list(dict.fromkeys(apis)),
         "redirect_uris": list(dict.fromkeys(callback_urls)),
     }
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_webhook_url(url: object) -> str:
+    """``url`` if it is an absolute http(s) URL on loopback; raises ``ValueError`` naming why."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"Webhook URL {url!r} is not an absolute http(s) URL.")
+    if parts.hostname.lower() not in LOOPBACK:
+        raise ValueError(
+            f"Webhook URL {url!r} is not on loopback: the emulator delivers only to 127.0.0.1, "
+            "localhost or [::1]."
+        )
+    return url
 
 
 # --- looking things up in a loaded world --------------------------------------------------------
