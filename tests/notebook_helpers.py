@@ -154,7 +154,7 @@ class Played:
 
 
 def play(profile: str, workspace: Path) -> Played:
-    """Run the whole sequence for ``profile``, one kernel per notebook, stopping at the first failure.
+    """Run the sequence for ``profile``, one kernel per notebook, stopping at the first failure.
 
     Tokens are collected after every run: refreshes rotate them out of the store, and a
     rotated token leaking into an earlier notebook must still be caught.

@@ -275,7 +275,7 @@ def test_verify_without_a_login_says_to_log_in(tmp_path):
 
 
 def test_demo_runs_the_whole_playbook_and_says_where_its_output_is(tmp_path):
-    """What `make demo` runs: every notebook of the sequence headless, executed copies and an HTML site."""
+    """What `make demo` runs: every notebook headless, executed copies and an HTML site."""
     result = run_cli(["demo", "--output", str(tmp_path / "out")], cli_env(tmp_path), tmp_path,
                      timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
