@@ -216,7 +216,7 @@ def test_a_full_disk_anywhere_is_named_with_its_fix(tmp_path, monkeypatch, capsy
     def full(args):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out.json"))
 
-    monkeypatch.setattr(cli, "cmd_scopes_list", full)
+    monkeypatch.setattr(cli.configure, "cmd_scopes_list", full)
     assert cli.main(["--env-file", str(tmp_path / ".env"), "scopes", "list"]) == 1
     err = capsys.readouterr().err
     assert err == (f"error: No space left on device ({tmp_path / 'out.json'})  hint: free some "
