@@ -446,6 +446,9 @@ class Emulator:
         return response
 
     def _take_fault(self, kind: str, path: str) -> dict | None:
+        with self._store.transaction(read_only=True) as data:  # nearly always none pending
+            if not data["faults"]:
+                return None
         with self._store.transaction() as data:
             if not data["faults"]:
                 return None

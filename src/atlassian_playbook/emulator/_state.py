@@ -63,6 +63,7 @@ def new_state() -> dict:
         "grants": {},  # grant id -> {client_id, account_id, sites: {cloud_id: [scopes]}, ...}
         "access_tokens": {},  # digest -> {grant_id, client_id, scopes, expires_at, ...}
         "refresh_tokens": {},  # digest -> {grant_id, client_id, scopes, issued_at, status, ...}
+        "families": {},  # family id -> {grant_id, client_id, key, started_at, last_used}
         "faults": [],  # pending injected faults, in injection order
     }
 
@@ -79,10 +80,12 @@ class StateStore:
         self._current = False  # whether self.data is still self._text
 
     @contextmanager
-    def transaction(self) -> Iterator[dict]:
+    def transaction(self, *, read_only: bool = False) -> Iterator[dict]:
         """Yield the state dict; with a file, reload before and save after (if changed).
 
         Re-entrant: a nested transaction runs inside the outer one's load and save.
+        ``read_only``: the body promises not to change the state, so it is not serialised
+        after (a look before a change takes a transaction of its own).
 
         With a file, the text read is compared with the text this store last read or wrote:
         when no other process wrote since, the dict in memory is that text already and is not
@@ -112,10 +115,13 @@ class StateStore:
                     raise
                 finally:
                     self._depth -= 1
+                if read_only:
+                    return
                 after = json.dumps(self.data, separators=(",", ":"))
                 if after != text:
                     try:
-                        atomic_write_text(self.path, after)
+                        atomic_write_text(self.path, after)  # fsynced: a full disk is
+                        # a StorageError now (tests/test_rotation_safety.py), not a cut file later
                     except BaseException:
                         self._current = False
                         raise
@@ -171,6 +177,7 @@ _SHAPE = {
     "grants": dict,
     "access_tokens": dict,
     "refresh_tokens": dict,
+    "families": dict,
     "faults": list,
 }
 
