@@ -361,17 +361,18 @@ class AuthorizationServer:
         if record is None and rotated_long_ago(data, token, client["client_id"], now):
             revoke_refresh_tokens(data, data["families"][family_of(token)]["grant_id"])
             return oauth_error(403, "invalid_grant", INVALID_REFRESH)
+        family = data["families"].get(record.get("family")) if record else None
         if (
             record is None
-            or record["client_id"] != client["client_id"]
-            or record["grant_id"] not in data["grants"]
-            or record["status"] == "revoked"
-            or now - record["family_started_at"] >= REFRESH_ABSOLUTE
+            or family is None  # revoked, or its grant gone
+            or family["client_id"] != client["client_id"]
+            or family["grant_id"] not in data["grants"]
+            or now - family["started_at"] >= REFRESH_ABSOLUTE
         ):
             return oauth_error(403, "invalid_grant", INVALID_REFRESH)
         if record["status"] == "rotated":
             if now - record["rotated_at"] > REUSE_LEEWAY:
-                revoke_refresh_tokens(data, record["grant_id"])
+                revoke_refresh_tokens(data, family["grant_id"])
                 return oauth_error(403, "invalid_grant", INVALID_REFRESH)
             # Within the leeway: a concurrent refresh; it gets a pair of its own.
         elif now - record["issued_at"] >= REFRESH_IDLE:
@@ -387,12 +388,12 @@ class AuthorizationServer:
                 access["revoke_at"] = now + REUSE_LEEWAY
         return self._issue(
             data,
-            record["grant_id"],
+            family["grant_id"],
             client["client_id"],
-            record["scopes"],
+            family["scopes"],
             now,
-            family_started_at=record["family_started_at"],
-            family=record.get("family"),
+            family_started_at=family["started_at"],
+            family=record["family"],
         )
 
     def _issue(
@@ -427,20 +428,18 @@ class AuthorizationServer:
             if family is None or family not in data["families"]:
                 family = secrets.token_hex(8)
                 data["families"][family] = {"grant_id": grant_id, "client_id": client_id,
+                                            "scopes": list(scopes),
                                             "key": secrets.token_hex(16),
                                             "started_at": family_started_at}
             data["families"][family]["last_used"] = now
             refresh = new_refresh_token(family, data["families"][family]["key"])
+            # Grant, client, scopes and the absolute lifetime's start are the family's.
             data["refresh_tokens"][digest(refresh)] = {
-                "grant_id": grant_id,
-                "client_id": client_id,
-                "scopes": list(scopes),
+                "family": family,
                 "issued_at": now,
-                "family_started_at": family_started_at,
-                "status": "active",
+                "status": "active",  # then "rotated"
                 "rotated_at": None,
                 "access": digest(access),  # the access token issued with it
-                "family": family,
             }
             answer["refresh_token"] = refresh
         prune(data, now)
@@ -510,9 +509,6 @@ def revoke_refresh_tokens(data: dict, grant_id: str) -> None:
     newest included (Atlassian's refresh-token guide), and with them every access token they
     issued. Its families are forgotten: their tokens are unknown from now on, which Atlassian
     answers as it answers revoked ones."""
-    for other in data["refresh_tokens"].values():
-        if other["grant_id"] == grant_id:
-            other["status"] = "revoked"
     for access in data["access_tokens"].values():
         if access["grant_id"] == grant_id:
             access["revoked"] = True
@@ -543,6 +539,5 @@ def prune(data: dict, now: float) -> None:
         k: v
         for k, v in data["refresh_tokens"].items()
         if v.get("family") in families
-        and v["status"] != "revoked"
         and not (v["status"] == "rotated" and now - v["rotated_at"] > REUSE_LEEWAY)
     }

@@ -62,8 +62,10 @@ def new_state() -> dict:
         "codes": {},  # digest(code) -> code record
         "grants": {},  # grant id -> {client_id, account_id, sites: {cloud_id: [scopes]}, ...}
         "access_tokens": {},  # digest -> {grant_id, client_id, scopes, expires_at, ...}
-        "refresh_tokens": {},  # digest -> {grant_id, client_id, scopes, issued_at, status, ...}
-        "families": {},  # family id -> {grant_id, client_id, key, started_at, last_used}
+        "refresh_tokens": {},  # digest -> {family, issued_at, status, rotated_at, access}
+        # family id (one per code exchange) -> {grant_id, client_id, scopes, key, started_at,
+        # last_used}; its key tags its refresh tokens (_auth.new_refresh_token)
+        "families": {},
         "faults": [],  # pending injected faults, in injection order
     }
 
