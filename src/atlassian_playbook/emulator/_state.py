@@ -6,7 +6,9 @@ something changed (compact JSON): several processes with their own :class:`Emula
 share clients, grants, codes, tokens, the clock offset and the faults.
 
 Tokens and codes are stored under their SHA-256 digest, never in clear: the file (and a debugger
-looking at the dict) cannot hand out a usable token. Client secrets are stored in clear: they
+looking at the dict) cannot hand out a usable token. A token family's key is in the file: with it
+one can make a string the emulator takes for a rotated token of that family (and revokes the
+family for), never one it answers with tokens. Client secrets are stored in clear: they
 are the emulator's own fakes and the admin endpoint returns them on purpose.
 
 A file that cannot be read as a state (not JSON, truncated, another shape, a newer version) is
@@ -122,8 +124,8 @@ class StateStore:
                 after = json.dumps(self.data, separators=(",", ":"))
                 if after != text:
                     try:
-                        atomic_write_text(self.path, after)  # fsynced: a full disk is
-                        # a StorageError now (tests/test_rotation_safety.py), not a cut file later
+                        # fsynced, so a full disk is a StorageError now, not a cut file later
+                        atomic_write_text(self.path, after)
                     except BaseException:
                         self._current = False
                         raise
