@@ -6,6 +6,8 @@ days idle (365 days absolute), reuse leeway for a rotated refresh token 10 minut
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -356,25 +358,21 @@ class AuthorizationServer:
         if not token:
             return oauth_error(400, "invalid_request", "Missing required parameter: refresh_token")
         record = data["refresh_tokens"].get(digest(token))
+        if record is None and rotated_long_ago(data, token, client["client_id"], now):
+            revoke_refresh_tokens(data, data["families"][family_of(token)]["grant_id"])
+            return oauth_error(403, "invalid_grant", INVALID_REFRESH)
+        family = data["families"].get(record.get("family")) if record else None
         if (
             record is None
-            or record["client_id"] != client["client_id"]
-            or record["grant_id"] not in data["grants"]
-            or record["status"] == "revoked"
-            or now - record["family_started_at"] >= REFRESH_ABSOLUTE
+            or family is None  # revoked, or its grant gone
+            or family["client_id"] != client["client_id"]
+            or family["grant_id"] not in data["grants"]
+            or now - family["started_at"] >= REFRESH_ABSOLUTE
         ):
             return oauth_error(403, "invalid_grant", INVALID_REFRESH)
         if record["status"] == "rotated":
             if now - record["rotated_at"] > REUSE_LEEWAY:
-                # Reuse outside the leeway is taken for theft: the whole grant's refresh tokens
-                # die, the newest included (Atlassian's refresh-token guide), and with them
-                # every access token they issued.
-                for other in data["refresh_tokens"].values():
-                    if other["grant_id"] == record["grant_id"]:
-                        other["status"] = "revoked"
-                for access in data["access_tokens"].values():
-                    if access["grant_id"] == record["grant_id"]:
-                        access["revoked"] = True
+                revoke_refresh_tokens(data, family["grant_id"])
                 return oauth_error(403, "invalid_grant", INVALID_REFRESH)
             # Within the leeway: a concurrent refresh; it gets a pair of its own.
         elif now - record["issued_at"] >= REFRESH_IDLE:
@@ -390,11 +388,12 @@ class AuthorizationServer:
                 access["revoke_at"] = now + REUSE_LEEWAY
         return self._issue(
             data,
-            record["grant_id"],
+            family["grant_id"],
             client["client_id"],
-            record["scopes"],
+            family["scopes"],
             now,
-            family_started_at=record["family_started_at"],
+            family_started_at=family["started_at"],
+            family=record["family"],
         )
 
     def _issue(
@@ -406,7 +405,10 @@ class AuthorizationServer:
         now: float,
         *,
         family_started_at: float,
+        family: str | None = None,
     ) -> Response:
+        """A new access token, and a refresh token of ``family`` when the scopes ask for one
+        (a code exchange starts a family: ``None``)."""
         access = secrets.token_urlsafe(40)
         data["access_tokens"][digest(access)] = {
             "grant_id": grant_id,
@@ -423,14 +425,19 @@ class AuthorizationServer:
             "token_type": "Bearer",
         }
         if "offline_access" in scopes:
-            refresh = secrets.token_urlsafe(40)
+            if family is None or family not in data["families"]:
+                family = secrets.token_hex(8)
+                data["families"][family] = {"grant_id": grant_id, "client_id": client_id,
+                                            "scopes": list(scopes),
+                                            "key": secrets.token_hex(16),
+                                            "started_at": family_started_at}
+            data["families"][family]["last_used"] = now
+            refresh = new_refresh_token(family, data["families"][family]["key"])
+            # Grant, client, scopes and the absolute lifetime's start are the family's.
             data["refresh_tokens"][digest(refresh)] = {
-                "grant_id": grant_id,
-                "client_id": client_id,
-                "scopes": list(scopes),
+                "family": family,
                 "issued_at": now,
-                "family_started_at": family_started_at,
-                "status": "active",
+                "status": "active",  # then "rotated"
                 "rotated_at": None,
                 "access": digest(access),  # the access token issued with it
             }
@@ -458,11 +465,64 @@ def find_grant(data: dict, client_id: str, account_id: str) -> str | None:
     return None
 
 
+# A refresh token is 43 random characters, its family's id (16 hex digits) and a 22-character
+# tag (HMAC-SHA256 of both under the family's key): one run of URL-safe characters, as the
+# token-shaped strings render.py looks for. The tag lets the emulator recognise a rotated token
+# of a live family after its record was pruned, without keeping a digest per refresh.
+_RANDOM, _FAMILY = 43, 16
+
+
+def new_refresh_token(family: str, key: str) -> str:
+    random_part = secrets.token_urlsafe(32)
+    return random_part + family + _tag(random_part + family, key)
+
+
+def family_of(token: str) -> str:
+    return token[_RANDOM:_RANDOM + _FAMILY]
+
+
+def _tag(text: str, key: str) -> str:
+    mac = hmac.new(bytes.fromhex(key), text.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def rotated_long_ago(data: dict, token: str, client_id: str, now: float) -> bool:
+    """Whether ``token``, which has no record, is a refresh token of a live family of
+    ``client_id``: a token rotated more than the leeway ago (an active token's record stays as
+    long as its family; a revoked family is forgotten at once)."""
+    family = data["families"].get(family_of(token))
+    if family is None or family["client_id"] != client_id or not _live(family, data, now):
+        return False
+    tag = _tag(token[:_RANDOM + _FAMILY], family["key"])
+    return hmac.compare_digest(token[_RANDOM + _FAMILY:].encode(), tag.encode())
+
+
+def _live(family: dict, data: dict, now: float) -> bool:
+    """Whether a token of ``family`` may still be used: its grant there, not idle or old."""
+    return (family["grant_id"] in data["grants"]
+            and now - family["last_used"] < REFRESH_IDLE + REUSE_LEEWAY
+            and now - family["started_at"] < REFRESH_ABSOLUTE)
+
+
+def revoke_refresh_tokens(data: dict, grant_id: str) -> None:
+    """Reuse outside the leeway is taken for theft: the whole grant's refresh tokens die, the
+    newest included (Atlassian's refresh-token guide), and with them every access token they
+    issued. Its families are forgotten: their tokens are unknown from now on, which Atlassian
+    answers as it answers revoked ones."""
+    for access in data["access_tokens"].values():
+        if access["grant_id"] == grant_id:
+            access["revoked"] = True
+    data["families"] = {k: v for k, v in data["families"].items() if v["grant_id"] != grant_id}
+
+
 def prune(data: dict, now: float) -> None:
     """Forget what can no longer be used, so a shared state file stays small.
 
     Forgotten codes and tokens get the same answer as invalid ones, so this changes nothing a
-    client can observe.
+    client can observe. What the size then depends on is the live grants and token families,
+    not how often they refreshed: a rotated refresh token's record goes when its leeway ends
+    (its family, kept while any of its tokens can be used, still recognises it), an access
+    token's when it stops opening the gateway.
     """
     grants = data["grants"]
     data["consents"] = {k: v for k, v in data["consents"].items() if v["expires_at"] > now}
@@ -470,14 +530,14 @@ def prune(data: dict, now: float) -> None:
         k: v for k, v in data["codes"].items() if v["expires_at"] > now and v["grant_id"] in grants
     }
     data["access_tokens"] = {
-        k: v
-        for k, v in data["access_tokens"].items()
-        if v["expires_at"] > now - 86400 and v["grant_id"] in grants
+        k: v for k, v in data["access_tokens"].items() if access_token_valid(v, data, now)
+    }
+    data["families"] = families = {
+        k: v for k, v in data["families"].items() if _live(v, data, now)
     }
     data["refresh_tokens"] = {
         k: v
         for k, v in data["refresh_tokens"].items()
-        if v["grant_id"] in grants
-        and now - max(v["issued_at"], v["rotated_at"] or 0) < REFRESH_IDLE + REUSE_LEEWAY
-        and now - v["family_started_at"] < REFRESH_ABSOLUTE
+        if v.get("family") in families
+        and not (v["status"] == "rotated" and now - v["rotated_at"] > REUSE_LEEWAY)
     }

@@ -179,12 +179,12 @@ class Emulator:
     @property
     def users(self) -> list[dict]:
         """Every account of the world, as ``GET /me`` returns each."""
-        with self._store.transaction() as data:
+        with self._store.transaction(read_only=True) as data:
             return [profile(user) for user in data["world"]["users"]]
 
     def user_profile(self, ref: str) -> dict:
         """One account (nickname or account id), as ``GET /me`` returns it."""
-        with self._store.transaction() as data:
+        with self._store.transaction(read_only=True) as data:
             user = user_by_ref(data["world"], ref)
         if user is None:
             raise WorldError(f"{ref!r} is not a user of the emulated world.")
@@ -201,16 +201,16 @@ class Emulator:
     def sites(self) -> list[dict]:
         """The world's sites: ``id`` (the cloud id), ``name``, ``url``, ``avatarUrl``,
         ``products``, ``user_installed_apps``."""
-        with self._store.transaction() as data:
+        with self._store.transaction(read_only=True) as data:
             return [public_site(site) for site in data["world"]["sites"]]
 
     @property
     def default_client(self) -> ClientRegistration:
-        with self._store.transaction() as data:
+        with self._store.transaction(read_only=True) as data:
             return ClientRegistration.from_state(data["clients"][data["default_client_id"]])
 
     def client(self, client_id: str) -> ClientRegistration | None:
-        with self._store.transaction() as data:
+        with self._store.transaction(read_only=True) as data:
             record = data["clients"].get(client_id)
             return ClientRegistration.from_state(record) if record else None
 
@@ -378,7 +378,7 @@ class Emulator:
 
     def now(self) -> float:
         """The emulator's clock: ``clock()`` plus every :meth:`advance_clock`."""
-        with self._store.transaction() as data:
+        with self._store.transaction(read_only=True) as data:
             return self._now(data)
 
     def _now(self, data: dict) -> float:
@@ -488,6 +488,9 @@ class Emulator:
         return response
 
     def _take_fault(self, kind: str, path: str) -> dict | None:
+        with self._store.transaction(read_only=True) as data:  # nearly always none pending
+            if not data["faults"]:
+                return None
         with self._store.transaction() as data:
             if not data["faults"]:
                 return None

@@ -2,11 +2,13 @@
 
 Without a state file the dict lives in memory behind a lock. With one, each transaction takes
 the inter-process file lock, reloads the file, runs, and writes it back (0600, atomically) when
-something changed: several processes with their own :class:`Emulator` on the same file then
+something changed (compact JSON): several processes with their own :class:`Emulator` on the same file then
 share clients, grants, codes, tokens, the clock offset and the faults.
 
 Tokens and codes are stored under their SHA-256 digest, never in clear: the file (and a debugger
-looking at the dict) cannot hand out a usable token. Client secrets are stored in clear: they
+looking at the dict) cannot hand out a usable token. A token family's key is in the file: with it
+one can make a string the emulator takes for a rotated token of that family (and revokes the
+family for), never one it answers with tokens. Client secrets are stored in clear: they
 are the emulator's own fakes and the admin endpoint returns them on purpose.
 
 A file that cannot be read as a state (not JSON, truncated, another shape, a newer version) is
@@ -24,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .._files import atomic_write_json, file_lock, read_json
+from .._files import atomic_write_text, file_lock
 from ..errors import PlaybookError
 
 __all__ = ["StateStore", "StateFileError", "digest", "new_state", "STATE_VERSION"]
@@ -62,7 +64,10 @@ def new_state() -> dict:
         "codes": {},  # digest(code) -> code record
         "grants": {},  # grant id -> {client_id, account_id, sites: {cloud_id: [scopes]}, ...}
         "access_tokens": {},  # digest -> {grant_id, client_id, scopes, expires_at, ...}
-        "refresh_tokens": {},  # digest -> {grant_id, client_id, scopes, issued_at, status, ...}
+        "refresh_tokens": {},  # digest -> {family, issued_at, status, rotated_at, access}
+        # family id (one per code exchange) -> {grant_id, client_id, scopes, key, started_at,
+        # last_used}; its key tags its refresh tokens (_auth.new_refresh_token)
+        "families": {},
         "faults": [],  # pending injected faults, in injection order
         "webhooks": {},  # str(id) -> dynamic webhook (_webhooks.py)
         "next_webhook_id": 10000,
@@ -78,12 +83,23 @@ class StateStore:
         self._lock = threading.RLock()
         self._depth = 0
         self.data = new_state()
+        self._text: str | None = None  # the file's text when self.data was last that text
+        self._current = False  # whether self.data is still self._text
 
     @contextmanager
-    def transaction(self) -> Iterator[dict]:
+    def transaction(self, *, read_only: bool = False) -> Iterator[dict]:
         """Yield the state dict; with a file, reload before and save after (if changed).
 
         Re-entrant: a nested transaction runs inside the outer one's load and save.
+        ``read_only``: the body promises not to change the state, so it is not serialised
+        after (a look before a change takes a transaction of its own).
+
+        With a file, the text read is compared with the text this store last read or wrote:
+        when no other process wrote since, the dict in memory is that text already and is not
+        parsed again. After the body the state is serialised once, compactly; the file is
+        written only when that text differs from the file's (a request that only reads writes
+        nothing). A body that raised leaves the file untouched and the dict in memory stale,
+        so the next transaction parses the file again.
         """
         with self._lock:
             if self.path is None or self._depth:
@@ -94,32 +110,52 @@ class StateStore:
                     self._depth -= 1
                 return
             with file_lock(self.path):
-                self.data = self._load()
-                before = json.dumps(self.data, sort_keys=True)
+                text = self._read()
+                if not self._current or text != self._text:
+                    self.data = self._load(text)
+                    self._text, self._current = text, True
                 self._depth += 1
                 try:
                     yield self.data
+                except BaseException:
+                    self._current = False
+                    raise
                 finally:
                     self._depth -= 1
-                # Not reached when the body raised: a failed request leaves the file untouched.
-                if json.dumps(self.data, sort_keys=True) != before:
-                    atomic_write_json(self.path, self.data)
+                if read_only:
+                    return
+                after = json.dumps(self.data, separators=(",", ":"))
+                if after != text:
+                    try:
+                        # fsynced, so a full disk is a StorageError now, not a cut file later
+                        atomic_write_text(self.path, after)
+                    except BaseException:
+                        self._current = False
+                        raise
+                    self._text = after
 
-    def _load(self) -> dict:
+    def _read(self) -> str | None:
+        """The file's text, or ``None`` when there is no file yet."""
         try:
-            data = read_json(self.path)
-        except json.JSONDecodeError as exc:  # the position only: the text holds secrets
-            raise StateFileError(
-                self.path, f"is not JSON (broken or cut short at line {exc.lineno}, column "
-                f"{exc.colno}: {exc.msg})") from None
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
         except UnicodeDecodeError:
             raise StateFileError(self.path, "is not UTF-8 text") from None
         except OSError as exc:
             raise StateFileError(
                 self.path, f"cannot be read ({exc.strerror or exc.__class__.__name__})"
             ) from None
-        if data is None:
+
+    def _load(self, text: str | None) -> dict:
+        if text is None:
             return new_state()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:  # the position only: the text holds secrets
+            raise StateFileError(
+                self.path, f"is not JSON (broken or cut short at line {exc.lineno}, column "
+                f"{exc.colno}: {exc.msg})") from None
         if isinstance(data, dict) and isinstance(data.get("version"), int) and (
             data["version"] < STATE_VERSION
         ):
@@ -148,6 +184,7 @@ _SHAPE = {
     "grants": dict,
     "access_tokens": dict,
     "refresh_tokens": dict,
+    "families": dict,
     "faults": list,
     "webhooks": dict,
     "next_webhook_id": int,
