@@ -3,7 +3,8 @@
 Without a state file the dict lives in memory behind a lock. With one, each transaction takes
 the inter-process file lock, reloads the file (only when another process wrote it), runs, and
 writes it back (0600, atomically, compact JSON) when something changed: several processes with
-their own :class:`Emulator` on the same file then share clients, grants, codes, tokens, the clock offset and the faults.
+their own :class:`Emulator` on the same file then share clients, grants, codes, tokens, the
+clock offset and the faults.
 
 Tokens and codes are stored under their SHA-256 digest, never in clear: the file (and a debugger
 looking at the dict) cannot hand out a usable token. A token family's key is in the file: with it
