@@ -207,9 +207,8 @@ class SpareKernels:
         with self._lock:
             if self._closed or self._spare is not None or kernel not in self._in_use:
                 return
-            self._spare = spare = self._submit(self._start(kernel.launch))
-        spare.add_done_callback(
-            lambda done: None if done.exception() else self._event("spare", done.result()))
+            self._spare = self._submit(self._start(kernel.launch, spare=True))
+        self._event("ahead", kernel)
 
     def give_back(self, kernel: WarmKernel) -> None:
         """The run is over: stop ``kernel`` in the background (never used again)."""
@@ -279,7 +278,7 @@ class SpareKernels:
             self._thread.start()
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
-    async def _start(self, launch: Launch) -> WarmKernel:
+    async def _start(self, launch: Launch, *, spare: bool = False) -> WarmKernel:
         folder = tempfile.mkdtemp(prefix="pbk-")
         options: dict[str, Any] = {"kernel_name": launch.kernel_name}
         connection_file = _socket_file(folder)
@@ -294,7 +293,10 @@ class SpareKernels:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         process = getattr(manager.provisioner, "process", None)
-        return WarmKernel(manager, launch, folder, pid=getattr(process, "pid", None))
+        kernel = WarmKernel(manager, launch, folder, pid=getattr(process, "pid", None))
+        if spare:
+            self._event("spare", kernel)
+        return kernel
 
     def _stop_later(self, kernel: WarmKernel, *, now: bool) -> None:
         if kernel._stopped:
