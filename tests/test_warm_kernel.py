@@ -180,7 +180,9 @@ def test_the_batch_watchdog_kills_the_kernel_a_run_took_from_the_spare(tmp_path,
     assert first.status == "ok", first.failure
     assert events.pids("warm") == events.pids("spare")[:1]  # the second run took the spare
     assert second.status == "timeout", second.failure
-    assert second.kernel_restarts == 0  # killed by the watchdog: not started again
+    # Killed by the watchdog (not left to papermill's 60 s start limit), and not started again.
+    assert second.failure["error"] == "DeadKernelError", second.failure
+    assert second.kernel_restarts == 0
     assert all(_gone(pid) for pid in events.pids("cold") + events.pids("spare"))
 
 
