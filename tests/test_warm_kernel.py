@@ -88,6 +88,29 @@ def test_each_run_gets_a_fresh_kernel_the_spare_started_while_the_previous_ran(t
     assert not [p for p in psutil.Process().children(recursive=True) if p.pid in started]
 
 
+def test_no_spare_is_started_that_no_run_would_take(tmp_path, who):
+    events = Events()
+    with SpareKernels(on_event=events, runs=2) as kernels:
+        for value in (1, 2):
+            run_notebook(who, tmp_path / f"{value}.ipynb", {"value": value}, kernels=kernels)
+    assert [what for what, _ in events.seen if what in {"cold", "warm", "spare"}] == [
+        "cold", "spare", "warm"]
+    assert len(events.pids("ahead")) == 1  # the second run's kernel asked for none
+
+
+def test_two_kernels_ahead_are_two_fresh_kernels(tmp_path, who):
+    events = Events()
+    with SpareKernels(on_event=events, ahead=2) as kernels:
+        runs = [run_notebook(who, tmp_path / f"{v}.ipynb", {"value": v}, kernels=kernels)
+                for v in (1, 2, 3)]
+    pids = [run.records["pid"] for run in runs]
+    assert len(set(pids)) == 3 and not any(run.records["leaked"] for run in runs)
+    assert events.pids("warm") == pids[1:]
+    started = events.pids("cold") + events.pids("spare")
+    assert len(started) == 5  # 1 cold, 2 ahead, then one more after each warm run
+    assert all(_gone(pid) for pid in started)
+
+
 def test_a_spare_that_no_longer_fits_the_run_is_discarded(tmp_path, who, monkeypatch):
     other = tmp_path / "elsewhere"
     other.mkdir()

@@ -11,7 +11,7 @@ the background, so a run finds its kernel booted. Isolation is kept:
   kernel is started for the run;
 * the spare is started only after the current run's kernel answered its first request, so the
   two never race at start, and a run whose kernel never became ready leaves no spare;
-* :meth:`SpareKernels.close` stops the spare and waits for every kernel to be gone.
+* :meth:`SpareKernels.close` stops the spares and waits for every kernel to be gone.
 
 All of a kernel manager's own work (start, shutdown) runs on one background thread with its
 own event loop; the run's thread only makes the client papermill talks through.
@@ -157,15 +157,24 @@ class SpareKernels:
     Use it as a context manager (or call :meth:`close`) around the runs; pass it to
     :func:`~atlassian_playbook.execute.run_notebook` as ``kernels``. ``on_event(what,
     kernel)`` is told ``"cold"`` (a kernel started for a run that found no usable spare),
-    ``"warm"`` (a run took the spare), ``"spare"`` (a spare was started, during a run),
-    ``"discarded"`` (a spare that died or no longer fits) and ``"stopped"``; from the thread
-    that did it, for tests and progress, never for timing.
+    ``"ahead"`` (this run's kernel is ready: the next ones are being started, like it),
+    ``"spare"`` (one of those started), ``"warm"`` (a run took a spare), ``"discarded"`` (a
+    spare that died or no longer fits) and ``"stopped"``; from the thread that did it, for
+    tests and progress, never for timing.
+
+    ``ahead``: how many kernels to keep started ahead (one hides a kernel's start behind a
+    notebook that runs at least as long; two also behind shorter ones, where the cores allow).
+    ``runs``: how many runs will take a kernel, when known (the training build knows): no
+    spare is started that no run would take.
     """
 
-    def __init__(self, on_event: Event | None = None) -> None:
+    def __init__(self, on_event: Event | None = None, *, ahead: int = 1,
+                 runs: int | None = None) -> None:
         self._on_event = on_event
+        self._ahead = max(1, ahead)
+        self._to_come = runs
         self._lock = threading.Lock()
-        self._spare: Future[WarmKernel] | None = None
+        self._spares: list[Future[WarmKernel]] = []
         self._in_use: set[WarmKernel] = set()
         self._stopping: set[Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -180,19 +189,23 @@ class SpareKernels:
         with self._lock:
             if self._closed:
                 raise RuntimeError("SpareKernels is closed")
-            spare, self._spare = self._spare, None
+            if self._to_come is not None:
+                self._to_come = max(0, self._to_come - 1)
         kernel = None
-        if spare is not None:
+        while kernel is None:
+            with self._lock:
+                if not self._spares:
+                    break
+                spare = self._spares.pop(0)
             try:
                 candidate = spare.result()
-            except Exception:  # the spare could not even start: start one for the run
-                candidate = None
-            if candidate is not None:
-                if candidate.launch == launch and candidate.alive():
-                    kernel, kernel.warm = candidate, True
-                else:
-                    self._event("discarded", candidate)
-                    self._stop_later(candidate, now=True)
+            except Exception:  # the spare could not even start: try the next, or start one
+                continue
+            if candidate.launch == launch and candidate.alive():
+                kernel, kernel.warm = candidate, True
+            else:
+                self._event("discarded", candidate)
+                self._stop_later(candidate, now=True)
         if kernel is None:
             kernel = self._submit(self._start(launch)).result()
             self._event("cold", kernel)
@@ -203,12 +216,16 @@ class SpareKernels:
         return kernel
 
     def ready(self, kernel: WarmKernel) -> None:
-        """``kernel`` answered its first request: start the next run's spare now, like it."""
+        """``kernel`` answered its first request: start the next runs' spares now, like it."""
         with self._lock:
-            if self._closed or self._spare is not None or kernel not in self._in_use:
+            if self._closed or kernel not in self._in_use:
                 return
-            self._spare = self._submit(self._start(kernel.launch, spare=True))
-        self._event("ahead", kernel)
+            wanted = self._ahead if self._to_come is None else min(self._ahead, self._to_come)
+            missing = wanted - len(self._spares)
+            for _ in range(missing):
+                self._spares.append(self._submit(self._start(kernel.launch, spare=True)))
+        if missing > 0:
+            self._event("ahead", kernel)
 
     def give_back(self, kernel: WarmKernel) -> None:
         """The run is over: stop ``kernel`` in the background (never used again)."""
@@ -236,12 +253,12 @@ class SpareKernels:
             if self._closed:
                 return
             self._closed = True
-            spare, self._spare = self._spare, None
+            spares, self._spares = self._spares, []
             left = list(self._in_use)
             self._in_use.clear()
         if self._loop is None:
             return
-        if spare is not None:
+        for spare in spares:
             with suppress(Exception):
                 self._stop_later(spare.result(), now=True)
         for kernel in left:

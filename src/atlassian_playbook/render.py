@@ -257,7 +257,7 @@ def render_playbook(
     try:
         # Inside the two: a spare kernel starts with the environment and stderr a run has.
         with _emulator_only(), _kernel_output_to(scratch / "kernels.log"), \
-                SpareKernels() as kernels:
+                SpareKernels(runs=len(paths)) as kernels:
             for path, page in zip(paths, result.pages, strict=True):
                 parameters = {"workspace": str(workspace)} if _declares(path, "workspace") else {}
                 started = time.perf_counter()
