@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 
@@ -98,17 +99,18 @@ def test_no_spare_is_started_that_no_run_would_take(tmp_path, who):
     assert len(events.pids("ahead")) == 1  # the second run's kernel asked for none
 
 
-def test_two_kernels_ahead_are_two_fresh_kernels(tmp_path, who):
-    events = Events()
-    with SpareKernels(on_event=events, ahead=2) as kernels:
-        runs = [run_notebook(who, tmp_path / f"{v}.ipynb", {"value": v}, kernels=kernels)
-                for v in (1, 2, 3)]
-    pids = [run.records["pid"] for run in runs]
-    assert len(set(pids)) == 3 and not any(run.records["leaked"] for run in runs)
-    assert events.pids("warm") == pids[1:]
-    started = events.pids("cold") + events.pids("spare")
-    assert len(started) == 5  # 1 cold, 2 ahead, then one more after each warm run
-    assert all(_gone(pid) for pid in started)
+def test_preloaded_modules_are_imported_without_a_cell_or_an_execution_count(tmp_path):
+    probe = write_notebook(tmp_path / "probe.ipynb", "value = 1",
+                           "import sys\nfrom atlassian_playbook.records import record\n"
+                           "record('preloaded', 'atlassian_playbook.playbook' in sys.modules)")
+    with SpareKernels(preload=["atlassian_playbook.playbook"]) as kernels:
+        runs = [run_notebook(probe, tmp_path / f"{v}.ipynb", {"value": v}, kernels=kernels)
+                for v in (1, 2)]
+    assert [run.records["preloaded"] for run in runs] == [True, True]  # cold, then the spare
+    executed = nbformat.read(tmp_path / "2.ipynb", as_version=4)
+    assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1, 2, 3]
+    with pytest.raises(ValueError):
+        SpareKernels(preload=["os; import shutil"])
 
 
 def test_a_spare_that_no_longer_fits_the_run_is_discarded(tmp_path, who, monkeypatch):

@@ -22,23 +22,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SpareKernels", "WarmKernel", "private_sockets", "quick_shutdown_manager"]
+__all__ = ["PRELOAD", "SpareKernels", "WarmKernel", "private_sockets", "quick_shutdown_manager"]
+
+#: What every playbook notebook imports first (``import atlassian_playbook.playbook as pb``).
+PRELOAD = ("atlassian_playbook.playbook",)
 
 # A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
 _SOCKET_PATH_MAX = 100
 # What nbclient gives the kernels it starts itself: no history file shared between kernels.
 _HISTORY_IN_MEMORY = "--HistoryManager.hist_file=:memory:"
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @functools.cache
@@ -157,21 +162,24 @@ class SpareKernels:
     Use it as a context manager (or call :meth:`close`) around the runs; pass it to
     :func:`~atlassian_playbook.execute.run_notebook` as ``kernels``. ``on_event(what,
     kernel)`` is told ``"cold"`` (a kernel started for a run that found no usable spare),
-    ``"ahead"`` (this run's kernel is ready: the next ones are being started, like it),
-    ``"spare"`` (one of those started), ``"warm"`` (a run took a spare), ``"discarded"`` (a
+    ``"ahead"`` (this run's kernel is ready: the next one is being started, like it),
+    ``"spare"`` (that one started), ``"warm"`` (a run took a spare), ``"discarded"`` (a
     spare that died or no longer fits) and ``"stopped"``; from the thread that did it, for
     tests and progress, never for timing.
 
-    ``ahead``: how many kernels to keep started ahead (one hides a kernel's start behind a
-    notebook that runs at least as long; two also behind shorter ones, where the cores allow).
     ``runs``: how many runs will take a kernel, when known (the training build knows): no
-    spare is started that no run would take.
+    spare is started that no run would take. ``preload``: modules every kernel from here
+    imports while it starts (ipykernel's ``exec_lines``: no cell, no ``In [n]``), so a spare
+    has done a notebook's first import before its run; only names the notebooks import anyway.
     """
 
-    def __init__(self, on_event: Event | None = None, *, ahead: int = 1,
-                 runs: int | None = None) -> None:
+    def __init__(self, on_event: Event | None = None, *, runs: int | None = None,
+                 preload: Sequence[str] = ()) -> None:
+        for name in preload:
+            if not _MODULE.fullmatch(name):
+                raise ValueError(f"not a module name: {name!r}")
+        self._preload = [f"--IPKernelApp.exec_lines=import {name}" for name in preload]
         self._on_event = on_event
-        self._ahead = max(1, ahead)
         self._to_come = runs
         self._lock = threading.Lock()
         self._spares: list[Future[WarmKernel]] = []
@@ -216,11 +224,11 @@ class SpareKernels:
         return kernel
 
     def ready(self, kernel: WarmKernel) -> None:
-        """``kernel`` answered its first request: start the next runs' spares now, like it."""
+        """``kernel`` answered its first request: start the next run's spare now, like it."""
         with self._lock:
             if self._closed or kernel not in self._in_use:
                 return
-            wanted = self._ahead if self._to_come is None else min(self._ahead, self._to_come)
+            wanted = 1 if self._to_come is None else min(1, self._to_come)
             missing = wanted - len(self._spares)
             for _ in range(missing):
                 self._spares.append(self._submit(self._start(kernel.launch, spare=True)))
@@ -302,7 +310,7 @@ class SpareKernels:
         if connection_file is not None:
             options.update(transport="ipc", connection_file=connection_file)
         manager = _warm_manager()(**options)
-        extra = [_HISTORY_IN_MEMORY] if manager.ipykernel else []
+        extra = [_HISTORY_IN_MEMORY, *self._preload] if manager.ipykernel else []
         try:
             await manager.start_kernel(cwd=launch.cwd, env=dict(launch.environ),
                                        extra_arguments=extra)
