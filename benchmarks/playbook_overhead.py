@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from atlassian_playbook.execute import run_notebook
-from atlassian_playbook.kernels import PRELOAD, SpareKernels, quick_shutdown_manager
+from atlassian_playbook.kernels import SpareKernels, quick_shutdown_manager
 from atlassian_playbook.render import playbook_notebooks
 
 SEQUENCE = [path.name for path in playbook_notebooks()]
@@ -42,18 +42,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def play_sequence(root: Path, *, spare: bool, preload: bool = True) -> float:
-    """Seconds for the playbook in a fresh workspace, with the spare kernel (``preload``: the
-    playbook's first import done while it starts, as the training build has it) or a cold
-    kernel per notebook; raises if a notebook fails."""
+def play_sequence(root: Path, *, spare: bool) -> float:
+    """Seconds for the playbook in a fresh workspace, with the spare kernel (as the training
+    build has it) or a cold kernel per notebook; raises if a notebook fails."""
     workspace = root / "workspace"
     workspace.mkdir()
     # A free loopback callback, so a JupyterLab or test run elsewhere never collides on 8765.
     (workspace / ".env").write_text(
         f"ATLASSIAN_REDIRECT_URI='http://127.0.0.1:{_free_port()}/callback'\n"
     )
-    kernels = (SpareKernels(runs=len(SEQUENCE), preload=PRELOAD if preload else ())
-               if spare else None)
+    kernels = SpareKernels(runs=len(SEQUENCE)) if spare else None
     try:
         started = time.perf_counter()
         for name in SEQUENCE:
@@ -117,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[name]  # the emulator, in a fresh workspace, whatever the shell says
 
     count = len(SEQUENCE)
-    rows: dict[str, list[float]] = {"bare": [], "empty": [], "cold": [], "bare spare": [],
-                                    "spare": []}
+    rows: dict[str, list[float]] = {"bare": [], "empty": [], "cold": [], "spare": []}
     bare_cycles(1)  # imports and the kernel's own first-start caches, outside the clock
     for _ in range(max(1, args.repeat)):
         with tempfile.TemporaryDirectory(prefix="playbook-bench-") as tmp:
@@ -128,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
             rows["bare"].append(bare_cycles(count))
             rows["empty"].append(run_empty(root / "empty", count))
             rows["cold"].append(play_sequence(root / "cold", spare=False))
-            rows["bare spare"].append(play_sequence(root / "bare spare", spare=True,
-                                                    preload=False))
             rows["spare"].append(play_sequence(root / "spare", spare=True))
     median = {k: statistics.median(v) for k, v in rows.items()}
     ratio = {k: statistics.median(r / b for r, b in zip(v, rows["bare"], strict=True))
@@ -141,15 +136,12 @@ def main(argv: list[str] | None = None) -> int:
           f"   {ratio['empty']:.2f}x")
     print(f"  playbook, a cold kernel per notebook:    {median['cold']:6.2f} s"
           f"   {ratio['cold']:.2f}x   (before)")
-    print(f"  playbook, the spare kernel, no preload:  {median['bare spare']:6.2f} s"
-          f"   {ratio['bare spare']:.2f}x")
-    print(f"  playbook, the spare kernel (as built):   {median['spare']:6.2f} s"
+    print(f"  playbook, the spare kernel:              {median['spare']:6.2f} s"
           f"   {ratio['spare']:.2f}x   (after)")
-    for row in ("bare spare", "spare"):
-        speedup = statistics.median(c / s for c, s in zip(rows["cold"], rows[row], strict=True))
-        print(f"  {row + ' vs cold, paired:':<41}{speedup:.2f}x faster")
+    speedup = statistics.median(c / s for c, s in zip(rows["cold"], rows["spare"], strict=True))
+    print(f"  spare vs cold, paired:                   {speedup:.2f}x faster")
     for key, values in rows.items():
-        print(f"  {key:>10} each round: {' / '.join(f'{v:.2f}' for v in values)} s")
+        print(f"  {key:>5} each round: {' / '.join(f'{v:.2f}' for v in values)} s")
     return 0
 
 

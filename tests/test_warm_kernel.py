@@ -14,7 +14,6 @@ import sys
 import threading
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
@@ -97,20 +96,6 @@ def test_no_spare_is_started_that_no_run_would_take(tmp_path, who):
     assert [what for what, _ in events.seen if what in {"cold", "warm", "spare"}] == [
         "cold", "spare", "warm"]
     assert len(events.pids("ahead")) == 1  # the second run's kernel asked for none
-
-
-def test_preloaded_modules_are_imported_without_a_cell_or_an_execution_count(tmp_path):
-    probe = write_notebook(tmp_path / "probe.ipynb", "value = 1",
-                           "import sys\nfrom atlassian_playbook.records import record\n"
-                           "record('preloaded', 'atlassian_playbook.playbook' in sys.modules)")
-    with SpareKernels(preload=["atlassian_playbook.playbook"]) as kernels:
-        runs = [run_notebook(probe, tmp_path / f"{v}.ipynb", {"value": v}, kernels=kernels)
-                for v in (1, 2)]
-    assert [run.records["preloaded"] for run in runs] == [True, True]  # cold, then the spare
-    executed = nbformat.read(tmp_path / "2.ipynb", as_version=4)
-    assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1, 2, 3]
-    with pytest.raises(ValueError):
-        SpareKernels(preload=["os; import shutil"])
 
 
 def test_a_spare_that_no_longer_fits_the_run_is_discarded(tmp_path, who, monkeypatch):

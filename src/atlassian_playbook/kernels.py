@@ -22,28 +22,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import re
 import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PRELOAD", "SpareKernels", "WarmKernel", "private_sockets", "quick_shutdown_manager"]
-
-#: What every playbook notebook imports first (``import atlassian_playbook.playbook as pb``).
-PRELOAD = ("atlassian_playbook.playbook",)
+__all__ = ["SpareKernels", "WarmKernel", "private_sockets", "quick_shutdown_manager"]
 
 # A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
 _SOCKET_PATH_MAX = 100
 # What nbclient gives the kernels it starts itself: no history file shared between kernels.
 _HISTORY_IN_MEMORY = "--HistoryManager.hist_file=:memory:"
-_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @functools.cache
@@ -168,17 +163,10 @@ class SpareKernels:
     tests and progress, never for timing.
 
     ``runs``: how many runs will take a kernel, when known (the training build knows): no
-    spare is started that no run would take. ``preload``: modules every kernel from here
-    imports while it starts (ipykernel's ``exec_lines``: no cell, no ``In [n]``), so a spare
-    has done a notebook's first import before its run; only names the notebooks import anyway.
+    spare is started that no run would take.
     """
 
-    def __init__(self, on_event: Event | None = None, *, runs: int | None = None,
-                 preload: Sequence[str] = ()) -> None:
-        for name in preload:
-            if not _MODULE.fullmatch(name):
-                raise ValueError(f"not a module name: {name!r}")
-        self._preload = [f"--IPKernelApp.exec_lines=import {name}" for name in preload]
+    def __init__(self, on_event: Event | None = None, *, runs: int | None = None) -> None:
         self._on_event = on_event
         self._to_come = runs
         self._lock = threading.Lock()
@@ -310,7 +298,7 @@ class SpareKernels:
         if connection_file is not None:
             options.update(transport="ipc", connection_file=connection_file)
         manager = _warm_manager()(**options)
-        extra = [_HISTORY_IN_MEMORY, *self._preload] if manager.ipykernel else []
+        extra = [_HISTORY_IN_MEMORY] if manager.ipykernel else []
         try:
             await manager.start_kernel(cwd=launch.cwd, env=dict(launch.environ),
                                        extra_arguments=extra)

@@ -32,7 +32,7 @@ from ._files import atomic_write_text, read_json
 from .config import DEFAULT_REDIRECT_URI, save_settings
 from .errors import PlaybookError, RenderError
 from .execute import run_notebook
-from .kernels import PRELOAD, SpareKernels
+from .kernels import SpareKernels
 from .manifest import notebook_paths
 from .redact import mask
 
@@ -257,7 +257,7 @@ def render_playbook(
     try:
         # Inside the two: a spare kernel starts with the environment and stderr a run has.
         with _emulator_only(), _kernel_output_to(scratch / "kernels.log"), \
-                SpareKernels(runs=len(paths), preload=PRELOAD) as kernels:
+                SpareKernels(runs=len(paths)) as kernels:
             for path, page in zip(paths, result.pages, strict=True):
                 parameters = {"workspace": str(workspace)} if _declares(path, "workspace") else {}
                 started = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import Any
 
 from .._files import atomic_write_text
 from ..errors import PlaybookError
-from ..kernels import PRELOAD, SpareKernels
+from ..kernels import SpareKernels
 from ..redact import redact, redact_mapping, register_secret
 from .plan import RunSpec
 from .results import RunResult, failure
@@ -59,7 +59,7 @@ def worker_kernels() -> SpareKernels:
     multiprocessing's finalizers, not ``atexit``; a main process, the reverse)."""
     from multiprocessing import util
 
-    kernels = SpareKernels(preload=PRELOAD)
+    kernels = SpareKernels()
     atexit.register(kernels.close)
     util.Finalize(kernels, kernels.close, exitpriority=10)
     return kernels
