@@ -140,7 +140,6 @@ class WarmKernel:
     launch: Launch
     folder: str
     pid: int | None = None
-    warm: bool = False  # started ahead, while an earlier run ran
     _stopped: bool = field(default=False, repr=False)
 
     def alive(self) -> bool:
@@ -198,7 +197,7 @@ class SpareKernels:
             except Exception:  # the spare could not even start: try the next, or start one
                 continue
             if candidate.launch == launch and candidate.alive():
-                kernel, kernel.warm = candidate, True
+                kernel = candidate
             else:
                 self._event("discarded", candidate)
                 self._stop_later(candidate, now=True)
@@ -214,14 +213,10 @@ class SpareKernels:
     def ready(self, kernel: WarmKernel) -> None:
         """``kernel`` answered its first request: start the next run's spare now, like it."""
         with self._lock:
-            if self._closed or kernel not in self._in_use:
+            if self._closed or kernel not in self._in_use or self._spares or self._to_come == 0:
                 return
-            wanted = 1 if self._to_come is None else min(1, self._to_come)
-            missing = wanted - len(self._spares)
-            for _ in range(missing):
-                self._spares.append(self._submit(self._start(kernel.launch, spare=True)))
-        if missing > 0:
-            self._event("ahead", kernel)
+            self._spares.append(self._submit(self._start(kernel.launch, spare=True)))
+        self._event("ahead", kernel)
 
     def give_back(self, kernel: WarmKernel) -> None:
         """The run is over: stop ``kernel`` in the background (never used again)."""
