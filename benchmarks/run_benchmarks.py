@@ -1,14 +1,18 @@
 """Speed figures for the README, measured in one run on this machine (not timed tests).
 
     .venv/bin/python benchmarks/run_benchmarks.py [--runs 16] [--workers 1 2 4] [--repeat 3]
+        [--before OTHER/src]
 
 1. ``import atlassian_playbook`` vs ``import httpx``, each in fresh interpreters (median), and
-   which heavy modules the import pulls in (none of papermill, ipywidgets, jupyter, dask).
+   which heavy modules the import pulls in (none of papermill, ipywidgets, jupyter, dask);
+   ``import papermill`` with the IRI grammar built at import and deferred, paired.
 2. The emulator's token endpoint: refresh grants per second over one httpx connection, with
    the world in memory and in a state file (as the notebooks' embedded emulators share it).
 3. A batch of health checks (notebook 11) with 1, 2 and 4 local workers, each in a fresh CLI
-   process: wall time end to end and after the pool started, speedups over 1 worker, and the
-   runner's overhead per run next to a bare kernel run.
+   process: wall time end to end and after the pool started, speedups over 1 worker, the
+   runner's overhead per run, and the batch next to as many bare kernel start/stop cycles
+   timed in the same round. ``--before`` runs the same rows with another source tree (a
+   checkout of an earlier commit) first in each round, for before/after figures.
 4. ``benchmarks/playbook_overhead.py``, if present: the playbook vs bare kernels.
 
 The health-check batch needs one token-store entry per run. The emulator has one user, so each
@@ -51,6 +55,21 @@ def import_seconds(module: str, repeat: int) -> float:
     return statistics.median(times)
 
 
+def paired_import(repeat: int) -> tuple[float, float, float]:
+    """``import papermill`` in fresh interpreters, the IRI grammar built at import (as before)
+    and deferred (as our notebook-running processes do), in turn: medians and paired ratio."""
+    timer = ("import time; t = time.perf_counter(); {}import papermill; "
+             "print(time.perf_counter() - t)")
+    defer = "from atlassian_playbook import _iri_grammar; _iri_grammar.defer(); "
+    built, deferred = [], []
+    for _ in range(repeat):
+        for code, into in ((timer.format(""), built), (timer.format(defer), deferred)):
+            into.append(float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                             text=True, check=True).stdout))
+    ratio = statistics.median(b / d for b, d in zip(built, deferred, strict=True))
+    return statistics.median(built), statistics.median(deferred), ratio
+
+
 def heavy_after_import() -> list[str]:
     code = ("import sys, atlassian_playbook, atlassian_playbook.batch, atlassian_playbook.cli\n"
             "atlassian_playbook.cli.build_parser()\n"
@@ -65,6 +84,9 @@ def bench_imports(repeat: int = 7) -> None:
     httpx = import_seconds("httpx", repeat)
     print(f"import atlassian_playbook: {ours * 1000:.1f} ms   import httpx: {httpx * 1000:.1f} ms"
           f"   (median of {repeat} fresh interpreters)")
+    built, deferred, ratio = paired_import(repeat)
+    print(f"import papermill: {built * 1000:.0f} ms with the IRI grammar built at import, "
+          f"{deferred * 1000:.0f} ms with it deferred ({ratio:.2f}x, paired, median of {repeat})")
     heavy = heavy_after_import()
     assert not heavy, f"imported too eagerly: {heavy}"
     print("  after `import atlassian_playbook, atlassian_playbook.batch, atlassian_playbook.cli`"
@@ -128,25 +150,34 @@ def bare_kernel_seconds(folder: Path, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-def cli_batch(plan: Path, workers: int, out: Path) -> tuple[float, dict]:
+def cli_batch(plan: Path, workers: int, out: Path, src: str | None = None) -> tuple[float, dict]:
+    """One ``atlassian-playbook batch`` process; ``src``: the source tree it imports (default:
+    this process's)."""
     import json
 
     cli = Path(sys.executable).with_name("atlassian-playbook")
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = src
     started = time.perf_counter()
     done = subprocess.run([str(cli), "batch", str(plan), "--workers", str(workers),
                            "--progress", "none", "--json", "--output", str(out)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     summary = json.loads(done.stdout)
     assert done.returncode == 0 and summary["ok"], done.stderr[-2000:]
     return wall, summary
 
 
-def bench_batch(runs: int, worker_counts: list[int], repeat: int) -> None:
+def bench_batch(runs: int, worker_counts: list[int], repeat: int,
+                before: str | None = None) -> None:
     """Each worker count in a fresh ``atlassian-playbook batch`` process, as a user runs it
     (``repeat`` times, medians): the process wall includes the interpreter, the imports and
-    starting the worker pool; the batch wall is the runner's time after the pool started."""
+    starting the worker pool; the batch wall is the runner's time after the pool started.
+    Each round also times ``runs`` bare kernel start/stop cycles, for ratios in that round."""
     import json
+
+    from playbook_overhead import bare_cycles
 
     from atlassian_playbook.batch.workspace import seed_emulator_workspace
 
@@ -164,34 +195,57 @@ def bench_batch(runs: int, worker_counts: list[int], repeat: int) -> None:
                                 "product": {"workspace": [str(w) for w in workspaces],
                                             "account_id": [""]}}))
 
-    rows = {}
+    trees = ([("before", before)] if before else []) + [("after", None)]
+    rows: dict[tuple[str, int], list[dict]] = {}
+    bare_rounds: list[float] = []
+    bare_cycles(1)
     for _ in range(repeat):  # interleaved, so a slow spell of the machine hits every row
-        for workers in worker_counts:
-            wall, summary = cli_batch(plan, workers, root / f"w{workers}")
-            durations = [r["duration"] for r in summary["runs"]]
-            batch = summary["wall_seconds"] - summary["startup_seconds"]
-            rows.setdefault(workers, []).append({
-                "wall": wall, "start": summary["startup_seconds"], "batch": batch,
-                "mean": statistics.mean(durations),
-                # Worker time outside runs: dispatch, pickling, journal, idle tail.
-                "overhead": (batch * workers - sum(durations)) / runs,
-            })
-    median = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-              for w, rs in rows.items()}
-    base = median[worker_counts[0]]
+        bare = bare_cycles(runs)
+        bare_rounds.append(bare)
+        for label, src in trees:
+            for workers in worker_counts:
+                wall, summary = cli_batch(plan, workers, root / f"{label}-w{workers}", src)
+                durations = [r["duration"] for r in summary["runs"]]
+                batch = summary["wall_seconds"] - summary["startup_seconds"]
+                rows.setdefault((label, workers), []).append({
+                    "wall": wall, "start": summary["startup_seconds"], "batch": batch,
+                    "mean": statistics.mean(durations),
+                    # Worker time outside runs: dispatch, pickling, journal, idle tail.
+                    "overhead": (batch * workers - sum(durations)) / runs,
+                    "to_bare": batch / bare, "wall_to_bare": wall / bare,
+                })
+    median = {key: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+              for key, rs in rows.items()}
+    print(f"{runs} bare kernel start/stop cycles, one after another: "
+          f"{statistics.median(bare_rounds):.2f} s (median of {repeat} rounds)")
     print(f"batch of {runs} health checks (notebook 11), one `atlassian-playbook batch` process"
           f" per row, median of {repeat}:")
-    print("  workers  process wall  speedup  pool start  batch wall  speedup  mean run"
-          "  overhead/run")
-    for workers in worker_counts:
-        m = median[workers]
-        print(f"  {workers:>7}  {m['wall']:>10.2f} s  {base['wall'] / m['wall']:>6.2f}x  "
-              f"{m['start']:>8.2f} s  {m['batch']:>8.2f} s  {base['batch'] / m['batch']:>6.2f}x"
-              f"  {m['mean']:>6.2f} s  {m['overhead']:>10.3f} s")
-    print("  (a run's time includes starting and stopping its kernel)")
-    for workers in worker_counts:
-        walls = " / ".join(f"{r['wall']:.1f}" for r in rows[workers])
-        print(f"  process walls, {workers} worker(s), each repetition: {walls} s")
+    print("  tree    workers  process wall  speedup  pool start  batch wall  speedup  mean run"
+          "  overhead/run  batch/bare  wall/bare")
+    for label, _ in trees:
+        base = rows[(label, worker_counts[0])]
+        for workers in worker_counts:
+            m, mine = median[(label, workers)], rows[(label, workers)]
+            wall_speedup = statistics.median(
+                b["wall"] / r["wall"] for b, r in zip(base, mine, strict=True))
+            batch_speedup = statistics.median(
+                b["batch"] / r["batch"] for b, r in zip(base, mine, strict=True))
+            print(f"  {label:<6}  {workers:>7}  {m['wall']:>10.2f} s  {wall_speedup:>6.2f}x  "
+                  f"{m['start']:>8.2f} s  {m['batch']:>8.2f} s  {batch_speedup:>6.2f}x"
+                  f"  {m['mean']:>6.2f} s  {m['overhead']:>10.3f} s  {m['to_bare']:>9.2f}x"
+                  f"  {m['wall_to_bare']:>8.2f}x")
+    if before:
+        for workers in worker_counts:
+            paired = statistics.median(
+                b["wall"] / a["wall"] for b, a in zip(rows[("before", workers)],
+                                                      rows[("after", workers)], strict=True))
+            print(f"  after vs before, {workers} worker(s), process wall, paired: "
+                  f"{paired:.2f}x faster")
+    print("  (speedups: to the first worker count of the same tree, paired by round; a run's"
+          " time includes starting and stopping its kernel)")
+    for (label, workers), rs in rows.items():
+        walls = " / ".join(f"{r['wall']:.1f}" for r in rs)
+        print(f"  process walls, {label}, {workers} worker(s), each repetition: {walls} s")
 
 
 # --- 4. playbook vs bare kernels -------------------------------------------------------------
@@ -215,6 +269,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeat", type=int, default=3,
                         help="batches per worker count; medians are printed (default 3)")
+    parser.add_argument("--before", metavar="SRC",
+                        help="also run the batch rows with this source tree (e.g. an earlier "
+                             "commit's src/), first in each round")
     parser.add_argument("--no-overhead", action="store_true",
                         help="skip benchmarks/playbook_overhead.py")
     args = parser.parse_args()
@@ -224,7 +281,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     bench_imports()
     bench_token_endpoint()
-    bench_batch(args.runs, args.workers, args.repeat)
+    bench_batch(args.runs, args.workers, args.repeat, args.before)
     if not args.no_overhead:
         bench_playbook_overhead()
 

@@ -8,29 +8,33 @@ every run gets the same guarantees:
 * the executed notebook is scrubbed of any known secret before it stays on disk;
 * a failure comes back as :class:`RunFailure` with the failing cell and the hint it printed;
 * the kernel has no TCP port another process could take while it starts, and a kernel that
-  dies before its first reply anyway is started again, once (``RunOutcome.kernel_restarts``).
+  dies before its first reply anyway is started again, once (``RunOutcome.kernel_restarts``);
+* with ``kernels`` (:class:`~atlassian_playbook.kernels.SpareKernels`), the run takes a kernel
+  started ahead for it, and the next run's is started while this one runs.
 
 papermill is imported here, lazily, and only once per process.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _iri_grammar
 from ._files import atomic_write_text
 from .errors import NotebookParameterError
+from .kernels import SpareKernels, WarmKernel, private_sockets, quick_shutdown_manager
 from .manifest import NOTEBOOKS_DIR
 from .records import read_records
 from .redact import redact, register_secret
+
+# Whoever imports this module runs notebooks, and may import nbformat (nbconvert, papermill)
+# next: the IRI grammar jsonschema would build then is deferred to its first use (1.3 s).
+_iri_grammar.defer()
 
 __all__ = ["RunFailure", "RunOutcome", "check_parameters", "run_notebook", "NOTEBOOKS_DIR"]
 
@@ -94,59 +98,13 @@ class RunOutcome:
         return self.failure is None
 
 
-@functools.cache
-def _kernel_manager_class():
-    """jupyter_client's kernel manager with a 1 s shutdown grace instead of 5 s.
-
-    Now and then an ipykernel ignores ``shutdown_request`` (its control thread hangs at exit);
-    jupyter_client then waits half the grace before SIGTERM. Measured here: 3-20 % of kernels
-    stalled 2.6 s at shutdown with the default, none with this. The kernel is still asked
-    first and terminated gently, so papermill records the notebook exactly as before.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import Float
-
-    class QuickShutdownKernelManager(AsyncKernelManager):
-        shutdown_wait_time = Float(1.0, config=True)
-
-    return QuickShutdownKernelManager
-
-
 # What jupyter_client raises when the kernel process exits before answering ``kernel_info``
 # (KernelClient.wait_for_ready): no cell has run yet, so starting another kernel is safe.
 _DIED_AT_START = "Kernel died before replying to kernel_info"
-# A Unix socket's path must fit in sun_path (108 bytes on Linux, 104 on macOS).
-_SOCKET_PATH_MAX = 100
 
 
 class _KernelDiedAtStart(Exception):
     pass
-
-
-@contextmanager
-def _private_sockets() -> Iterator[dict[str, Any]]:
-    """papermill arguments that put one kernel's sockets in a folder only this user can open.
-
-    With TCP, jupyter_client picks five free ports, closes them and writes them down; the
-    kernel binds them a moment later, and any process on the machine (a parallel kernel start,
-    a test server on port 0) may take one in between: the kernel then dies before its first
-    reply. Unix sockets in a fresh folder have no such gap, and no other user can connect.
-    Where they cannot be used (Windows, a temporary folder too deep for a socket path) the
-    kernel keeps TCP and the restart in :func:`run_notebook` covers the race.
-    """
-    if os.name == "nt":
-        yield {}
-        return
-    from traitlets.config import Config
-
-    with tempfile.TemporaryDirectory(prefix="pbk-", ignore_cleanup_errors=True) as folder:
-        connection_file = os.path.join(folder, "kernel.json")
-        if len(f"{connection_file}-ipc-99") > _SOCKET_PATH_MAX:
-            yield {}
-            return
-        manager = _kernel_manager_class().__name__
-        yield {"config": Config({manager: {"transport": "ipc",
-                                           "connection_file": connection_file}})}
 
 
 def _hint_of(evalue: str) -> tuple[str, str | None]:
@@ -165,6 +123,7 @@ def run_notebook(
     known_secrets: Iterable[str] = (),
     progress_bar: bool = False,
     may_restart: Callable[[], bool] | None = None,
+    kernels: SpareKernels | None = None,
 ) -> RunOutcome:
     """Execute ``notebook`` into ``output_path`` with ``parameters``; never raises on a cell error.
 
@@ -173,6 +132,8 @@ def run_notebook(
     kernel runs in ``cwd`` (default: the notebook's folder, as in JupyterLab).
     A kernel that dies before its first reply is started again once, unless ``may_restart``
     (asked then) says no: the batch watchdog does once it has killed that kernel itself.
+    ``kernels``: where notebooks run one after another, the spare kernels to take this run's
+    kernel from (a fresh one still, used by this run alone).
     """
     source = Path(notebook)
     if not source.exists():
@@ -193,7 +154,7 @@ def run_notebook(
         try:
             failure = _execute(source, output_path, parameters, cwd=cwd or source.parent,
                                timeout=timeout, kernel_name=kernel_name,
-                               progress_bar=progress_bar)
+                               progress_bar=progress_bar, kernels=kernels)
         except _KernelDiedAtStart:
             if restarts == 0 and (may_restart is None or may_restart()):
                 restarts += 1
@@ -218,25 +179,32 @@ def run_notebook(
 
 
 def _execute(source: Path, output_path: Path, parameters: dict[str, Any], *, cwd: str | Path,
-             timeout: float | None, kernel_name: str, progress_bar: bool) -> RunFailure | None:
+             timeout: float | None, kernel_name: str, progress_bar: bool,
+             kernels: SpareKernels | None) -> RunFailure | None:
     """One papermill run in one kernel; raises :class:`_KernelDiedAtStart` if no cell ran
     because the kernel died first."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    kernel: WarmKernel | None = None
     try:
-        with _private_sockets() as sockets:
+        if kernels is None:
+            with private_sockets() as sockets:
+                papermill.execute_notebook(
+                    str(source), str(output_path), parameters=parameters, cwd=str(cwd),
+                    kernel_name=kernel_name, execution_timeout=timeout,
+                    progress_bar=progress_bar, store_widget_state=False,
+                    kernel_manager_class=quick_shutdown_manager(), **sockets,
+                )
+        else:
+            kernel = kernels.take(kernel_name, cwd)
+            warm = kernel
             papermill.execute_notebook(
-                str(source),
-                str(output_path),
-                parameters=parameters,
-                cwd=str(cwd),
-                kernel_name=kernel_name,
-                execution_timeout=timeout,
-                progress_bar=progress_bar,
-                store_widget_state=False,
-                kernel_manager_class=_kernel_manager_class(),
-                **sockets,
+                str(source), str(output_path), parameters=parameters, cwd=str(cwd),
+                kernel_name=kernel_name, execution_timeout=timeout,
+                progress_bar=progress_bar, store_widget_state=False, km=kernel.manager,
+                # nbclient calls this once the kernel answered: the next one starts then.
+                on_notebook_start=lambda **_: kernels.ready(warm),
             )
     except PapermillExecutionError as error:
         message, hint = _hint_of(redact(error.evalue))
@@ -248,4 +216,7 @@ def _execute(source: Path, output_path: Path, parameters: dict[str, Any], *, cwd
             raise _KernelDiedAtStart from error
         message, hint = _hint_of(redact(str(error)))
         return RunFailure(None, type(error).__name__, message, hint)
+    finally:
+        if kernel is not None:
+            kernels.give_back(kernel)
     return None

@@ -40,6 +40,7 @@ from ._files import atomic_write_text, read_json
 from .config import DEFAULT_REDIRECT_URI, save_settings
 from .errors import PlaybookError, RenderError
 from .execute import run_notebook
+from .kernels import SpareKernels
 from .manifest import notebook_paths
 from .mermaid_svg import MermaidRenderer, inline_diagrams
 from .profiles import DEFAULT_PROFILE
@@ -339,12 +340,14 @@ def render_playbook(
     result = RenderResult(out, [RenderedPage(p.name, _title(p), "not run") for p in paths],
                           workspace=workspace if keep_workspace else None, profile=profile)
     try:
-        with _emulator_only(), _kernel_output_to(scratch / "kernels.log"):
+        # Inside the two: a spare kernel starts with the environment and stderr a run has.
+        with _emulator_only(), _kernel_output_to(scratch / "kernels.log"), \
+                SpareKernels(runs=len(paths)) as kernels:
             for path, page in zip(paths, result.pages, strict=True):
                 started = time.perf_counter()
                 outcome = run_notebook(path, executed / path.name,
                                        _parameters(path, workspace, profile), timeout=timeout,
-                                       known_secrets=known_secrets(workspace))
+                                       known_secrets=known_secrets(workspace), kernels=kernels)
                 page.seconds = time.perf_counter() - started
                 page.kernel_restarts = outcome.kernel_restarts
                 page.status = "ok" if outcome.ok else "failed"

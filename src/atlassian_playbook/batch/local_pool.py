@@ -1,7 +1,8 @@
 """The local executor: a pool of worker processes on this machine.
 
-Each worker imports papermill once (the forkserver preloads it, so starting 4 workers costs
-about what starting 1 does) and then runs notebook after notebook, each in its own kernel.
+Each worker imports papermill once (the forkserver preloads it, without the IRI grammar, so
+starting 4 workers costs about what starting 1 does) and then runs notebook after notebook,
+each in a fresh kernel of its own, the next one started while the current notebook runs.
 Workers ignore Ctrl-C: stopping is the runner's decision (it lets running runs finish, since
 killing one mid-refresh could lose a rotated refresh token). Their output, and the kernels',
 goes to ``workers.log`` in the batch folder instead of the terminal.
@@ -35,7 +36,9 @@ from .task import execute_run, warm_up
 
 __all__ = ["LocalPoolExecutor"]
 
-_PRELOAD = ["papermill", "nbclient", "atlassian_playbook.batch.task"]
+# The first defers the IRI grammar (its import does only that) before papermill is imported.
+_PRELOAD = ["atlassian_playbook.batch._preload", "papermill", "nbclient",
+            "atlassian_playbook.batch.task"]
 
 
 def _init_worker(environ: dict[str, str], cwd: str, log_path: str | None,
@@ -131,13 +134,13 @@ class LocalPoolExecutor:
     def submit(self, spec: RunSpec) -> Future[RunResult]:
         assert self._pool is not None, "start() first"
         try:
-            return self._pool.submit(execute_run, spec, watchdog=True)
+            return self._pool.submit(execute_run, spec, watchdog=True, spare_kernel=True)
         except BrokenProcessPool:
             # A worker died earlier; its runs were reported lost. Start a fresh pool.
             broken, self._pool = self._pool, None
             broken.shutdown(wait=False, cancel_futures=True)
             self.start()
-            return self._pool.submit(execute_run, spec, watchdog=True)
+            return self._pool.submit(execute_run, spec, watchdog=True, spare_kernel=True)
 
     def shutdown(self, *, abandon: bool = False) -> None:
         pool, self._pool = self._pool, None

@@ -2,12 +2,16 @@
 
 :func:`execute_run` never raises: whatever happens (a failing cell, a timeout, a bad parameter)
 comes back as a :class:`~.results.RunResult`, so an exception out of an executor always means
-the worker itself was lost. :func:`warm_up` imports papermill and friends (about two seconds)
-once per worker process; every later run reuses them.
+the worker itself was lost. :func:`warm_up` imports papermill and friends once per worker
+process (without the IRI grammar nbformat never uses: :mod:`.._iri_grammar`); every later run
+reuses them. A worker of the local pool runs one notebook at a time, so it also keeps a spare
+kernel started ahead (:func:`worker_kernels`) for its next run.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
@@ -20,12 +24,13 @@ from typing import Any
 
 from .._files import atomic_write_text
 from ..errors import PlaybookError
+from ..kernels import SpareKernels
 from ..redact import redact, redact_mapping, register_secret
 from .plan import RunSpec
 from .results import RunResult, failure
 from .workspace import known_secrets
 
-__all__ = ["execute_run", "warm_up", "WATCHDOG_GRACE"]
+__all__ = ["execute_run", "warm_up", "worker_kernels", "WATCHDOG_GRACE"]
 
 # The whole-run watchdog fires this long after --timeout, so that a single blocked cell is
 # stopped first by papermill's own per-cell limit (a clean stop, with the cell's output).
@@ -35,6 +40,9 @@ _TIMEOUT_ERRORS = {"CellTimeoutError", "TimeoutError"}
 
 def warm_up() -> int:
     """Import what a run needs, once per worker process; returns the process id."""
+    from .. import _iri_grammar
+
+    _iri_grammar.defer()
     import jupyter_client  # noqa: F401
     import nbclient  # noqa: F401
     import nbformat  # noqa: F401
@@ -45,18 +53,32 @@ def warm_up() -> int:
     return os.getpid()
 
 
+@functools.cache
+def worker_kernels() -> SpareKernels:
+    """This process's spare kernels, stopped when it exits (a pool worker's exit runs
+    multiprocessing's finalizers, not ``atexit``; a main process, the reverse)."""
+    from multiprocessing import util
+
+    kernels = SpareKernels()
+    atexit.register(kernels.close)
+    util.Finalize(kernels, kernels.close, exitpriority=10)
+    return kernels
+
+
 class _Watchdog:
-    """Stops a run that outlives its timeout by killing the kernel it started.
+    """Stops a run that outlives its timeout by killing the kernel it runs in.
 
     Only safe where this process runs one notebook at a time (the local pool): the kernel is
-    then the one child process that was not there before the run.
+    then the one ``kernels`` has in use, or without them the one child process that was not
+    there before the run (a spare started during the run is not the run's kernel).
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, kernels: SpareKernels | None = None) -> None:
         import psutil
 
         self._process = psutil.Process()
         self._before = {child.pid for child in self._process.children(recursive=True)}
+        self._kernels = kernels
         self.fired = False
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
@@ -64,6 +86,9 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired = True
+        if self._kernels is not None:
+            self._kernels.kill_in_use()
+            return
         for child in self._process.children(recursive=True):
             if child.pid not in self._before:
                 try:
@@ -76,13 +101,15 @@ class _Watchdog:
         return self.fired
 
 
-def execute_run(spec: RunSpec, *, watchdog: bool = True, ship_notebook: bool = False) -> RunResult:
+def execute_run(spec: RunSpec, *, watchdog: bool = True, ship_notebook: bool = False,
+                spare_kernel: bool = False) -> RunResult:
     """Run ``spec`` through :func:`~atlassian_playbook.execute.run_notebook`.
 
     ``watchdog``: also enforce the timeout on the whole run (see :class:`_Watchdog`); without
     it, only papermill's per-cell limit applies. ``ship_notebook``: execute into a temporary
     folder and return the executed notebook's text in the result (for workers that cannot write
-    the batch folder).
+    the batch folder). ``spare_kernel``: take the kernel from :func:`worker_kernels` and start
+    the next run's during this one (only where this process runs one notebook at a time).
     """
     from ..execute import run_notebook
 
@@ -98,13 +125,15 @@ def execute_run(spec: RunSpec, *, watchdog: bool = True, ship_notebook: bool = F
     guard = None
     try:
         before = known_secrets(workspace)
+        kernels = worker_kernels() if spare_kernel else None
         if watchdog and spec.timeout:
-            guard = _Watchdog(spec.timeout + WATCHDOG_GRACE)
+            guard = _Watchdog(spec.timeout + WATCHDOG_GRACE, kernels)
         try:
             # A kernel the watchdog killed while it started must stay dead: the run is over.
             outcome = run_notebook(spec.notebook, output, spec.parameters,
                                    timeout=spec.timeout, known_secrets=before,
-                                   may_restart=lambda: not (guard and guard.fired))
+                                   may_restart=lambda: not (guard and guard.fired),
+                                   kernels=kernels)
         finally:
             fired = guard.stop() if guard else False
         result.finished = time.time()
