@@ -523,7 +523,7 @@ def test_redirect_uri_must_match_the_one_used_at_authorize(emu, http):
     ("body", "status", "error"),
     [
         ({}, 400, "invalid_request"),
-        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
         ({"grant_type": "authorization_code", "client_id": 5}, 400, "invalid_request"),
     ],
 )
