@@ -46,11 +46,11 @@ def _settings(args):
     return load_settings(args.env_file)
 
 
-def _target(args, *, auto_consent: bool = True, announce=sys.stdout):
+def _target(args, *, auto_consent: bool = True, announce=sys.stdout, settings=None):
     """The target of ``args``; its human output starts by saying which Atlassian it is."""
     from .target import connect
 
-    target = connect(_settings(args), auto_consent=auto_consent)
+    target = connect(settings or _settings(args), auto_consent=auto_consent)
     if not getattr(args, "json", False):
         print(f"Target: {target.describe()}", file=announce, flush=True)
     return target
@@ -270,6 +270,19 @@ def cmd_login(args) -> int:
     from .scopes import validate_scopes
 
     scopes = validate_scopes(parse_scopes(args.scopes)) if args.scopes else None
+    if args.client_credentials:  # a service account: no browser, no callback
+        settings = _settings(args)
+        with _target(args, settings=settings.replace(grant="client_credentials"),
+                     announce=sys.stderr) as target:
+            result = connection.login_client_credentials(target, scopes=scopes)
+        if target.emulator is not None and not settings.is_service_account:
+            result.warnings.append("set ATLASSIAN_GRANT=client_credentials in .env so that "
+                                   "verify and refresh use the emulator's service account too.")
+        if args.json:
+            _print_json(result.to_dict())
+        else:
+            print(result.to_text())
+        return EXIT_OK
     # stdout is for the authorization URL alone on its line (scripts pick it up).
     target = _target(args, auto_consent=args.no_browser, announce=sys.stderr)
     browser = "system"
@@ -580,6 +593,10 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--paste", action="store_true",
                        help="paste the redirected URL instead of listening on the callback")
     login.add_argument("--scopes", help='space-separated scopes (default: ATLASSIAN_SCOPES)')
+    login.add_argument("--client-credentials", action="store_true",
+                       help="a service account: fetch a token with the client id and secret "
+                       "(grant_type=client_credentials; --scopes narrows it, default all the "
+                       "credential's)")
     login.add_argument("--timeout", type=_seconds, default=300.0,
                        help="seconds to wait for the callback (default 300)")
     json_flag(login)
