@@ -387,8 +387,37 @@ class OAuthClient:
             "description": description,
             "status_code": status,
         }
-        what = "code exchange" if grant == "authorization_code" else "refresh"
-
+        what = {"authorization_code": "code exchange", "refresh_token": "refresh",
+                "client_credentials": "client credentials grant"}[grant]
+        if error == "unauthorized_client" and grant == "client_credentials":
+            return GrantNotAllowed(
+                f"The token endpoint refused the client credentials grant ({status} {detail}): "
+                f"client {self.settings.client_id} is a 3LO app's, not a service account's "
+                "credential.",
+                "Put the service account's OAuth 2.0 credential (Atlassian Administration > "
+                "Directory > Service accounts) in ATLASSIAN_CLIENT_ID and "
+                "ATLASSIAN_CLIENT_SECRET, or log in the 3LO way: `atlassian-playbook login`.",
+                **kwargs,
+            )
+        if error == "unauthorized_client":
+            return GrantNotAllowed(
+                f"The token endpoint refused the {what} ({status} {detail}): client "
+                f"{self.settings.client_id} is a service account's credential, and service "
+                "accounts have no refresh token and no consent.",
+                "Service accounts have no refresh token: fetch a new token with the client "
+                "credentials (`atlassian-playbook login --client-credentials`, or "
+                "OAuthClient.client_credentials()).",
+                **kwargs,
+            )
+        if (error == "access_denied" and grant == "client_credentials" and description
+                and "not been granted" in description):
+            return OAuthError(
+                f"The service account's credential was not granted every scope asked for "
+                f"({status} {detail}).",
+                "Ask for fewer scopes (or none: all the credential's), or have an organisation "
+                "admin add them to the credential in Atlassian Administration.",
+                **kwargs,
+            )
         if error in ("access_denied", "invalid_client", "unauthorized_client"):
             # Atlassian answers a wrong client secret with access_denied (FACTS.md).
             return InvalidClient(
