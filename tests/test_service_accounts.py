@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from atlassian_playbook import connection
 from atlassian_playbook.emulator import Emulator, load_world
 from atlassian_playbook.emulator._world import WorldError
 from atlassian_playbook.errors import GrantNotAllowed, InvalidClient, OAuthError, TokenStoreError
@@ -23,7 +24,6 @@ from atlassian_playbook.tokens import (
     TokenEntry,
     TokenStore,
 )
-from atlassian_playbook import connection
 
 ACME = "3f9c1a52-7d4e-4b8a-9e21-6c0d5b7a8e14"
 GLOBEX = "8b2e6d14-0c3f-4e7a-b5d9-1a4f7c2e9b63"
@@ -145,7 +145,7 @@ def test_the_world_file_checks_service_accounts(tmp_path):
              "client_secret": "bot-secret-value"}]}) as emu:
         assert emu.service_account.client_id == "bot-id"
     with Emulator(world=raw) as emu, pytest.raises(WorldError, match="no service account"):
-        emu.service_account
+        _ = emu.service_account
 
 
 # --- the package ---------------------------------------------------------------------------
