@@ -49,7 +49,7 @@ def test_login_verify_and_refresh_with_client_credentials(tmp_path, emulator_as_
     assert data["refresh_token_issued"] is False
     assert data["account_id"] == emu.service_account.account_id
     assert data["site"]["name"] == "acme"
-    assert {s["name"] for s in data["sites"]} == {"acme", "globex"}
+    assert {s["name"] for s in data["sites"]} == {"acme"}
     # No browser, no callback: only the token endpoint and the gateway were asked.
     assert not any(path.startswith("/authorize") for _, path, _ in emu.request_log)
 

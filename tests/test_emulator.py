@@ -1067,7 +1067,7 @@ def valid_state(tmp_path) -> dict:
     state = tmp_path / "made" / "emulator-state.json"
     Emulator(state_path=state)
     data = json.loads(state.read_text())
-    for client in data["clients"].values():
+    for client in [*data["clients"].values(), *data["world"]["service_accounts"]]:
         client["client_secret"] = FAKE_SECRET
     return data
 

@@ -64,14 +64,13 @@ def test_the_token_reaches_the_granted_sites_as_the_service_account(emulator, ht
     bearer = {"Authorization": f"Bearer {token}"}
     api = emulator.api_base_url
     resources = http.get(f"{api}/oauth/token/accessible-resources", headers=bearer).json()
-    assert {r["id"] for r in resources} == {ACME, GLOBEX}  # not initech: not granted
+    assert {r["id"] for r in resources} == {ACME}  # not globex nor initech: not granted
     me = http.get(f"{api}/me", headers=bearer).json()
     assert me["account_id"] == emulator.service_account.account_id
     assert me["account_type"] == "app"
-    myself = http.get(f"{api}/ex/jira/{GLOBEX}/rest/api/3/myself", headers=bearer).json()
+    myself = http.get(f"{api}/ex/jira/{ACME}/rest/api/3/myself", headers=bearer).json()
     assert myself["accountType"] == "app" and myself["displayName"] == "Nightly sync bot"
-    initech = emulator.sites[2]["id"]
-    refused = http.get(f"{api}/ex/jira/{initech}/rest/api/3/myself", headers=bearer)
+    refused = http.get(f"{api}/ex/jira/{GLOBEX}/rest/api/3/myself", headers=bearer)
     assert refused.status_code == 401
 
 
@@ -129,7 +128,7 @@ def test_the_world_file_checks_service_accounts(tmp_path):
     raw = {"users": [{"account_id": "abcdef1", "name": "A", "email": "a@example.com"}],
            "sites": [{"name": "one", "products": ["jira"]}],
            "apps": [{"name": "App", "callback_urls": ["http://127.0.0.1:1/cb"]}]}
-    assert world["service_accounts"][0]["sites"] == [ACME, GLOBEX]
+    assert world["service_accounts"][0]["sites"] == [ACME]
     for account, problem in (
         ({"name": "bot", "scopes": ["read:jira-work"], "sites": ["two"]}, "not a site"),
         ({"name": "bot", "scopes": ["offline_access"], "sites": ["one"]}, "no refresh token"),
