@@ -113,6 +113,11 @@ def no_secret_in_anything_the_tests_wrote(tmp_path_factory):
         if isinstance(clients, dict):
             secrets |= {c.get("client_secret") for c in clients.values()
                         if isinstance(c, dict) and c.get("client_secret")}
+        world = data.get("world") if isinstance(data, dict) else None
+        accounts = world.get("service_accounts") if isinstance(world, dict) else None
+        if isinstance(accounts, list):  # the service accounts' credentials
+            secrets |= {a.get("client_secret") for a in accounts
+                        if isinstance(a, dict) and a.get("client_secret")}
     secrets = {s for s in secrets if len(s) >= 12}
     leaks = []
     for path in base.rglob("*"):

@@ -16,6 +16,10 @@ from atlassian_playbook.errors import ConfigError
 from atlassian_playbook.presets import preset
 from atlassian_playbook.profiles import get_profile
 
+# The developer console's checklists (a service account's has no console steps:
+# tests/test_service_account_notebook.py checks it).
+PROFILES = [p for p in PROFILES if get_profile(p).has_console_steps]
+
 MERGE_CALLBACK_URL = get_profile("merge").callback.url
 CLERK_URI = "https://clerk.acme.example/v1/oauth_callback"
 

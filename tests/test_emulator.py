@@ -523,7 +523,7 @@ def test_redirect_uri_must_match_the_one_used_at_authorize(emu, http):
     ("body", "status", "error"),
     [
         ({}, 400, "invalid_request"),
-        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
         ({"grant_type": "authorization_code", "client_id": 5}, 400, "invalid_request"),
     ],
 )
@@ -1067,7 +1067,7 @@ def valid_state(tmp_path) -> dict:
     state = tmp_path / "made" / "emulator-state.json"
     Emulator(state_path=state)
     data = json.loads(state.read_text())
-    for client in data["clients"].values():
+    for client in [*data["clients"].values(), *data["world"]["service_accounts"]]:
         client["client_secret"] = FAKE_SECRET
     return data
 

@@ -308,7 +308,8 @@ def test_tokens_are_stored_in_the_workspace_with_mode_0600(played):
     assert login["headless"] and login["consent"] == "auto"
     assert login["refresh_token_issued"] is True
     assert login["granted_scopes"] == env_values(played.workspace)["ATLASSIAN_SCOPES"].split()
-    entry = next(iter(json.loads(path.read_text())["entries"].values()))
+    # The login's entry, by its key (notebook 10 stores a service account's beside it).
+    entry = json.loads(path.read_text())["entries"][f"{login['client_id']}:{login['account_id']}"]
     assert entry["client_id"] == login["client_id"]
     if played.profile == "merge":
         assert login["account_id"] is None  # Merge's scopes do not include read:me

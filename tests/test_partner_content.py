@@ -21,6 +21,10 @@ from .conftest import assert_no_secrets
 from .notebook_helpers import CLERK_CALLBACK, cell_source, cell_text, new_workspace, run
 from .test_cli import cli_env, run_cli
 
+# The developer console's checklists (a service account's has no console steps:
+# tests/test_service_account_notebook.py checks it).
+PROFILES = [p for p in PROFILES if get_profile(p).has_console_steps]
+
 REPORTING_API = "Personal data reporting API"
 
 

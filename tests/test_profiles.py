@@ -52,6 +52,9 @@ BUNDLED = [
     ("paragon", "Paragon", "fixed", "https://passport.useparagon.com/oauth", None, None),
     ("unified-to", "Unified.to", "fixed", "https://api.unified.to/oauth/code", None, None),
     ("postman", "Postman", "fixed", "https://oauth.pstmn.io/v1/callback", None, False),
+    # A service account (flow = "client-credentials"): no console app, so no callback.
+    ("service-account", None, "yours", None, ("read:me", "read:jira-work", "read:jira-user"),
+     False),
 ]
 
 
@@ -74,6 +77,9 @@ def test_bundled_profile_is_what_the_facts_say(name, partner, rule, url, documen
     ids = [s.id for s in checklist.steps]
     assert len(ids) == len(set(ids)) and {s.id for s in profile.steps} <= set(ids)
     assert all(s.id.startswith(f"{name}-") for s in profile.steps)
+    if not profile.has_console_steps:  # client credentials: none of the console's steps
+        assert not {"create-app", "authorization-callback", "distribution-sharing"} & set(ids)
+        return
     callback = checklist.step("authorization-callback").values["Callback URL"]
     if rule == "fixed":
         assert callback == url
@@ -150,7 +156,7 @@ def test_a_callback_the_partner_shows_is_the_configured_one_unless_loopback():
     assert callback.expected("https://given.example/cb", shown) == "https://given.example/cb"
     assert get_profile("custom").callback.expected(configured=shown) is None
     assert [n for n in profile_names() if not get_profile(n).callback.belongs_to_partner] == [
-        "custom"
+        "custom", "service-account"
     ]
 
 

@@ -4,7 +4,8 @@
 the source refreshes, rotates and persists (authlib's ``update_token`` idea). The flow
 
 * refreshes a token that expires within :data:`REFRESH_LEEWAY` seconds before sending it (a
-  token without a refresh token is used for the seconds it has left);
+  token without a refresh token is used for the seconds it has left, unless its source renews
+  such tokens: a service account's fetches a new one with the client credentials);
 * sends the request with ``Authorization: Bearer …``;
 * on a 401 that is not a scope failure, refreshes once and sends the request again.
 
@@ -80,7 +81,8 @@ class TokenAuth(httpx.Auth):
         token = self.tokens.get()
         if not token.is_expiring(self.leeway):
             return token
-        if token.refresh_token is None and not token.is_expiring(0):
+        renews = getattr(self.tokens, "renews_without_refresh_token", False)
+        if token.refresh_token is None and not renews and not token.is_expiring(0):
             # Nothing to refresh with (no offline_access): use the last seconds it has.
             log.debug("token expires within %ss and cannot be refreshed", self.leeway)
             return token

@@ -51,6 +51,8 @@ DEFAULT_API_BASE_URL = "https://api.atlassian.com"
 # A loopback callback: the CLI and the notebooks catch the code here themselves.
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 DEFAULT_SCOPES = "read:me read:jira-user read:confluence-space.summary offline_access"
+# ATLASSIAN_GRANT's values (tokens.GRANTS; repeated here: settings import nothing of tokens).
+GRANTS = ("authorization_code", "client_credentials")
 
 # Every setting, with what it is for; .env.example and the README's reference mirror this.
 SETTINGS: dict[str, str] = {
@@ -63,6 +65,9 @@ SETTINGS: dict[str, str] = {
     "ATLASSIAN_TOKEN_STORE": "Token store file (default: .playbook/tokens.json in the .env "
     "folder, the workspace).",
     "ATLASSIAN_SITE": "Site to use when several are granted: cloud id, name or URL.",
+    "ATLASSIAN_GRANT": "authorization_code (default: a 3LO app, a person consents) or "
+    "client_credentials (the client id and secret are a service account's OAuth 2.0 "
+    "credential). With the emulator it also picks which of its credentials to use.",
     "ATLASSIAN_EMULATOR_WORLD": "Emulator only: a world file (users, sites, apps, data; "
     "docs/EMULATOR.md), relative to the .env folder. Default: the built-in world.",
 }
@@ -118,6 +123,8 @@ class Settings:
     token_store: Path = dataclasses.field(
         default_factory=lambda: Path.cwd() / STATE_FOLDER / "tokens.json")
     site: str | None = None
+    # How this workspace's connection gets tokens (ATLASSIAN_GRANT): see GRANTS.
+    grant: str = "authorization_code"
     env_file: Path | None = None
     emulator_world: Path | None = None
     # ATLASSIAN_* names that are no setting (typos): every command warns, doctor fails.
@@ -154,6 +161,11 @@ class Settings:
         )
 
     @property
+    def is_service_account(self) -> bool:
+        """True when ATLASSIAN_GRANT says the credentials are a service account's."""
+        return self.grant == "client_credentials"
+
+    @property
     def is_atlassian(self) -> bool:
         """True when the auth base URL is Atlassian's own (not the emulator or a test double)."""
         return urlsplit(self.auth_base_url).hostname == urlsplit(DEFAULT_AUTH_BASE_URL).hostname
@@ -187,6 +199,13 @@ class Settings:
         from .scopes import validate_scopes
 
         validate_scopes(self.scopes, setting="ATLASSIAN_SCOPES")
+        if self.grant not in GRANTS:
+            raise ConfigError(
+                f"ATLASSIAN_GRANT={self.grant!r} is not a grant the playbook uses.",
+                f"Set it to {' or '.join(GRANTS)} (client_credentials for a service account), "
+                "or remove it.",
+                setting="ATLASSIAN_GRANT",
+            )
         return self
 
     def describe(self) -> dict[str, str]:
@@ -201,6 +220,7 @@ class Settings:
             "ATLASSIAN_API_BASE_URL": self.api_base_url,
             "ATLASSIAN_TOKEN_STORE": str(self.token_store),
             "ATLASSIAN_SITE": self.site or "(unset: choose when several)",
+            "ATLASSIAN_GRANT": self.grant,
             "ATLASSIAN_EMULATOR_WORLD": str(self.emulator_world or "(unset: the built-in world)"),
         }
 
@@ -292,6 +312,7 @@ def load_settings(
         token_store=(workspace / Path(token_store).expanduser() if token_store
                      else workspace / STATE_FOLDER / "tokens.json"),
         site=get("ATLASSIAN_SITE"),
+        grant=get("ATLASSIAN_GRANT") or "authorization_code",
         env_file=env_path,
         emulator_world=workspace / Path(world).expanduser() if world else None,
         unknown=tuple(unknown),

@@ -1,5 +1,10 @@
 """The connection lifecycle as three steps: log in, verify, refresh.
 
+A service account's connection takes the same three: :func:`login_client_credentials` fetches
+a token with the client credentials (no browser, no consent), :func:`verify` checks it as a
+3LO one minus the consent, and :func:`refresh` fetches a new access token (there is no refresh
+token to rotate).
+
 The CLI and the notebooks both call these, so a person at a terminal, a trainer in JupyterLab
 and a batch run under papermill take the same code path. Each step returns a result object
 that renders itself as text (CLI), as a dict (``--json``, batch records) and in notebooks.
@@ -22,13 +27,14 @@ from .config import Settings
 from .errors import CallbackError, RedirectUriMismatch, SiteSelectionRequired, TokenStoreError
 from .redact import get_logger
 from .target import Target
-from .tokens import TokenEntry, TokenSet
+from .tokens import CLIENT_CREDENTIALS, TokenEntry, TokenSet
 from .verify import VerificationReport, consent_check, verify_connection
 
 __all__ = [
     "LoginResult",
     "RefreshResult",
     "login",
+    "login_client_credentials",
     "refresh",
     "verify",
     "visit_headless",
@@ -60,14 +66,20 @@ class LoginResult:
             "refresh_token_issued": tokens.refresh_token is not None,
             "sites": [{"id": s.id, "name": s.name, "url": s.url} for s in self.sites],
             "site": self.entry.site,
+            "grant": self.entry.grant,
             "warnings": list(self.warnings),
         }
 
     def to_text(self) -> str:
         data = self.to_dict()
+        service = self.entry.is_service_account
         lines = [
-            f"Logged in as account {data['account_id'] or '(unknown: read:me not granted)'}",
+            f"Logged in as {'service account' if service else 'account'} "
+            f"{data['account_id'] or '(unknown: read:me not granted)'}"
+            + (" (client credentials)" if service else ""),
             f"  access token expires {data['expires_at']}",
+            "  refresh token: none (service accounts fetch a new token with the client "
+            "credentials)" if service else
             f"  refresh token {'present' if data['refresh_token_issued'] else 'missing'}",
             f"  granted scopes: {' '.join(data['granted_scopes']) or '(none)'}",
             "  sites: "
@@ -90,8 +102,21 @@ class RefreshResult:
         return self.previous_refresh_token != self.new_refresh_token
 
     def to_dict(self) -> dict:
+        if self.entry.is_service_account:
+            previous = self.previous_tokens
+            return {
+                "account_id": self.entry.account_id,
+                "grant": self.entry.grant,
+                "expires_at": _iso(self.entry.tokens.expires_at),
+                "refresh_token_issued": False,
+                "new_access_token": previous is None
+                or previous.access_token != self.entry.tokens.access_token,
+                "note": NO_REFRESH_TOKEN,
+                "scopes": list(self.entry.tokens.scopes),
+            }
         return {
             "account_id": self.entry.account_id,
+            "grant": self.entry.grant,
             "expires_at": _iso(self.entry.tokens.expires_at),
             "previous_refresh_token": self.previous_refresh_token,
             "new_refresh_token": self.new_refresh_token,
@@ -101,11 +126,20 @@ class RefreshResult:
 
     def to_text(self) -> str:
         d = self.to_dict()
+        if self.entry.is_service_account:
+            return (f"Fetched a new access token for service account {d['account_id']}: "
+                    f"it expires {d['expires_at']}\n  {NO_REFRESH_TOKEN}")
         return (
             f"Refreshed account {d['account_id']}: access token expires {d['expires_at']}\n"
             f"  refresh token rotated {d['previous_refresh_token']} -> {d['new_refresh_token']}"
             " (the old one stops working after the reuse leeway; the new one is saved)"
         )
+
+
+NO_REFRESH_TOKEN = (
+    "service accounts have no refresh token: a new access token was fetched with the client "
+    "credentials"
+)
 
 
 def _iso(epoch: float) -> str:
@@ -284,6 +318,49 @@ def login(
     return LoginResult(entry=entry, sites=sites, requested_scopes=scopes, warnings=warnings)
 
 
+def login_client_credentials(
+    target: Target, *, scopes: Sequence[str] | None = None, site: str | None = None
+) -> LoginResult:
+    """Fetch a service account's token with the client credentials and store it: no browser,
+    no callback, no consent. ``scopes`` narrows the token to some of the credential's (none:
+    all the admin chose); the stored connection remembers them for every later fetch.
+
+    The account id comes from ``/me`` when the credential has ``read:me``; the site, as for a
+    3LO login, from ATLASSIAN_SITE, ``site``, or the only site granted.
+    """
+    settings = target.settings
+    settings.require_credentials()
+    asked = tuple(dict.fromkeys(scopes or ()))
+    with target.oauth_client() as oauth:
+        tokens = oauth.client_credentials(asked or None)
+    warnings: list[str] = []
+    with target.api_client(tokens=tokens) as api:
+        account_id = api.me().get("account_id") if "read:me" in tokens.scopes else None
+        sites = api.accessible_resources()
+    chosen = _chosen_site(settings, sites, site or _remembered_site(target, account_id))
+    if not sites:
+        warnings.append("the credential reaches no site: an organisation admin grants it sites "
+                        "in Atlassian Administration.")
+    elif chosen is None and len(sites) > 1:
+        warnings.append(
+            f"{len(sites)} sites granted to the service account; set ATLASSIAN_SITE to choose "
+            f"one ({', '.join(s.name for s in sites)})."
+        )
+    entry = TokenEntry(
+        client_id=settings.client_id,
+        account_id=account_id,
+        tokens=tokens,
+        requested_scopes=asked,
+        site=chosen,
+        updated_at=time.time(),
+        grant=CLIENT_CREDENTIALS,
+    )
+    target.store.put(entry)
+    log.info("stored the service account's token for %s in %s", entry.key,
+             settings.token_store)
+    return LoginResult(entry=entry, sites=sites, requested_scopes=asked, warnings=warnings)
+
+
 def _remembered_site(target: Target, account_id: str | None) -> str | None:
     """The cloud id this connection chose before (its token-store entry's site), if any."""
     try:
@@ -312,7 +389,9 @@ def _granted(sites: list[Site], wanted: str | None) -> dict | None:
 
 
 def refresh(target: Target, *, account_id: str | None = None) -> RefreshResult:
-    """Refresh the stored connection now; the rotated refresh token is saved before returning."""
+    """Refresh the stored connection now; the rotated refresh token is saved before returning.
+    A service account's connection gets a new access token fetched with the client
+    credentials instead (the refresh grant is never sent for it)."""
     settings = target.settings
     settings.require_credentials()
     entry = target.store.get(settings.client_id, account_id)
@@ -335,11 +414,14 @@ def verify(target: Target, *, account_id: str | None = None) -> VerificationRepo
     with target.api_client(account_id=entry.account_id) as api:
         report = verify_connection(
             api,
-            requested_scopes=entry.requested_scopes or settings.scopes,
+            # A service account asks for the credential's scopes (or some): ATLASSIAN_SCOPES
+            # is a 3LO consent's.
+            requested_scopes=entry.requested_scopes or (
+                entry.tokens.scopes if entry.is_service_account else settings.scopes),
             site=settings.site or (entry.site or {}).get("id"),
             has_refresh_token=entry.tokens.refresh_token is not None,
         )
-    if entry.requested_scopes:
+    if entry.requested_scopes and not entry.is_service_account:  # no consent to compare
         report.checks.append(consent_check(settings.scopes, entry.requested_scopes))
     report.client_id = entry.client_id
     if report.account is None and entry.account_id:  # read:me not granted: the store knows

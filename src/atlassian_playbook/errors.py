@@ -26,6 +26,8 @@ contain a secret: they are built from redacted values only (see :mod:`atlassian_
     ├── OAuthError                   the token endpoint said no
     │   ├── InvalidClient            wrong client id or secret
     │   ├── RedirectUriMismatch
+    │   ├── GrantNotAllowed          the credential does not take this grant (a service
+    │   │                            account's and refresh_token; an app's and client_credentials)
     │   └── InvalidGrant             code or refresh token rejected
     │       └── ReauthorizationRequired   refresh token reused, expired or revoked
     └── ApiError                     the API gateway said no
@@ -55,6 +57,7 @@ __all__ = [
     "RenderError",
     "ParityRecordError",
     "WebhookSignatureInvalid",
+    "GrantNotAllowed",
     "CallbackError",
     "CallbackTimeout",
     "WaitCancelled",
@@ -273,6 +276,17 @@ class RedirectUriMismatch(OAuthError):
     default_hint = (
         "Make ATLASSIAN_REDIRECT_URI identical to a Callback URL on the console's Authorization "
         "tab: scheme, host, port, path and trailing slash all count."
+    )
+
+
+class GrantNotAllowed(OAuthError):
+    """The token endpoint's 403 ``unauthorized_client``: this client id exists and the secret
+    is right, but its kind of credential does not take the grant sent."""
+
+    default_hint = (
+        "A service account's credential takes grant_type=client_credentials only (`atlassian-"
+        "playbook login --client-credentials`); a 3LO app's takes the authorization code and "
+        "refresh grants (`atlassian-playbook login`)."
     )
 
 

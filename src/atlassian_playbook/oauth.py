@@ -1,4 +1,5 @@
-"""The OAuth 2.0 (3LO) client: authorization URL, callback parsing, code exchange, refresh.
+"""The OAuth 2.0 client: authorization URL, callback parsing, code exchange, refresh (3LO), and
+a service account's client credentials grant.
 
 Everything Atlassian-specific about the protocol lives here (FACTS.md, "The flow"):
 
@@ -16,12 +17,16 @@ Everything Atlassian-specific about the protocol lives here (FACTS.md, "The flow
   uses too, and end in :class:`~.errors.RateLimited` / :class:`~.errors.ServerError`, which
   are :class:`~.errors.TransientError`, not :class:`OAuthError`.
 
+* a service account's credential posts ``grant_type=client_credentials`` and gets a 60-minute
+  access token without a refresh token; the credential refuses the refresh grant, and an app's
+  refuses client credentials, both as 403 ``unauthorized_client`` (:class:`GrantNotAllowed`).
 No message raised from here contains the code, the client secret or a token: bodies are quoted
 through :func:`~.redact.redact` only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import secrets
 import time
@@ -39,6 +44,7 @@ from .errors import (
     CallbackError,
     ConfigError,
     ConsentDenied,
+    GrantNotAllowed,
     InvalidClient,
     InvalidGrant,
     MissingCode,
@@ -271,6 +277,28 @@ class OAuthClient:
         }
         return self._token_request(body, grant="refresh_token")
 
+    def client_credentials(self, scopes: Sequence[str] | None = None) -> TokenSet:
+        """A service account's access token, fetched with its client id and secret
+        (``grant_type=client_credentials``): no browser, no consent, no refresh token.
+
+        ``scopes`` narrows the token to some of the credential's scopes (``None``: all of
+        them, as the admin chose them). Renew it by calling this again: the source behind
+        :class:`~.auth.TokenAuth` does when it expires.
+        """
+        self.settings.require_credentials()
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.reveal(),
+        }
+        if scopes:
+            body["scope"] = " ".join(dict.fromkeys(scopes))
+        tokens = self._token_request(body, grant="client_credentials")
+        if tokens.refresh_token is not None:  # not Atlassian's documented answer: never kept
+            logger.warning("a client credentials answer carried a refresh token; ignored")
+            tokens = dataclasses.replace(tokens, refresh_token=None)
+        return tokens
+
     def _token_request(self, body: dict[str, str], *, grant: str) -> TokenSet:
         refreshing = grant == "refresh_token"
         try:
@@ -359,8 +387,37 @@ class OAuthClient:
             "description": description,
             "status_code": status,
         }
-        what = "code exchange" if grant == "authorization_code" else "refresh"
-
+        what = {"authorization_code": "code exchange", "refresh_token": "refresh",
+                "client_credentials": "client credentials grant"}[grant]
+        if error == "unauthorized_client" and grant == "client_credentials":
+            return GrantNotAllowed(
+                f"The token endpoint refused the client credentials grant ({status} {detail}): "
+                f"client {self.settings.client_id} is a 3LO app's, not a service account's "
+                "credential.",
+                "Put the service account's OAuth 2.0 credential (Atlassian Administration > "
+                "Directory > Service accounts) in ATLASSIAN_CLIENT_ID and "
+                "ATLASSIAN_CLIENT_SECRET, or log in the 3LO way: `atlassian-playbook login`.",
+                **kwargs,
+            )
+        if error == "unauthorized_client":
+            return GrantNotAllowed(
+                f"The token endpoint refused the {what} ({status} {detail}): client "
+                f"{self.settings.client_id} is a service account's credential, and service "
+                "accounts have no refresh token and no consent.",
+                "Service accounts have no refresh token: fetch a new token with the client "
+                "credentials (`atlassian-playbook login --client-credentials`, or "
+                "OAuthClient.client_credentials()).",
+                **kwargs,
+            )
+        if (error == "access_denied" and grant == "client_credentials" and description
+                and "not been granted" in description):
+            return OAuthError(
+                f"The service account's credential was not granted every scope asked for "
+                f"({status} {detail}).",
+                "Ask for fewer scopes (or none: all the credential's), or have an organisation "
+                "admin add them to the credential in Atlassian Administration.",
+                **kwargs,
+            )
         if error in ("access_denied", "invalid_client", "unauthorized_client"):
             # Atlassian answers a wrong client secret with access_denied (FACTS.md).
             return InvalidClient(

@@ -7,7 +7,9 @@ settings are pointed at it. Its state lives beside the token store (``emulator-s
 mode 0600), so separate processes (CLI invocations, notebook kernels) share one emulated world:
 a token obtained by ``login`` can be refreshed by ``refresh`` later. The world comes from
 ``ATLASSIAN_EMULATOR_WORLD`` (default: the built-in one); the emulated app's callback URLs are
-its registration's, as on the console, never copied from ``.env``.
+its registration's, as on the console, never copied from ``.env``. With
+``ATLASSIAN_GRANT=client_credentials`` the emulated credentials are the world's first service
+account's.
 
 The target owns what the rest of the package would otherwise each build for itself: the token
 store, the token endpoint's and the gateway's clients (every one it hands out is closed when
@@ -113,13 +115,16 @@ class Target:
     def token_source(self, *, account_id: str | None = None,
                      oauth: OAuthClient | None = None) -> StoredTokenSource:
         """The stored connection of ``account_id`` (or the client's only one), refreshed
-        under the store's lock through ``oauth`` (by default, a new client of this target)."""
+        under the store's lock through ``oauth`` (by default, a new client of this target):
+        with its refresh token, or, for a service account's, a new token fetched with the
+        client credentials."""
         from .tokens import StoredTokenSource
 
         self.settings.require_credentials()
         entry = self.store.get(self.settings.client_id, account_id)
         oauth = oauth or self.oauth_client()
-        return StoredTokenSource(self.store, oauth.refresh, entry.client_id, entry.account_id)
+        return StoredTokenSource(self.store, oauth.refresh, entry.client_id, entry.account_id,
+                                 fetch=oauth.client_credentials)
 
     def _own(self, client):
         with self._lock:
@@ -158,9 +163,11 @@ def _drop_scratch_folder(key: int) -> None:
     _scratch_folders.pop(key).cleanup()
 
 
-def emulator_settings(emulator: Emulator, **overrides: Any) -> Settings:
-    """Settings pointing at ``emulator``, as its default client; ``overrides`` go to
-    :meth:`Settings.replace`.
+def emulator_settings(emulator: Emulator, *, service_account: bool = False,
+                      **overrides: Any) -> Settings:
+    """Settings pointing at ``emulator``, as its default client (``service_account``: as its
+    default service account's credential, ``ATLASSIAN_GRANT=client_credentials``);
+    ``overrides`` go to :meth:`Settings.replace`.
 
     The emulator only exposes its URLs and registrations; this is where a client's settings
     are made of them. The token store defaults to one beside the emulator's state file, or to
@@ -175,10 +182,11 @@ def emulator_settings(emulator: Emulator, **overrides: Any) -> Settings:
             _scratch_folders[key] = tempfile.TemporaryDirectory(prefix="atlassian-emulator-")
             weakref.finalize(emulator, _drop_scratch_folder, key)
         token_store = Path(_scratch_folders[key].name) / "tokens.json"
-    client = emulator.default_client
+    client = emulator.service_account if service_account else emulator.default_client
     return Settings(
         client_id=client.client_id,
         client_secret=client.client_secret,
+        grant="client_credentials" if service_account else "authorization_code",
         redirect_uri=DEFAULT_REDIRECT_URI,
         auth_base_url=emulator.auth_base_url,
         api_base_url=emulator.api_base_url,
@@ -218,6 +226,7 @@ def connect(
     return Target(
         emulator_settings(
             emulator,
+            service_account=settings.is_service_account,
             redirect_uri=settings.redirect_uri,
             scopes=settings.scopes,
             token_store=settings.token_store,

@@ -49,8 +49,15 @@ def _client_id(settings: Settings) -> str:
 
 
 def _emulator_default_client(settings: Settings) -> str | None:
+    """The client id a notebook uses on this workspace's emulator: its default app's, or with
+    ATLASSIAN_GRANT=client_credentials its first service account's."""
     state = read_json(settings.token_store.with_name("emulator-state.json"), default=None)
-    return state.get("default_client_id") if isinstance(state, dict) else None
+    if not isinstance(state, dict):
+        return None
+    if settings.is_service_account:
+        accounts = (state.get("world") or {}).get("service_accounts") or [{}]
+        return accounts[0].get("client_id")
+    return state.get("default_client_id")
 
 
 def store_entries(workspace: str | Path) -> list[TokenEntry]:
@@ -95,7 +102,8 @@ def known_secrets(workspace: str | Path | None) -> set[str]:
         found.add(settings.client_secret.reveal())
     state = read_json(settings.token_store.with_name("emulator-state.json"), default=None)
     if isinstance(state, dict):
-        for client in (state.get("clients") or {}).values():
+        accounts = (state.get("world") or {}).get("service_accounts") or []
+        for client in [*(state.get("clients") or {}).values(), *accounts]:
             if isinstance(client, dict) and client.get("client_secret"):
                 found.add(client["client_secret"])
     try:

@@ -106,6 +106,45 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+NO_CALLBACK = "(none: a service account's client credentials have no callback)"
+
+
+def _client_credentials_checklist(prof: Profile, scopes: tuple[str, ...], warnings: list,
+                                  partner_step) -> Checklist:
+    """A service account's checklist (``flow = "client-credentials"``): the profile's own steps
+    in Atlassian Administration, then .env and the login. None of the developer console's
+    steps apply: no app, no callback, no consent screen, no distribution."""
+    steps = [partner_step(step) for step in prof.steps if step.at == "start"]
+    steps.append(_step(
+        "settings-credentials",
+        "Settings",
+        "Copy the credential's client ID and secret into .env",
+        {
+            "ATLASSIAN_CLIENT_ID": "the credential's client ID",
+            "ATLASSIAN_CLIENT_SECRET": "the credential's secret, shown once when it is "
+            "created, pasted only into .env",
+            "ATLASSIAN_GRANT": "client_credentials",
+        },
+        "The secret never goes into chat, tickets, notebooks, command lines or git: .env is "
+        "git-ignored and the playbook writes it with mode 0600 and prints it masked. Then run "
+        "`atlassian-playbook login --client-credentials` and `atlassian-playbook verify`.",
+        prose=["ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET"],
+    ))
+    steps += [partner_step(step) for step in prof.steps if step.at == "end"]
+    # offline_access means nothing here, and the console's APIs are not where scopes are set.
+    moot = {"missing-offline-access", "api-not-added", "callback-not-https"}
+    return Checklist(
+        profile=prof.name,
+        policy_note=prof.audience,
+        steps=tuple(steps),
+        scopes=scopes,
+        callback_url=NO_CALLBACK,
+        console_apis=(),
+        warnings=tuple(w for w in warnings if w.code not in moot),
+        title=prof.title,
+    )
+
+
 def build_checklist(
     profile: str | Profile = DEFAULT_PROFILE,
     *,
@@ -212,6 +251,9 @@ def build_checklist(
         instructions = [prof.handoff.label(f) for f in ("client_id", "client_secret")]
         return _step(step.id, step.tab, step.title, {**values, **step.values}, step.detail,
                      required=step.required, prose=instructions)  # fmt: skip
+
+    if not prof.has_console_steps:
+        return _client_credentials_checklist(prof, chosen_scopes, warnings, partner_step)
 
     # --- the partner's first steps (e.g. the redirect URI it shows is the console's callback) ---
     for step in prof.steps:

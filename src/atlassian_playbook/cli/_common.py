@@ -28,11 +28,11 @@ def settings_of(args):
     return load_settings(args.env_file)
 
 
-def connect_target(args, *, auto_consent: bool = True, announce=sys.stdout):
+def connect_target(args, *, auto_consent: bool = True, announce=sys.stdout, settings=None):
     """The target of ``args``; its human output starts by saying which Atlassian it is."""
     from ..target import connect
 
-    target = connect(settings_of(args), auto_consent=auto_consent)
+    target = connect(settings or settings_of(args), auto_consent=auto_consent)
     if not getattr(args, "json", False):
         print(f"Target: {target.describe()}", file=announce, flush=True)
     return target

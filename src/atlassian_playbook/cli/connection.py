@@ -12,6 +12,7 @@ from ._common import (
     connect_target,
     positive_seconds,
     print_json,
+    settings_of,
 )
 
 
@@ -21,6 +22,19 @@ def cmd_login(args) -> int:
     from ..scopes import validate_scopes
 
     scopes = validate_scopes(parse_scopes(args.scopes), setting="--scopes") if args.scopes else None
+    if args.client_credentials:  # a service account: no browser, no callback
+        settings = settings_of(args)
+        with connect_target(args, settings=settings.replace(grant="client_credentials"),
+                            announce=sys.stderr) as target:
+            result = connection.login_client_credentials(target, scopes=scopes)
+        if target.emulator is not None and not settings.is_service_account:
+            result.warnings.append("set ATLASSIAN_GRANT=client_credentials in .env so that "
+                                   "verify and refresh use the emulator's service account too.")
+        if args.json:
+            print_json(result.to_dict())
+        else:
+            print(result.to_text())
+        return EXIT_OK
     # stdout is for the authorization URL alone on its line (scripts pick it up).
     target = connect_target(args, auto_consent=args.no_browser, announce=sys.stderr)
     browser = "system"
@@ -85,6 +99,10 @@ def register(add: Add, json_flag: JsonFlag) -> None:
     login.add_argument("--paste", action="store_true",
                        help="paste the redirected URL instead of listening on the callback")
     login.add_argument("--scopes", help='space-separated scopes (default: ATLASSIAN_SCOPES)')
+    login.add_argument("--client-credentials", action="store_true",
+                       help="a service account: fetch a token with the client id and secret "
+                       "(grant_type=client_credentials; --scopes narrows it, default all the "
+                       "credential's)")
     login.add_argument("--timeout", type=positive_seconds, default=300.0,
                        help="seconds to wait for the callback (default 300)")
     json_flag(login)

@@ -31,6 +31,12 @@ Where FACTS.md is silent, the emulator chooses:
   API answers, signed HS256 with the client secret (claims ``iss``, ``sub``, ``iat``, ``exp``,
   ``jti``, ``body_sha256``); at most 5 per app, user and site; failures listed, not retried.
 * Deny redirects with ``error_description=The user denied access to the app.``
+* Service accounts (the world's ``service_accounts``) take ``grant_type=client_credentials``
+  only, and apps never do: across kinds the answer is Auth0's 403 ``unauthorized_client``. A
+  ``scope`` parameter may narrow the token to some of the credential's scopes; a scope it was
+  not granted is 403 ``access_denied`` "Client has not been granted scopes: ...". The token
+  lasts 3600 s without a refresh token; ``/me`` answers the account with ``account_type``
+  ``app``.
 * The token endpoint takes a JSON or a form body, with the client credentials in the body or
   in HTTP Basic (RFC 6749 §2.3.1: id and secret form-URL-encoded, then base64), with the same
   answers for every style. Basic and body credentials that disagree are refused (401), never

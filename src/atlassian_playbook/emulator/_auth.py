@@ -2,6 +2,11 @@
 
 Lifetimes, on the emulator's clock: codes 10 minutes, access tokens 3600 s, refresh tokens 90
 days idle (365 days absolute), reuse leeway for a rotated refresh token 10 minutes.
+
+A service account's credential takes ``grant_type=client_credentials`` only, and an app's
+client id never does: either way round the answer is Auth0's (Atlassian's token endpoint is
+Auth0-based; FACTS.md is silent) 403 ``unauthorized_client`` "Grant type 'X' not allowed for
+the client.". Its tokens last 3600 s and come without a refresh token.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from ._pages import consent_page, error_page
 from ._scopes import APIS, UnknownScope, api_of_scope
 from ._state import digest
 from ._token_request import client_credentials, token_parameters
-from ._world import site_by_ref, user_by_ref
+from ._world import service_account_by_client, site_by_ref, user_by_ref
 
 __all__ = [
     "AuthorizationServer",
@@ -48,6 +53,8 @@ assert set(APIS) <= set(API_NAMES)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 INVALID_CODE = "Invalid authorization code"
 INVALID_REFRESH = "Unknown or invalid refresh token."
+GRANT_NOT_ALLOWED = "Grant type '{grant}' not allowed for the client."
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 DENIED = "The user denied access to the app."
 SITE_ADMIN = (
@@ -310,7 +317,7 @@ class AuthorizationServer:
         grant_type = body.get("grant_type")
         if not grant_type:
             return oauth_error(400, "invalid_request", "Missing required parameter: grant_type")
-        if grant_type not in ("authorization_code", "refresh_token"):
+        if grant_type not in GRANT_TYPES:
             return oauth_error(
                 400, "unsupported_grant_type", f"Unsupported grant type: {grant_type}"
             )
@@ -318,10 +325,18 @@ class AuthorizationServer:
         with self.emu._store.transaction() as data:
             now = self.emu._now(data)
             client = data["clients"].get(credentials[0]) if credentials else None
-            if client is None or not hmac.compare_digest(
-                credentials[1].encode(), client["client_secret"].encode()
+            account = (service_account_by_client(data["world"], credentials[0])
+                       if credentials and client is None else None)
+            known = client or account
+            if known is None or not hmac.compare_digest(
+                credentials[1].encode(), known["client_secret"].encode()
             ):
                 return oauth_error(401, "access_denied", "Unauthorized")
+            if (account is not None) != (grant_type == "client_credentials"):
+                return oauth_error(403, "unauthorized_client",
+                                   GRANT_NOT_ALLOWED.format(grant=grant_type))
+            if account is not None:
+                return self._client_credentials(data, account, body, now)
             if grant_type == "authorization_code":
                 return self._exchange_code(data, client, body, now)
             return self._refresh(data, client, body, now)
@@ -352,6 +367,31 @@ class AuthorizationServer:
             now,
             family_started_at=data["grants"][record["grant_id"]]["created_at"],
         )
+
+    def _client_credentials(self, data: dict, account: dict, body: dict, now: float) -> Response:
+        """A token for the service account, on every site its credential was granted.
+
+        ``scope`` (optional, space-separated) narrows the token to some of the credential's
+        scopes; one it was not granted is refused as Auth0 refuses it (403 ``access_denied``
+        "Client has not been granted scopes: ..."). The grant (credential, account) holds the
+        sites with the scopes of the latest token, as a 3LO grant holds a consent's."""
+        asked = list(dict.fromkeys((body.get("scope") or "").split())) or list(account["scopes"])
+        missing = [scope for scope in asked if scope not in account["scopes"]]
+        if missing:
+            return oauth_error(403, "access_denied",
+                               f"Client has not been granted scopes: {' '.join(missing)}")
+        grant_id = find_grant(data, account["client_id"], account["account_id"])
+        if grant_id is None:
+            grant_id = secrets.token_hex(8)
+            data["grants"][grant_id] = {
+                "client_id": account["client_id"],
+                "account_id": account["account_id"],
+                "sites": {},
+                "created_at": now,
+            }
+        data["grants"][grant_id]["sites"] = {site_id: list(asked) for site_id in account["sites"]}
+        return self._issue(data, grant_id, account["client_id"], asked, now,
+                           family_started_at=now)
 
     def _refresh(self, data: dict, client: dict, body: dict, now: float) -> Response:
         token = body.get("refresh_token")

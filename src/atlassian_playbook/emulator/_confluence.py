@@ -128,7 +128,7 @@ class ConfluenceApi:
         return {
             "type": "known",
             "accountId": user["account_id"],
-            "accountType": "atlassian",
+            "accountType": user.get("account_type", "atlassian"),
             "email": user["email"],
             "publicName": user["name"],
             "displayName": user["name"],

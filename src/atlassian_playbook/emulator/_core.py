@@ -26,7 +26,7 @@ from ._http import (
     stop_all,
 )
 from ._pages import error_page
-from ._registration import DEFAULT_REDIRECT_URIS, ClientRegistration
+from ._registration import DEFAULT_REDIRECT_URIS, ClientRegistration, ServiceAccountCredential
 from ._scopes import APIS
 from ._state import StateStore, new_state
 from ._webhooks import WebhookApi
@@ -108,7 +108,11 @@ class Emulator:
     def _seed(self, data: dict, world_data: dict) -> None:
         """A fresh state from a loaded world: its users and sites, its apps registered."""
         data["world"] = {key: copy.deepcopy(world_data[key]) for key in
-                         ("digest", "users", "sites", "stored_accounts")}
+                         ("digest", "users", "sites", "stored_accounts",
+                          "service_accounts")}
+        for account in data["world"]["service_accounts"]:  # generated as an app's are
+            account["client_id"] = account["client_id"] or secrets.token_urlsafe(24)
+            account["client_secret"] = account["client_secret"] or secrets.token_urlsafe(48)
         for app in world_data["apps"]:
             registration = self.register_client(
                 client_id=app["client_id"], client_secret=app["client_secret"],
@@ -208,6 +212,24 @@ class Emulator:
     def default_client(self) -> ClientRegistration:
         with self._store.transaction(read_only=True) as data:
             return ClientRegistration.from_state(data["clients"][data["default_client_id"]])
+
+    @property
+    def service_accounts(self) -> list[ServiceAccountCredential]:
+        """The world's service accounts, each with its OAuth 2.0 credential."""
+        with self._store.transaction() as data:
+            return [ServiceAccountCredential.from_state(record)
+                    for record in data["world"].get("service_accounts", ())]
+
+    @property
+    def service_account(self) -> ServiceAccountCredential:
+        """The world's first service account (its client id and secret are what
+        ``grant_type=client_credentials`` takes); a :class:`WorldError` when it has none."""
+        accounts = self.service_accounts
+        if not accounts:
+            raise WorldError("The emulated world has no service account.",
+                             "Add one under service_accounts: in the world file "
+                             "(docs/EMULATOR.md).")
+        return accounts[0]
 
     def client(self, client_id: str) -> ClientRegistration | None:
         with self._store.transaction(read_only=True) as data:

@@ -24,7 +24,7 @@ from ._jira import JiraApi
 from ._operations import OPERATIONS_FILE, operation_table
 from ._scopes import CONFLUENCE, JIRA, scopes_of_api
 from ._state import digest
-from ._world import CLOSED_TEST_ACCOUNT, profile, user_by_ref
+from ._world import CLOSED_TEST_ACCOUNT, account_by_id, profile
 
 __all__ = ["Gateway", "RATE_LIMIT", "gateway_error_body", "iso"]
 
@@ -165,7 +165,7 @@ class Gateway:
         if not access_token_valid(access, data, now):
             return json_response(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
         grant = data["grants"][access["grant_id"]]
-        user = user_by_ref(data["world"], grant["account_id"])
+        user = account_by_id(data["world"], grant["account_id"])  # a user or a service account
         return handler(Call(request, data, access, grant, user, now))
 
     # --- identity and sites ----------------------------------------------------------------

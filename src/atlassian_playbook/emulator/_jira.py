@@ -29,7 +29,7 @@ from ._jira_site import (
     site_statuses,
 )
 from ._jql import JqlError, run_jql
-from ._world import user_by_ref
+from ._world import account_by_id
 
 __all__ = ["JiraApi"]
 
@@ -117,7 +117,7 @@ class JiraApi:
     # --- identity and the site ----------------------------------------------------------------
 
     def user_details(self, site: dict, version: str, account_id: str, world: dict) -> dict:
-        user = user_by_ref(world, account_id) or {}
+        user = account_by_id(world, account_id) or {}
         avatar = user.get("picture", "")
         return {
             "self": f"{self.base(site, version)}/user?accountId={account_id}",
@@ -127,7 +127,7 @@ class JiraApi:
             "displayName": user.get("name", ""),
             "active": bool(user),
             "timeZone": user.get("zoneinfo", "UTC"),
-            "accountType": "atlassian",
+            "accountType": user.get("account_type", "atlassian"),  # "app": a service account
         }
 
     def myself(self, call: Call, site: dict, params: dict, *, version: str) -> Response:

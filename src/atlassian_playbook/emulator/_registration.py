@@ -1,6 +1,6 @@
 """An app as the (emulated) developer console registers it: client id and secret, callback
 URLs, the APIs added on the Permissions tab, whether it is shared, its owner and its webhook
-URL."""
+URL; and a service account's OAuth 2.0 credential as Atlassian Administration makes it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..redact import Secret
 from ._world import DEFAULT_WORLD, load_world
 
-__all__ = ["ClientRegistration", "DEFAULT_REDIRECT_URIS"]
+__all__ = ["ClientRegistration", "ServiceAccountCredential", "DEFAULT_REDIRECT_URIS"]
 
 # The default world's app: the callback URLs registered on its Authorization tab.
 DEFAULT_REDIRECT_URIS = tuple(load_world(DEFAULT_WORLD)["apps"][0]["redirect_uris"])
@@ -55,4 +55,28 @@ class ClientRegistration:
             name=record["name"],
             owner=record.get("owner", ""),
             webhook_url=record.get("webhook_url"),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceAccountCredential:
+    """A service account and its OAuth 2.0 credential (client credentials grant): who calls
+    (``account_id``), with which scopes, on which sites (cloud ids)."""
+
+    name: str
+    account_id: str
+    client_id: str
+    client_secret: Secret
+    scopes: tuple[str, ...]
+    sites: tuple[str, ...]
+
+    @classmethod
+    def from_state(cls, record: dict) -> ServiceAccountCredential:
+        return cls(
+            name=record["name"],
+            account_id=record["account_id"],
+            client_id=record["client_id"],
+            client_secret=Secret(record["client_secret"]),
+            scopes=tuple(record["scopes"]),
+            sites=tuple(record["sites"]),
         )

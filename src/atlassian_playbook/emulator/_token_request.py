@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote_plus
 from ._http import JsonTooDeep, Request
 
 _TOKEN_FIELDS = ("grant_type", "client_id", "client_secret", "code", "redirect_uri",
-                 "refresh_token")
+                 "refresh_token", "scope")
 
 
 def token_parameters(request: Request) -> tuple[dict, str | None]:

@@ -19,13 +19,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ._scopes import APIS, CONFLUENCE, JIRA
+from ._scopes import APIS, CONFLUENCE, JIRA, UnknownScope, api_of_scope
 
 __all__ = [
     "DEFAULT_WORLD",
     "WorldError",
     "load_world",
     "user_by_ref",
+    "account_by_id",
+    "service_account_by_client",
     "site_by_ref",
     "public_site",
     "profile",
@@ -45,7 +47,7 @@ _SITE_AVATAR = "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/2
 _SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}$")
 _PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 _KEYS = {
-    "": {"users", "sites", "apps", "stored_accounts"},
+    "": {"users", "sites", "apps", "stored_accounts", "service_accounts"},
     "users": {
         "account_id", "name", "email", "nickname", "zoneinfo", "locale", "picture",
         "job_title", "organization", "department", "location", "profile_updated_at", "closed",
@@ -57,6 +59,8 @@ _KEYS = {
     },
     "apps": {"name", "client_id", "client_secret", "owner", "sharing", "apis", "callback_urls",
              "webhook_url"},
+    "service_accounts": {"name", "account_id", "email", "client_id", "client_secret", "scopes",
+                         "sites"},
     "projects": {"id", "key", "name", "type"},
     "issues": {"id", "key", "summary", "description", "status", "type", "reporter"},
     "spaces": {"id", "key", "name"},
@@ -203,7 +207,17 @@ def load_world(world: str | Path | Mapping | None = None) -> dict:
     _unique(check, [a for a in apps if a["client_id"]], ("client_id",), ("apps",))
     stored = [_stored(check, a, ("stored_accounts", i), by_ref) for i, a in
               enumerate(check.items(raw, "stored_accounts", ()))]
-    world_data = {"users": users, "sites": sites, "apps": apps, "stored_accounts": stored}
+    accounts = [_service_account(check, a, ("service_accounts", i), sites) for i, a in
+                enumerate(check.items(raw, "service_accounts", ()))]
+    _unique(check, accounts, ("account_id", "nickname"), ("service_accounts",))
+    _unique(check, [a for a in apps + accounts if a["client_id"]], ("client_id",),
+            ("service_accounts",))
+    for index, account in enumerate(accounts):
+        if account["account_id"] in by_ref:
+            check.fail(("service_accounts", index, "account_id"),
+                       f"account_id {account['account_id']!r} is a user's too.")
+    world_data = {"users": users, "sites": sites, "apps": apps, "stored_accounts": stored,
+                  "service_accounts": accounts}
     world_data["digest"] = hashlib.sha256(
         json.dumps(world_data, sort_keys=True).encode()).hexdigest()
     return world_data
@@ -445,6 +459,58 @@ def check_webhook_url(url: object) -> str:
     return url
 
 
+def _service_account(check: _Checker, raw, path: tuple, sites: list[dict]) -> dict:
+    """A service account and its one OAuth 2.0 credential, as an organisation admin makes them
+    in Atlassian Administration: shaped like a user (so the gateway's answers about "who
+    calls" need no second kind), plus the credential's client id, secret, scopes and sites."""
+    check.mapping(raw, path, "service_accounts")
+    name = check.text(raw, "name", path)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "service-account"
+    digest = hashlib.sha256(f"emulated-service-account:{name}".encode()).hexdigest()
+    # Atlassian's newer account ids have this "712020:" + UUID shape.
+    default_id = (f"712020:{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-"
+                  f"{digest[20:32]}")
+    account_id = check.text(raw, "account_id", path, default=default_id,
+                            pattern=re.compile(r"^[A-Za-z0-9:-]{6,}$"),
+                            what="an Atlassian account id (letters, digits, ':' and '-')")
+    scopes = check.items(raw, "scopes", path, required=True)
+    for index, scope in enumerate(scopes):
+        where = (*path, "scopes", index)
+        if not isinstance(scope, str):
+            check.fail(where, "a scope is a string.")
+        if scope == "offline_access":
+            check.fail(where, "a service account gets no refresh token, so offline_access is "
+                       "not one of its scopes.")
+        try:
+            api_of_scope(scope)
+        except UnknownScope:
+            check.fail(where, f"{scope!r} is not a known scope.")
+    by_name = {site["name"]: site for site in sites} | {site["id"]: site for site in sites}
+    granted = []
+    for index, ref in enumerate(check.items(raw, "sites", path, required=True)):
+        site = by_name.get(str(ref))
+        if site is None:
+            check.fail((*path, "sites", index), f"{ref!r} is not a site of this world.")
+        granted.append(site["id"])
+    return {
+        "account_id": account_id,
+        "account_type": "app",
+        "name": name,
+        "email": check.text(raw, "email", path,
+                            default=f"{slug}@serviceaccount.atlassian.com"),
+        "nickname": slug,
+        "zoneinfo": "UTC",
+        "locale": "en-US",
+        "picture": _AVATAR.format(account_id),
+        "job_title": "", "organization": "", "department": "", "location": "",
+        "profile_updated_at": "2025-01-01T00:00:00.000Z",
+        "client_id": check.text(raw, "client_id", path, required=False),
+        "client_secret": check.text(raw, "client_secret", path, required=False),
+        "scopes": list(dict.fromkeys(scopes)),
+        "sites": list(dict.fromkeys(granted)),
+    }
+
+
 # --- looking things up in a loaded world --------------------------------------------------------
 
 
@@ -454,6 +520,19 @@ def user_by_ref(world: dict, ref: str | None) -> dict | None:
         if ref in (user["account_id"], user["nickname"]):
             return user
     return None
+
+
+def account_by_id(world: dict, account_id: str | None) -> dict | None:
+    """Whoever an account id is: a user, or a service account (the caller of a token issued
+    with its client credentials)."""
+    return user_by_ref(world, account_id) or next(
+        (a for a in world.get("service_accounts", ()) if a["account_id"] == account_id), None)
+
+
+def service_account_by_client(world: dict, client_id: str | None) -> dict | None:
+    """The service account whose OAuth 2.0 credential has this client id."""
+    return next((a for a in world.get("service_accounts", ()) if client_id
+                 and a["client_id"] == client_id), None)
 
 
 def site_by_ref(world: dict, ref: str | None) -> dict | None:
@@ -478,7 +557,7 @@ def public_site(site: dict) -> dict:
 def profile(user: dict) -> dict:
     """A user as ``GET /me`` returns them (FACTS.md, "User identity")."""
     return {
-        "account_type": "atlassian",
+        "account_type": user.get("account_type", "atlassian"),
         "account_id": user["account_id"],
         "email": user["email"],
         "name": user["name"],

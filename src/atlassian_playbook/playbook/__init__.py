@@ -14,6 +14,7 @@ the logic is here, where it is tested, one module per notebook:
 :mod:`.handoff`           07: the values to paste into the partner
 :mod:`.personal_data`     08: the personal data reporting cycle
 :mod:`.health`            09: refresh and verify, for a batch
+:mod:`.service_account`   10: a service account's client credentials, verified; vs 3LO
 :mod:`.partners`          what differs per profile (merge, clerk, custom)
 :mod:`.rehearsal`         what only the emulator may be made to do (clock, faults, request log)
 :mod:`._results`          the result objects and the :func:`~._results.step` recorder
@@ -41,6 +42,13 @@ from .overview import overview, sequence
 from .personal_data import personal_data_report
 from .rehearsal import Rehearsals
 from .scope_choice import select_scopes
+from .service_account import (
+    compare_with_3lo,
+    fetch_service_account_token,
+    renew_after_expiry,
+    service_account_checklist,
+    verify_service_account,
+)
 from .session import Session, start
 from .token_exchange import (
     CONSENT_MODES,
@@ -70,6 +78,11 @@ __all__ = [
     "partner_handoff",
     "personal_data_report",
     "health_check",
+    "service_account_checklist",
+    "fetch_service_account_token",
+    "verify_service_account",
+    "renew_after_expiry",
+    "compare_with_3lo",
     "CONSENT_MODES",
     "StepResult",
     "Refreshed",

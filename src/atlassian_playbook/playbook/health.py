@@ -1,4 +1,7 @@
-"""Notebook 11: refresh and verify in one step, for a batch run that keeps connections alive."""
+"""Notebook 11: refresh and verify in one step, for a batch run that keeps connections alive.
+
+A service account's connection (``ATLASSIAN_GRANT=client_credentials``) is checked the same
+way; its "refresh" fetches a new access token with the client credentials."""
 
 from __future__ import annotations
 
@@ -34,18 +37,28 @@ def health_check(session: Session, *, account_id: str | None = None) -> StepResu
         checks.append(Check("refresh", False, caught.message, caught.hint))
         error = caught
     else:
-        expires_at = refreshed.to_dict()["expires_at"]
+        renewed = refreshed.to_dict()
+        expires_at = renewed["expires_at"]
         data.update(refreshed=True, rotated=refreshed.rotated, expires_at=expires_at,
-                    account_id=refreshed.entry.account_id)
-        checks.append(Check("refresh", True, f"rotated: {'yes' if refreshed.rotated else 'no'}; "
-                            f"the access token now expires at {expires_at}"))
+                    account_id=refreshed.entry.account_id, grant=refreshed.entry.grant)
+        if refreshed.entry.is_service_account:  # "refresh" is a new token: nothing rotates
+            data["new_access_token"] = renewed["new_access_token"]
+            checks.append(Check("refresh", True, f"{renewed['note']}; it expires at "
+                                f"{expires_at}"))
+        else:
+            checks.append(Check("refresh", True, f"rotated: "
+                                f"{'yes' if refreshed.rotated else 'no'}; the access token "
+                                f"now expires at {expires_at}"))
         error = _verify(session, refreshed.entry.account_id, data, checks)
     if error is not None:
         data.update(error=error.message, hint=error.hint)
     data["healthy"] = error is None
     result = StepResult("health", data, error=error)
     result.table([{**c.to_dict(), "check": c.name} for c in checks], _COLUMNS)
-    if error is None:
+    if error is None and data.get("grant") == "client_credentials":
+        result.say("✔ **Healthy**: a new access token fetched with the service account's "
+                   "client credentials (there is no refresh token), saved and verified.")
+    elif error is None:
         result.say("✔ **Healthy**: refreshed (the rotated token is saved) and verified.")
     else:
         result.say("✘ **Unhealthy**: the FAILED row says what broke and, in its hint, what "

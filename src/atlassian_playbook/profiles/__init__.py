@@ -24,6 +24,7 @@ from ..errors import ProfileError
 from ._model import (
     CALLBACK_RULES,
     DEFAULT_PROFILE,
+    FLOWS,
     HANDOFF_FIELDS,
     SLUG,
     TABS,
@@ -42,6 +43,7 @@ _DATA_DIR = "data/profiles"
 __all__ = [
     "DEFAULT_PROFILE",
     "CALLBACK_RULES",
+    "FLOWS",
     "HANDOFF_FIELDS",
     "TABS",
     "Profile",

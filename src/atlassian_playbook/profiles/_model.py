@@ -22,7 +22,13 @@ HANDOFF_FIELDS = {
     "extra_scopes": "Scopes",
 }
 # Where a checklist step happens: the console's tabs, and "Partner" for the partner's dashboard.
-TABS = ("Create", "Permissions", "Authorization", "Settings", "Distribution", "Partner")
+TABS = ("Create", "Permissions", "Authorization", "Settings", "Distribution", "Partner",
+        "Administration")
+# How the integration gets its tokens: "3lo" (a person consents; the developer console's
+# Create, Permissions, Authorization, Settings and Distribution steps), or "client-credentials"
+# (a service account's credential made in Atlassian Administration: none of those steps, no
+# callback, no consent; the profile's own steps are the checklist).
+FLOWS = ("3lo", "client-credentials")
 # Checklist warnings a partner's documented set can make moot (scopes.check_scopes, checklist).
 SKIPPABLE_WARNINGS = (
     "missing-offline-access",
@@ -159,6 +165,12 @@ class Profile:
     skip_warnings: frozenset[str] = frozenset()
     steps: tuple[ProfileStep, ...] = ()
     path: str = ""
+    flow: str = "3lo"
+
+    @property
+    def has_console_steps(self) -> bool:
+        """False for a service account's profile: no 3LO app in the developer console."""
+        return self.flow == "3lo"
 
     @property
     def handoff_fields(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from ..errors import ConfigError, ProfileError
 from ..scopes import validate_scopes
 from ._model import (
     CALLBACK_RULES,
+    FLOWS,
     FORMAT,
     HANDOFF_FIELDS,
     SKIPPABLE_WARNINGS,
@@ -133,6 +134,7 @@ def parse(text: str, *, name: str, path: str) -> Profile:
         "",
         (
             "format",
+            "flow",
             "title",
             "partner",
             "audience",
@@ -150,21 +152,30 @@ def parse(text: str, *, name: str, path: str) -> Profile:
     if version != FORMAT:
         top.fail("format", f"is {version}", f"This playbook reads format = {FORMAT}.")
     partner = top.text("partner", example='"Acme"')
+    flow = top.choice("flow", FLOWS) or "3lo"
+    three_legged = flow == "3lo"  # client credentials: no callback, no consent, no hand-off
     scopes = _scopes(
         top.table_at(
             "scopes",
             ("documented", "optional", "required", "offline_access_via", "without_offline_access"),
             required=True,
-        )
+        ),
+        three_legged,
     )
-    callback = _callback(top.table_at("callback", ("rule", "url", "shown_as"), required=True))
-    handoff_table = top.table_at("handoff", ("destination", "labels"), required=True)
+    callback = (_callback(top.table_at("callback", ("rule", "url", "shown_as"), required=True))
+                if three_legged else ProfileCallback(rule="yours"))
+    if not three_legged:
+        for key in ("callback", "distribution"):
+            if key in raw:
+                top.fail(key, 'is set with flow = "client-credentials"',
+                         "A service account has no callback and no distribution: remove it.")
+    handoff_table = top.table_at("handoff", ("destination", "labels"), required=three_legged)
     labels_table = handoff_table.table_at("labels", HANDOFF_FIELDS)
     labels = {key: labels_table.text(key) for key in HANDOFF_FIELDS if key in labels_table.table}
     handoff = ProfileHandoff(
         destination=handoff_table.text(
-            "destination", required=True, example='"Acme\'s OAuth settings page"'
-        ),
+            "destination", required=three_legged, example='"Acme\'s OAuth settings page"'
+        ) or ".env",
         labels=labels,
         partner=partner,
     )
@@ -236,10 +247,11 @@ def parse(text: str, *, name: str, path: str) -> Profile:
         skip_warnings=frozenset(skip),
         steps=steps,
         path=path,
+        flow=flow,
     )
 
 
-def _scopes(table: _Reader) -> ProfileScopes:
+def _scopes(table: _Reader, three_legged: bool = True) -> ProfileScopes:
     lists = {}
     for key in ("documented", "optional", "required"):
         value = table.words(key)
@@ -254,8 +266,8 @@ def _scopes(table: _Reader) -> ProfileScopes:
         optional=lists["optional"] or (),
         required=lists["required"] or (),
         offline_access_via=table.text(
-            "offline_access_via", required=True, example='"the scopes Acme requests"'
-        ),
+            "offline_access_via", required=three_legged, example='"the scopes Acme requests"'
+        ) or "",
         without_offline_access=table.text("without_offline_access") or "",
     )
 

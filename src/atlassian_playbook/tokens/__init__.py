@@ -18,12 +18,19 @@ process killed before the save leaves a trace the next refresh reads. A save tha
 retried; if it still fails, the new tokens stay in memory (used and saved again by the same
 source) and :class:`~.errors.RotationNotSaved` says until when a retry recovers the grant.
 
+A service account's connection (``TokenEntry.grant == "client_credentials"``) has no refresh
+token: its source fetches a new access token with the client credentials instead (authlib's
+``ensure_active_token`` model), under the same lock, and never sends the refresh grant.
+
 Nothing here prints a token: :class:`TokenSet` keeps them in :class:`~.redact.Secret`, and the
 entries' ``repr`` shows masks only.
 """
 
 from ._model import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
     DEFAULT_EXPIRES_IN,
+    GRANTS,
     REUSE_LEEWAY,
     StaticTokenSource,
     TokenEntry,
@@ -31,7 +38,7 @@ from ._model import (
     TokenSource,
     entries_summary,
 )
-from ._source import SAVE_ATTEMPTS, RefreshGrant, StoredTokenSource
+from ._source import SAVE_ATTEMPTS, FetchGrant, RefreshGrant, StoredTokenSource
 from ._store import STORE_VERSION, TokenStore
 
 __all__ = [
@@ -40,10 +47,14 @@ __all__ = [
     "TokenStore",
     "TokenSource",
     "RefreshGrant",
+    "FetchGrant",
     "StoredTokenSource",
     "StaticTokenSource",
     "entries_summary",
     "DEFAULT_EXPIRES_IN",
+    "AUTHORIZATION_CODE",
+    "CLIENT_CREDENTIALS",
+    "GRANTS",
     "REUSE_LEEWAY",
     "STORE_VERSION",
     "SAVE_ATTEMPTS",

@@ -22,6 +22,13 @@ DEFAULT_EXPIRES_IN = 3600
 # revokes the whole grant (FACTS.md, "Refresh tokens").
 REUSE_LEEWAY = 600
 
+# How a stored connection got its tokens, so how it gets the next ones: the authorization code
+# grant (3LO, renewed with its refresh token) or a service account's client credentials
+# (renewed by fetching a new token with the client id and secret: there is no refresh token).
+AUTHORIZATION_CODE = "authorization_code"
+CLIENT_CREDENTIALS = "client_credentials"
+GRANTS = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS)
+
 
 @dataclass(frozen=True)
 class TokenSet:
@@ -125,6 +132,8 @@ class TokenEntry:
     ``refresh_started_at`` is set while a refresh is in flight and cleared by the save of its
     answer: found set later, it means an answer was lost (a killed process, a timeout), and
     Atlassian accepts the stored refresh token only until it plus :data:`REUSE_LEEWAY`.
+    ``grant`` is how the tokens were obtained (:data:`GRANTS`); entries stored before it
+    existed read as :data:`AUTHORIZATION_CODE`.
     """
 
     client_id: str
@@ -134,6 +143,13 @@ class TokenEntry:
     site: dict[str, Any] | None = None
     updated_at: float = field(default_factory=time.time)
     refresh_started_at: float | None = None
+    grant: str = AUTHORIZATION_CODE
+
+    @property
+    def is_service_account(self) -> bool:
+        """True for a client-credentials connection: new tokens come from the client id and
+        secret, never from a refresh token."""
+        return self.grant == CLIENT_CREDENTIALS
 
     @property
     def key(self) -> str:
@@ -148,6 +164,7 @@ class TokenEntry:
             "site": self.site,
             "updated_at": self.updated_at,
             "refresh_started_at": self.refresh_started_at,
+            "grant": self.grant,
         }
 
     @classmethod
@@ -160,6 +177,7 @@ class TokenEntry:
             site=data.get("site"),
             updated_at=float(data.get("updated_at") or 0.0),
             refresh_started_at=data.get("refresh_started_at"),
+            grant=data.get("grant") or AUTHORIZATION_CODE,
         )
 
     def __repr__(self) -> str:
@@ -187,7 +205,9 @@ class TokenSource(Protocol):
     and a way to renew them.
 
     ``refresh(stale)`` must be safe to call from many places at once: it renews at most once
-    per rotation and persists the result before returning it.
+    per rotation and persists the result before returning it. A source that renews tokens
+    without a refresh token (a service account's) says so with a true
+    ``renews_without_refresh_token`` attribute (optional; absent means false).
     """
 
     def get(self) -> TokenSet: ...

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
 from ..errors import (
+    ConfigError,
     OAuthError,
     ReauthorizationRequired,
     RotationNotSaved,
@@ -49,6 +50,10 @@ class _UnsavedRotation:
 # (:meth:`~.oauth.OAuthClient.refresh`). May raise OAuthError or TransientError.
 RefreshGrant = Callable[[Secret], TokenSet]
 
+# Fetches a new token with the client credentials, for the given scopes (``None``: all the
+# credential's) and returns it, without storing it (:meth:`~.oauth.OAuthClient.client_credentials`).
+FetchGrant = Callable[[Sequence[str] | None], TokenSet]
+
 
 class StoredTokenSource:
     """A :class:`TokenSource` backed by one entry of a :class:`TokenStore`.
@@ -61,6 +66,10 @@ class StoredTokenSource:
     several). ``on_update(entry)`` is called after rotated tokens were saved — authlib's
     ``update_token`` idea, for callers that keep a copy elsewhere. ``clock`` is Atlassian's
     time as far as expiry and the reuse leeway go (tests pass the emulator's).
+
+    ``fetch`` (``oauth.client_credentials``) renews a service account's connection (an entry
+    whose ``grant`` is ``client_credentials``): a new token is fetched with the client
+    credentials, as authlib's client does for that grant, and the refresh grant is never sent.
 
     When rotated tokens cannot be saved (:class:`~.errors.RotationNotSaved`), this source
     keeps them: :meth:`get` and :meth:`refresh` hand them out and try the save again each
@@ -76,9 +85,11 @@ class StoredTokenSource:
         *,
         on_update: Callable[[TokenEntry], object] | None = None,
         clock: Callable[[], float] = time.time,
+        fetch: FetchGrant | None = None,
     ) -> None:
         self.store = store
         self._refresh_grant = refresh
+        self._fetch_grant = fetch
         self.client_id = client_id
         self.account_id = account_id
         self.on_update = on_update
@@ -106,6 +117,13 @@ class StoredTokenSource:
                 "Run `atlassian-playbook login` again.",
             )
         return found
+
+    @property
+    def renews_without_refresh_token(self) -> bool:
+        """True when this source renews tokens that carry no refresh token (a service
+        account's, through ``fetch``): :class:`~.auth.TokenAuth` then renews them before they
+        expire instead of spending their last seconds."""
+        return self._fetch_grant is not None and self.entry().is_service_account
 
     def get(self) -> TokenSet:
         """The current tokens: the stored ones, or rotated ones not saved yet (saved now if
@@ -156,6 +174,8 @@ class StoredTokenSource:
             if _rotated_since(tokens, stale) and not tokens.is_expiring(0, self._clock()):
                 logger.debug("tokens for %s were already refreshed elsewhere", current.key)
                 return tokens
+            if current.is_service_account:
+                return self._fetch_new(current)
             if tokens.refresh_token is None:
                 raise ReauthorizationRequired(
                     "This connection has no refresh token (offline_access was not granted), "
@@ -199,6 +219,32 @@ class StoredTokenSource:
         return fresh
 
     # -- the steps of a refresh, with the entry's lock held ---------------------------------
+
+    def _fetch_new(self, current: TokenEntry) -> TokenSet:
+        """A service account's renewal: a new token from the client credentials, saved.
+
+        Nothing rotates, so nothing can be lost: a save that fails leaves the old entry, and
+        the next renewal fetches again (the secret is the same)."""
+        if self._fetch_grant is None:
+            raise ConfigError(
+                f"The stored connection {_describe(current.client_id, current.account_id)}is "
+                "a service account's (client credentials): it has no refresh token, and this "
+                "token source was given no way to fetch a new token.",
+                "Service accounts have no refresh token: fetch a new token with the client "
+                "credentials (`atlassian-playbook refresh` or `login --client-credentials`; in "
+                "Python, StoredTokenSource(..., fetch=oauth.client_credentials)).",
+            )
+        fresh = self._fetch_grant(current.requested_scopes or None)
+        updated = dataclasses.replace(current, tokens=fresh, updated_at=self._clock(),
+                                      refresh_started_at=None)
+        try:
+            self.store.put(updated)
+        except (StorageError, TokenStoreError) as exc:
+            logger.warning("the new service-account token was not saved: %s", exc.message)
+        logger.info("fetched a new token for %s with the client credentials", updated.key)
+        if self.on_update is not None:
+            self.on_update(updated)
+        return fresh
 
     def _prepare(self, current: TokenEntry) -> None:
         """Before anything is sent: prove the store can take the answer, and mark the entry

@@ -17,7 +17,7 @@ from ..errors import (
     TokenStoreError,
 )
 from ..redact import get_logger
-from ._model import TokenEntry, _describe
+from ._model import GRANTS, TokenEntry, _describe
 
 logger = get_logger(__name__)
 
@@ -239,6 +239,7 @@ _ENTRY_FIELDS = {
     "site": (_is_object, "an object or null", False),
     "updated_at": (_is_number, "a number", False),
     "refresh_started_at": (_is_number, "a number or null", False),
+    "grant": (lambda value: value in GRANTS, f"one of {', '.join(GRANTS)} or null", False),
 }
 _TOKEN_FIELDS = {
     "access_token": (_is_text, "a non-empty string", True),
