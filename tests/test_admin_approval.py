@@ -16,13 +16,17 @@ from atlassian_playbook.connection import visit_headless
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.errors import CallbackError
 from atlassian_playbook.oauth import OAuthClient
-from atlassian_playbook.profiles import profile_names
+from atlassian_playbook.profiles import get_profile, profile_names
 from atlassian_playbook.target import emulator_settings
 
 NOTEBOOK_04 = Path(__file__).resolve().parents[1] / "notebooks" / "04-token-exchange.ipynb"
 
 
-@pytest.mark.parametrize("profile", profile_names())
+# A service account has no consent, so no consent error: only the console profiles.
+CONSENTING = [name for name in profile_names() if get_profile(name).has_console_steps]
+
+
+@pytest.mark.parametrize("profile", CONSENTING)
 def test_the_checklist_tells_what_a_site_admin_changes(profile):
     step = build_checklist(profile).step("distribution-site-admin")
     assert not step.required  # only sites whose admins restrict apps need it
@@ -34,6 +38,11 @@ def test_the_checklist_tells_what_a_site_admin_changes(profile):
     assert "consents to the app once" in step.values["Or a site admin"]
     assert "no pending-approval screen" in step.detail
     assert step.copyable == ()  # instructions to pass on, nothing to paste
+
+
+def test_a_service_account_checklist_has_no_consent_step():
+    with pytest.raises(KeyError):
+        build_checklist("service-account").step("distribution-site-admin")
 
 
 def test_notebook_04_explains_the_admin_side_fix():
