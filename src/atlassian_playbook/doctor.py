@@ -23,23 +23,12 @@ from .callback import callback_difference, is_loopback
 from .config import load_settings
 from .errors import ConfigError, PlaybookError
 from .redact import redact
-from .verify import Check
+from .verify import Check, Warned
 
-__all__ = ["DoctorReport", "Warned", "run_doctor"]
+__all__ = ["DoctorReport", "run_doctor"]
 
 
 @dataclass(frozen=True)
-class Warned(Check):
-    """A finding that fails nothing yet costs the user later (no ``offline_access``: no refresh
-    token, so the connection dies after an hour). Neither ok nor failed (``ok`` is None, as a
-    skipped check's), but its status is ``warning`` and the summary names it: a skipped line
-    is easy to read past."""
-
-    @property
-    def status(self) -> str:
-        return "warning"
-
-
 @dataclass
 class DoctorReport:
     """What doctor found. Its text and dict pass through :func:`redact`: a setting that happens

@@ -68,6 +68,14 @@ class BatchSummary:
     def html_path(self) -> Path:
         return self.folder / "summary.html"
 
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """What runs flagged without failing (a record's ``warnings``, e.g. the health check's
+        webhooks that expire within a week), by run."""
+        return [{"run": r.index, "record": name, "warning": text}
+                for r in self.results for name, record in (r.records or {}).items()
+                if isinstance(record, dict) for text in record.get("warnings") or ()]
+
     def to_dict(self) -> dict[str, Any]:
         data = {
             "name": self.name,
@@ -82,6 +90,7 @@ class BatchSummary:
             "ok": self.ok,
             "counts": self.counts,
             "kernel_restarts": self.kernel_restarts,
+            "warnings": self.warnings,
             "runs": [r.to_json() for r in self.results],
         }
         return json.loads(redact(json.dumps(data, default=str)))
@@ -106,6 +115,7 @@ class BatchSummary:
             lines.append(f"  {result.status}: run {result.index}{cell}: "
                          f"{failure.get('message') or ''}"
                          + (f"  hint: {failure['hint']}" if failure.get("hint") else ""))
+        lines += [f"  warning: run {w['run']}: {w['warning']}" for w in self.warnings]
         lines.append(f"summary: {self.json_path} and {self.html_path}")
         return redact("\n".join(lines))
 
@@ -154,6 +164,9 @@ def _html(summary: BatchSummary, data: dict[str, Any]) -> str:
         f"<dt>kernel restarts</dt><dd>{data['kernel_restarts']} (kernels that died before "
         "their first reply and were started again)</dd></dl>"
     )
+    if data["warnings"]:
+        head += ("<h2>Warnings</h2><ul>" + "".join(
+            f"<li>run {w['run']}: {_e(w['warning'])}</li>" for w in data["warnings"]) + "</ul>")
     rows = []
     for run in data["runs"]:
         failure = run.get("failure") or {}

@@ -15,11 +15,12 @@ from .. import scopes
 from ..api import ApiClient, Site, choose_site
 from ..errors import PlaybookError, ScopeNotGranted
 from ._mismatch import ScopeMismatch, check_calls, explain_scope_mismatch
-from ._report import Check, VerificationReport, failed_check
+from ._report import Check, VerificationReport, Warned, failed_check
 
 __all__ = [
     "Check",
     "VerificationReport",
+    "Warned",
     "verify_connection",
     "ScopeMismatch",
     "explain_scope_mismatch",

@@ -40,6 +40,17 @@ class Check:
         return redact(line.replace("\n", " "))
 
 
+class Warned(Check):
+    """A finding that fails nothing yet costs the user later (doctor: no ``offline_access``, so
+    no refresh token; the health check: a webhook that expires within a week). Neither ok nor
+    failed (``ok`` is None, as a skipped check's), but its status is ``warning`` and the summary
+    names it: a skipped line is easy to read past."""
+
+    @property
+    def status(self) -> str:
+        return "warning"
+
+
 @dataclass
 class VerificationReport:
     """What :func:`verify_connection` found. ``ok`` is True when no check failed."""
