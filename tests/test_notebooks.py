@@ -385,6 +385,22 @@ def test_partner_handoff_names_the_fields_and_checks_the_callback(played):
         assert handoff["extra_scopes"] == ["report:personal-data"]  # offline_access: not asked
 
 
+def test_webhooks_deliver_signed_then_stop_after_30_days_then_come_back(played):
+    records = played.records("08-webhooks")
+    opened = records["webhooks_open"]
+    assert opened["url_is_loopback"] is True
+    # Merge's documented set holds every scope the webhooks and the issue need, so its own
+    # connection is used; the other profiles' lack some, so the rehearsal consents its own.
+    assert opened["rehearsal_connection"] is (played.profile != "merge")
+    registered = records["webhook_registered"]
+    assert registered["jql"] == f"project = {opened['project']}"
+    assert records["webhook_delivery"]["verified"] == 1
+    expired = records["webhook_expired"]
+    assert expired["deliveries"] == 0 and expired["expired"] == 1
+    assert records["webhook_refreshed"]["verified"] == 1
+    assert records["webhooks_closed"]["deleted"] == 1
+
+
 def test_personal_data_report_per_profile(played):
     records = played.records("09-personal-data")
     first, repeat = records["personal_data"], records["personal_data_repeat"]

@@ -12,9 +12,10 @@ the logic is here, where it is tested, one module per notebook:
 :mod:`.verification`      05: what the connection reaches
 :mod:`.lifecycle`         06: refresh, reuse of a rotated token, the credentials' lifetimes
 :mod:`.handoff`           07: the values to paste into the partner
-:mod:`.personal_data`     08: the personal data reporting cycle
-:mod:`.health`            09: refresh and verify, for a batch
+:mod:`.webhooks`          08: the app's dynamic webhooks, delivered, expired and refreshed
+:mod:`.personal_data`     09: the personal data reporting cycle
 :mod:`.service_account`   10: a service account's client credentials, verified; vs 3LO
+:mod:`.health`            11: refresh and verify, for a batch
 :mod:`.partners`          what differs per profile (merge, clerk, custom)
 :mod:`.rehearsal`         what only the emulator may be made to do (clock, faults, request log)
 :mod:`._results`          the result objects and the :func:`~._results.step` recorder
@@ -57,8 +58,24 @@ from .token_exchange import (
     show_token_store,
 )
 from .verification import verify_access
+from .webhooks import (
+    close_webhooks,
+    create_issue_and_watch,
+    jump_past_expiry,
+    list_webhook_expiry,
+    open_webhooks,
+    refresh_and_watch,
+    register_webhook,
+)
 
 __all__ = [
+    "open_webhooks",
+    "register_webhook",
+    "create_issue_and_watch",
+    "list_webhook_expiry",
+    "jump_past_expiry",
+    "refresh_and_watch",
+    "close_webhooks",
     "Session",
     "start",
     "overview",
