@@ -28,7 +28,6 @@ from .verify import Check, Warned
 __all__ = ["DoctorReport", "run_doctor"]
 
 
-@dataclass(frozen=True)
 @dataclass
 class DoctorReport:
     """What doctor found. Its text and dict pass through :func:`redact`: a setting that happens
