@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+import subprocess
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
 import pytest
+from filelock import FileLock
 
 from atlassian_playbook.emulator import Emulator
 
@@ -85,6 +87,45 @@ def assert_no_secrets(outputs: Iterable[str | Path], secrets: Iterable[str]) -> 
     for where, text in texts:
         for secret in secrets:
             assert secret not in text, f"a secret leaked into {where}"
+
+
+def built_once(tmp_path_factory, worker_id: str, name: str,
+               build: Callable[[Path], None]) -> Path:
+    """The folder ``build`` filled, built once in the whole session by whichever xdist worker
+    asks first; the others wait for it on a lock and read the same folder.
+
+    For what several test files only read (one demo run, say): each file then asserts on it
+    without executing the playbook again. The folder lives in the builder's own temp folder,
+    so that worker's end-of-session secret scan covers it. A build that raises leaves nothing
+    behind, and the next worker to ask builds again (and fails the same way, with its error).
+    """
+    base = tmp_path_factory.getbasetemp()
+    pointer = (base.parent if worker_id != "master" else base) / f"built-once-{name}.json"
+    with FileLock(f"{pointer}.lock"):
+        if pointer.exists():
+            return Path(json.loads(pointer.read_text())["folder"])
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        pointer.write_text(json.dumps({"folder": str(folder)}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, worker_id) -> tuple[subprocess.CompletedProcess, Path]:
+    """One `atlassian-playbook demo --output out` in a fresh folder (its cwd), and that folder,
+    for every test that reads what the demo printed and wrote: the playbook executes once a
+    session, not once per test."""
+    from .test_cli import cli_env, run_cli
+
+    def build(folder: Path) -> None:
+        result = run_cli(["demo", "--output", "out"], cli_env(folder), folder, timeout=600)
+        (folder / "demo-run.json").write_text(json.dumps(
+            {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}))
+
+    folder = built_once(tmp_path_factory, worker_id, "demo", build)
+    run = json.loads((folder / "demo-run.json").read_text())
+    return subprocess.CompletedProcess(["demo"], run["returncode"], run["stdout"],
+                                       run["stderr"]), folder
 
 
 # Files that hold secrets by design: the token store, the emulator's state (client secrets in

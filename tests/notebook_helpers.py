@@ -24,6 +24,7 @@ from dotenv import dotenv_values
 
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.execute import RunOutcome, run_notebook
+from atlassian_playbook.kernels import SpareKernels
 from atlassian_playbook.manifest import notebooks
 
 SEQUENCE = tuple(nb.name for nb in notebooks())  # the manifest's order: 01-overview, ...
@@ -89,14 +90,17 @@ def register_callback(workspace: Path, uri: str) -> None:
     Emulator(state_path=workspace / ".playbook" / "emulator-state.json").add_callback_url(uri)
 
 
-def run(name: str, workspace: Path, **parameters: Any) -> RunOutcome:
-    """One headless run of ``name`` in ``workspace``; the executed copy goes to ``out/``."""
+def run(name: str, workspace: Path, *, kernels: SpareKernels | None = None,
+        **parameters: Any) -> RunOutcome:
+    """One headless run of ``name`` in ``workspace``; the executed copy goes to ``out/``.
+    ``kernels``: the spare kernels of a sequence (each run still gets a fresh kernel)."""
     with clean_environ():
         return run_notebook(
             f"{name}.ipynb",
             workspace / "out" / f"{name}.ipynb",
             {"workspace": str(workspace), **parameters},
             timeout=120,
+            kernels=kernels,
         )
 
 
@@ -154,19 +158,22 @@ class Played:
 
 
 def play(profile: str, workspace: Path) -> Played:
-    """Run the sequence for ``profile``, one kernel per notebook, stopping at the first failure.
+    """Run the sequence for ``profile``, one fresh kernel per notebook, stopping at the first
+    failure; as in the demo, each next kernel starts while the current notebook runs.
 
     Tokens are collected after every run: refreshes rotate them out of the store, and a
     rotated token leaking into an earlier notebook must still be caught.
     """
     new_workspace(workspace, register=False)  # notebook 02 registers the callback
     played = Played(profile, workspace, (workspace / ".env").read_text())
-    for name in SEQUENCE:
-        outcome = run(name, workspace, **PROFILE_PARAMETERS[profile].get(name, {}))
-        played.outcomes[name] = outcome
-        played.secrets |= tokens_in_store(workspace) | client_secrets_in_state(workspace)
-        if not outcome.ok:
-            break
+    with clean_environ(), SpareKernels(runs=len(SEQUENCE)) as kernels:
+        for name in SEQUENCE:
+            outcome = run(name, workspace, kernels=kernels,
+                          **PROFILE_PARAMETERS[profile].get(name, {}))
+            played.outcomes[name] = outcome
+            played.secrets |= tokens_in_store(workspace) | client_secrets_in_state(workspace)
+            if not outcome.ok:
+                break
     return played
 
 

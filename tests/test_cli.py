@@ -274,17 +274,16 @@ def test_verify_without_a_login_says_to_log_in(tmp_path):
     assert result.stderr.startswith("error:") and "login" in result.stderr
 
 
-def test_demo_runs_the_whole_playbook_and_says_where_its_output_is(tmp_path):
+def test_demo_runs_the_whole_playbook_and_says_where_its_output_is(demo_run):
     """What `make demo` runs: every notebook headless, executed copies and an HTML site."""
-    result = run_cli(["demo", "--output", str(tmp_path / "out")], cli_env(tmp_path), tmp_path,
-                     timeout=600)
+    result, cwd = demo_run
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("  ok  ") == len(manifest.notebooks())
-    executed = sorted(p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb"))
+    executed = sorted(p.name for p in (cwd / "out" / "notebooks").glob("*.ipynb"))
     assert executed == sorted(nb.file for nb in manifest.notebooks())
-    assert str((tmp_path / "out" / "site" / "index.html").resolve()) in result.stdout
+    assert str((cwd / "out" / "site" / "index.html").resolve()) in result.stdout
     # The demo's own workspace is temporary; its secrets are masked tokens in the outputs.
-    text = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    text = "".join(p.read_text() for p in (cwd / "out").rglob("*") if p.is_file())
     assert "«secret:" in text  # masked values are shown ...
     # ... never the tokens themselves (the wire panels show the token response, masked)
     assert not re.search(r'"access_token": "(?!«secret:)', text)

@@ -98,14 +98,13 @@ def test_the_paste_hint_prints_its_placeholders_and_a_real_code_stays_masked(tmp
 # --- demo: it ends by saying what to do next --------------------------------------------------
 
 
-def test_demo_ends_with_the_next_three_things_to_do(tmp_path):
-    env = cli_env(tmp_path)
-    demo = run_cli(["demo", "--output", "out"], env, tmp_path, timeout=600)
+def test_demo_ends_with_the_next_three_things_to_do(demo_run):
+    demo, cwd = demo_run
     assert demo.returncode == 0, demo.stdout + demo.stderr
     tail = demo.stdout[demo.stdout.index("Playbook passed."):]
     steps = [line for line in tail.splitlines() if line[:3] in ("1. ", "2. ", "3. ")]
     assert len(steps) == 3, tail
-    site = (tmp_path / "out" / "site" / "index.html").resolve()
+    site = (cwd / "out" / "site" / "index.html").resolve()
     assert site.is_file() and str(site) in steps[0]
     assert "jupyter lab" in steps[1] and "atlassian-playbook init" in steps[1]
     assert "ATLASSIAN_CLIENT_ID" in steps[2] and "ATLASSIAN_CLIENT_SECRET" in steps[2]

@@ -21,6 +21,7 @@ import atlassian_playbook.playbook as pb
 from atlassian_playbook import connection, target
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.execute import run_notebook
+from atlassian_playbook.kernels import SpareKernels
 from atlassian_playbook.playbook import _results
 from atlassian_playbook.target import emulator_settings
 
@@ -74,20 +75,21 @@ def _header(outcome) -> str:
 def story(tmp_path_factory):
     """01 before any login, then 04, 06 and 09; then the grant revoked and 09 again."""
     ws = new_workspace(tmp_path_factory.mktemp("lifecycle"))
-    runs = {name: run(name, ws) for name in (
-        "01-overview", "04-token-exchange", "06-refresh-lifecycle", "11-health-check")}
-    secrets = tokens_in_store(ws) | client_secrets_in_state(ws)
-    runs["01-after-login"] = _run_as("01-overview", ws, "01-after-login")
-    Emulator(state_path=_state(ws)).revoke()  # the user removes the app in Connected apps
-    runs["09-revoked"] = _run_as("11-health-check", ws, "09-revoked")
+    with clean_environ(), SpareKernels(runs=6) as kernels:  # each next kernel started ahead
+        runs = {name: run(name, ws, kernels=kernels) for name in (
+            "01-overview", "04-token-exchange", "06-refresh-lifecycle", "11-health-check")}
+        secrets = tokens_in_store(ws) | client_secrets_in_state(ws)
+        runs["01-after-login"] = _run_as("01-overview", ws, "01-after-login", kernels)
+        Emulator(state_path=_state(ws)).revoke()  # the user removes the app in Connected apps
+        runs["09-revoked"] = _run_as("11-health-check", ws, "09-revoked", kernels)
     return ws, runs, secrets
 
 
-def _run_as(name: str, workspace: Path, label: str):
+def _run_as(name: str, workspace: Path, label: str, kernels: SpareKernels):
     """Run ``name`` again without overwriting its first executed copy."""
     with clean_environ():
         return run_notebook(f"{name}.ipynb", workspace / "out" / f"{label}.ipynb",
-                            {"workspace": str(workspace)}, timeout=120)
+                            {"workspace": str(workspace)}, timeout=120, kernels=kernels)
 
 
 def test_01_says_only_reuse_after_the_leeway_revokes_the_grant(story):
