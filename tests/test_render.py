@@ -15,6 +15,7 @@ from atlassian_playbook.batch.workspace import known_secrets
 from atlassian_playbook.errors import PlaybookError
 from atlassian_playbook.render import playbook_notebooks, render_playbook
 
+from . import browser_support as bs
 from .conftest import assert_no_secrets
 
 _HREF = re.compile(r"""href=['"]([^'"]+)['"]""")
@@ -227,3 +228,17 @@ def test_a_diagram_that_cannot_be_drawn_keeps_its_source_and_says_why(monkeypatc
     assert "A-&gt;&gt;B: hi" in page and "<svg" not in page
     assert "not drawn: JupyterLab (the `lab` extra) is not installed here" in page
     assert 'class="mermaid"' not in page  # nothing left for a script to pick up
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(bs.skip_reason() is not None, reason=bs.skip_reason() or "")
+def test_one_renderer_draws_every_profile_s_diagrams():
+    """render_site shares one headless browser across profiles: its second page draws too."""
+    from atlassian_playbook import mermaid_svg
+
+    body = ('<div class="jp-Mermaid"><pre class="mermaid">\nsequenceDiagram\n'
+            '    A-&gt;&gt;B: {n}\n</pre></div>')
+    with mermaid_svg.MermaidRenderer() as renderer:
+        pages = [mermaid_svg.inline_diagrams(body.format(n=n), renderer) for n in range(3)]
+    assert renderer.unavailable is None
+    assert all("<svg" in page and "not drawn" not in page for page in pages)

@@ -38,13 +38,19 @@ _LOADER = re.compile(
 _CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 _RENDER = """async ([base, chunks, module, sources]) => {
-  let load;
-  (self.rspackChunk_jupyterlab_application_top =
-     self.rspackChunk_jupyterlab_application_top || []).push([[-1], {}, (r) => { load = r; }]);
-  load.p = base;
-  const mermaid = (await Promise.all(chunks.map((c) => load.e(c)))
-                   .then(() => load(module))).default;
-  mermaid.initialize({startOnLoad: false, securityLevel: "strict", theme: "default"});
+  // Mermaid is loaded once per page: a renderer is shared by every profile of a site build,
+  // and the bundle runs a chunk's callback only the first time it is pushed.
+  if (!self.playbookMermaid) {
+    let load;
+    (self.rspackChunk_jupyterlab_application_top =
+       self.rspackChunk_jupyterlab_application_top || []).push([[-1], {}, (r) => { load = r; }]);
+    load.p = base;
+    self.playbookMermaid = (await Promise.all(chunks.map((c) => load.e(c)))
+                            .then(() => load(module))).default;
+    self.playbookMermaid.initialize({startOnLoad: false, securityLevel: "strict",
+                                     theme: "default"});
+  }
+  const mermaid = self.playbookMermaid;
   const out = [];
   for (const [n, source] of sources.entries()) {
     try { out.push((await mermaid.render(`playbook-diagram-${n}`, source)).svg); }

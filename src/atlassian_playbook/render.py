@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,6 +309,7 @@ def render_playbook(
     executed_dir: str | Path | None = None,
     on_page: Callable[[RenderedPage], object] | None = None,
     switcher: Sequence[str] = (),
+    diagrams: MermaidRenderer | None = None,
 ) -> RenderResult:
     """Execute ``notebooks`` (default: the playbook's, in order) in a fresh workspace for
     ``profile`` and write the site.
@@ -319,7 +320,9 @@ def render_playbook(
     look afterwards; ``result.workspace`` says where. ``executed_dir``: also keep the executed
     notebooks there (scrubbed, as every executed notebook is). ``on_page`` is called as each
     notebook finishes, for progress on the terminal. ``switcher``: the other profiles built
-    beside this one (sibling folders), linked from every page.
+    beside this one (sibling folders), linked from every page. ``diagrams``: a Mermaid
+    renderer already open, to share its headless browser (:func:`render_site` does across
+    profiles); by default the build opens its own.
     """
     from .profiles import get_profile
 
@@ -370,13 +373,13 @@ def render_playbook(
         names.update({str(p): "{build}" for p in {scratch, scratch.resolve()}})
         exporter = _exporter(names)
         bodies: dict[str, str] = {}
-        with MermaidRenderer() as diagrams:
+        with nullcontext(diagrams) if diagrams is not None else MermaidRenderer() as drawing:
             for page in result.pages:
                 if page.page is None:
                     continue
                 body, _ = exporter.from_filename(str(executed / page.notebook))
                 body = _link_pages(body, {p.notebook: p.page for p in result.pages if p.page})
-                body = unlink_live_links(inline_diagrams(body, diagrams))
+                body = unlink_live_links(inline_diagrams(body, drawing))
                 body, found = _mask_secrets(body, secrets, digests)
                 result.masked += found
                 bodies[page.page] = body
@@ -424,10 +427,12 @@ def render_site(
         get_profile(name)  # every name checked before the first build starts
     out = _folder_to_write(output_dir)
     site = SiteResult(out)
-    for name in chosen:
-        report = None if on_page is None else (lambda page, name=name: on_page(name, page))
-        site.sites.append(render_playbook(out / name, profile=name, timeout=timeout,
-                                          on_page=report, switcher=chosen))
+    with MermaidRenderer() as diagrams:  # one headless browser for every profile's diagrams
+        for name in chosen:
+            report = None if on_page is None else (lambda page, name=name: on_page(name, page))
+            site.sites.append(render_playbook(out / name, profile=name, timeout=timeout,
+                                              on_page=report, switcher=chosen,
+                                              diagrams=diagrams))
     atomic_write_text(out / "index.html", _profiles_index(site), mode=0o644)
     return site
 
