@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -128,6 +129,22 @@ def demo_run(tmp_path_factory, worker_id) -> tuple[subprocess.CompletedProcess, 
                                        run["stderr"]), folder
 
 
+@pytest.fixture(scope="session")
+def site_build(tmp_path_factory, worker_id):
+    """`render --profile all` once a session (a :class:`~atlassian_playbook.render.SiteResult`,
+    each profile's scratch workspace kept): for the browser tests of the site and the render
+    tests, which only read it."""
+    from atlassian_playbook.profiles import profile_names
+    from atlassian_playbook.render import render_site
+
+    def build(folder: Path) -> None:
+        result = render_site(folder / "site", profile_names(), keep_workspace=True)
+        (folder / "site-result.pickle").write_bytes(pickle.dumps(result))
+
+    folder = built_once(tmp_path_factory, worker_id, "site", build)
+    return pickle.loads((folder / "site-result.pickle").read_bytes())
+
+
 # Files that hold secrets by design: the token store, the emulator's state (client secrets in
 # clear for its admin endpoint), .env (the client secret line) and lock files.
 _SECRET_HOMES = ("tokens.json", "emulator-state.json", ".env")
@@ -168,3 +185,17 @@ def no_secret_in_anything_the_tests_wrote(tmp_path_factory):
         if any(secret in text for secret in secrets):
             leaks.append(str(path.relative_to(base)))
     assert not leaks, f"secrets found in files the tests wrote: {leaks}"
+
+
+# The longest files first: with `-n 2 --dist loadfile` a worker takes a whole file at a time,
+# so a long file collected last would run alone at the end while the other worker idles. The
+# site build comes first so that the render tests, much later, read it without waiting.
+_LONGEST_FIRST = ("test_site_browser.py", "test_wheel.py", "test_batch.py", "test_notebooks.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, and among the rest, the collected order

@@ -2,7 +2,8 @@
 bundled profile (``render --profile all``), every page self-contained, page 01's sequence
 diagram drawn as SVG, no widget repr, no build path, no dead loopback link.
 
-One build of every profile for the module (about a minute): each test reads that build.
+One build of every profile for the session (conftest's ``site_build``, about a minute, shared
+with the render tests): each test reads that build.
 Screenshots go to ``$PLAYBOOK_SCREENSHOTS`` or the pytest tmp dir.
 """
 
@@ -15,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from atlassian_playbook.profiles import profile_names
-from atlassian_playbook.render import render_site
 
 from . import browser_support as bs
 
@@ -39,10 +39,10 @@ def shots_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    result = render_site(tmp_path_factory.mktemp("site") / "site", PROFILES)
-    assert result.ok, result.to_text()
-    return result
+def site(site_build):
+    assert site_build.ok, site_build.to_text()
+    assert [s.profile for s in site_build.sites] == list(PROFILES)
+    return site_build
 
 
 @pytest.fixture(scope="module")

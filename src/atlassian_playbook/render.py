@@ -413,12 +413,14 @@ def render_site(
     *,
     timeout: float = 600,
     on_page: Callable[[str, RenderedPage], object] | None = None,
+    keep_workspace: bool = False,
 ) -> SiteResult:
     """One site per profile in ``profiles``, each in ``output_dir/<profile>/``, and
     ``output_dir/index.html`` to choose one; every page links to the same page of the others.
 
     Every profile is built even when one fails (they are independent); ``result.ok`` says
-    whether all did. ``on_page(profile, page)`` reports progress.
+    whether all did. ``on_page(profile, page)`` reports progress. ``keep_workspace``: keep
+    each profile's scratch workspace (:func:`render_playbook`'s).
     """
     from .profiles import get_profile
 
@@ -432,7 +434,8 @@ def render_site(
             report = None if on_page is None else (lambda page, name=name: on_page(name, page))
             site.sites.append(render_playbook(out / name, profile=name, timeout=timeout,
                                               on_page=report, switcher=chosen,
-                                              diagrams=diagrams))
+                                              diagrams=diagrams,
+                                              keep_workspace=keep_workspace))
     atomic_write_text(out / "index.html", _profiles_index(site), mode=0o644)
     return site
 
