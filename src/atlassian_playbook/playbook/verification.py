@@ -6,20 +6,12 @@ from collections.abc import Iterable
 
 from .. import connection
 from ..advisor import split_endpoints
-from ..errors import PlaybookError
-from ..verify import Check, check_calls
+from ..verify import check_calls
+from ..verify import failure_of as failure  # the steps' name for it
 from ._results import StepResult, step
 from .session import Session, opt
 
 __all__ = ["verify_access", "failure"]
-
-
-def failure(prefix: str, checks: Iterable[Check]) -> PlaybookError:
-    """One error naming every failed check, with the first one's hint."""
-    failed = [c for c in checks if c.ok is False]
-    return PlaybookError(
-        prefix + "; ".join(f"{c.name}: {c.detail}" for c in failed), failed[0].hint
-    )
 
 
 @step()

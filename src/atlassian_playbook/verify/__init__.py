@@ -15,12 +15,13 @@ from .. import scopes
 from ..api import ApiClient, Site, choose_site
 from ..errors import PlaybookError, ScopeNotGranted
 from ._mismatch import ScopeMismatch, check_calls, explain_scope_mismatch
-from ._report import Check, VerificationReport, Warned, failed_check
+from ._report import Check, VerificationReport, Warned, failed_check, failure_of
 
 __all__ = [
     "Check",
     "VerificationReport",
     "Warned",
+    "failure_of",
     "verify_connection",
     "ScopeMismatch",
     "explain_scope_mismatch",

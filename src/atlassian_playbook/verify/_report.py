@@ -3,6 +3,7 @@ with the sites and scopes they were judged against."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,3 +124,12 @@ class VerificationReport:
 
 def failed_check(name: str, error: PlaybookError) -> Check:
     return Check(name, False, redact(error.message), redact(error.hint))
+
+
+def failure_of(prefix: str, checks: Iterable[Check]) -> PlaybookError:
+    """One error naming every failed check, with the first one's hint (what a notebook step
+    or the health check raises when verification found a problem)."""
+    failed = [c for c in checks if c.ok is False]
+    return PlaybookError(
+        prefix + "; ".join(f"{c.name}: {c.detail}" for c in failed), failed[0].hint
+    )
