@@ -406,8 +406,10 @@ def _product(lists: Mapping[str, list[Any]]) -> Iterable[dict[str, Any]]:
 
 
 def plan_from_store(workspaces: Sequence[str | Path], *, notebook: str | Path | None = None,
-                    name: str = "health-check") -> Plan:
-    """One health-check run per token-store entry of each workspace.
+                    name: str = "health-check",
+                    parameters: Mapping[str, Any] | None = None) -> Plan:
+    """One health-check run per token-store entry of each workspace; ``parameters`` are
+    shared by every run (as a plan file's, e.g. notebook 11's ``refresh_webhooks``).
 
     The health-check notebook refreshes with the workspace's client, so only entries of that
     client are runnable; entries of other clients in a shared store are left out and reported
@@ -419,7 +421,8 @@ def plan_from_store(workspaces: Sequence[str | Path], *, notebook: str | Path | 
     for workspace in workspaces:
         workspace = Path(workspace).expanduser().resolve()
         for entry in store_entries(workspace):
-            runs.append({"workspace": str(workspace), "account_id": entry.account_id or ""})
+            runs.append({**(parameters or {}), "workspace": str(workspace),
+                         "account_id": entry.account_id or ""})
     if not runs:
         raise PlanError(
             "No token-store entries found in "

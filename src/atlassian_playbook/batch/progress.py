@@ -48,8 +48,10 @@ class NoProgress:
 class TerminalProgress:
     """A tqdm bar on stderr; the postfix counts runs by status; failures print as they come."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, *, desc: str = "batch", failures: bool = True) -> None:
         self._stream = stream or sys.stderr
+        self._desc = desc
+        self._failures = failures  # off where another display already printed them
         self._bar = None
         self._counts: Counter[str] = Counter()
 
@@ -59,13 +61,13 @@ class TerminalProgress:
         self._counts.update(r.status for r in done)
         # disable=None: no bar when stderr is not a terminal (CI logs); failures still print.
         self._bar = tqdm(total=total, initial=len(done), unit="run", file=self._stream,
-                         dynamic_ncols=True, desc="batch", disable=None)
+                         dynamic_ncols=True, desc=self._desc, disable=None)
         self._bar.set_postfix(self._counts, refresh=True)
 
     def update(self, result: RunResult) -> None:
         self._counts[result.status] += 1
         if self._bar is not None:
-            if not result.ok:
+            if not result.ok and self._failures:
                 self._bar.write(redact(_line(result)), file=self._stream)
             self._bar.set_postfix(self._counts, refresh=False)
             self._bar.update(1)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import PlaybookError
 from ..redact import RedactingFilter, redact
-from . import configure, connection, emulator, runs, webhooks
+from . import configure, connection, emulator, health, runs, webhooks
 from ._common import EXIT_FAILED, warn_unknown_settings
 
 __all__ = ["main", "build_parser"]
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     def json_flag(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
 
-    for commands_of in (configure, connection, emulator, webhooks, runs):
+    for commands_of in (configure, connection, emulator, webhooks, runs, health):
         commands_of.register(add, json_flag)
     return parser
 

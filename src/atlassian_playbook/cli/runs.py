@@ -42,7 +42,7 @@ def cmd_batch(args) -> int:
     else:
         plan = load_plan(args.plan, max_runs=args.max_runs)
     if not args.json:
-        _announce_workspaces(plan)
+        announce_workspaces(plan)
     summary = run_batch(
         plan, output_dir=args.output, workers=args.workers, timeout=args.timeout,
         executor=args.executor, scheduler=args.scheduler, resume=args.resume,
@@ -55,7 +55,7 @@ def cmd_batch(args) -> int:
     return summary.exit_code
 
 
-def _announce_workspaces(plan) -> None:
+def announce_workspaces(plan) -> None:
     """A batch's first lines: which Atlassian each workspace of the plan talks to."""
     from pathlib import Path
 
