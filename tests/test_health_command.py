@@ -22,9 +22,11 @@ from atlassian_playbook.batch.fleet import _merged
 from atlassian_playbook.batch.report import BatchSummary
 from atlassian_playbook.batch.results import RunResult
 from atlassian_playbook.batch.workspace import known_secrets, seed_emulator_workspace
-from atlassian_playbook.config import save_settings
+from atlassian_playbook.config import load_workspace_settings, save_settings
+from atlassian_playbook.connection import login_client_credentials
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.emulator._state import digest
+from atlassian_playbook.target import connect
 from atlassian_playbook.tokens import TokenStore
 
 from .conftest import assert_no_secrets
@@ -184,6 +186,27 @@ def test_two_workspaces_sharing_one_entry_are_refreshed_one_after_the_other(tmp_
     assert_no_secrets([done.stdout, done.stderr, tmp_path / "out"],
                       before | secrets_of([acme, other]))
 
+
+def test_a_service_account_connection_is_checked_beside_a_3lo_one(tmp_path):
+    (acme,) = seed(tmp_path, "acme")
+    service = tmp_path / "service"
+    service.mkdir()
+    save_settings({"ATLASSIAN_GRANT": "client_credentials", "ATLASSIAN_SITE": "acme"},
+                  service / ".env")
+    with connect(load_workspace_settings(service)) as target:
+        login_client_credentials(target)
+    before = secrets_of([acme, service])
+    done = health(tmp_path, tmp_path / "out", [service, acme], "--json")
+
+    assert done.returncode == 0, done.stderr
+    service_run, acme_run = json.loads(done.stdout)["runs"]
+    record = service_run["records"]["health"]
+    assert record["healthy"] and record["grant"] == "client_credentials"
+    assert record["new_access_token"] is True and record["rotated"] is False
+    assert acme_run["records"]["health"]["grant"] == "authorization_code"
+    assert notebooks_in(tmp_path / "out") == []
+    assert_no_secrets([done.stdout, done.stderr, tmp_path / "out"],
+                      before | secrets_of([acme, service]))
 
 def test_a_folder_without_connections_is_an_error_with_the_fix(tmp_path):
     done = health(tmp_path, tmp_path / "out", [tmp_path])
