@@ -21,6 +21,7 @@ from typing import Any
 
 from . import connection, webhooks
 from .errors import PlaybookError
+from .sites import Site
 from .target import Target
 from .verify import Check, Warned, failure_of
 
@@ -73,9 +74,9 @@ def check_health(target: Target, *, account_id: str | None = None,
             checks.append(Check("refresh", True, f"rotated: "
                                 f"{'yes' if refreshed.rotated else 'no'}; the access token "
                                 f"now expires at {expires_at}"))
-        report.error = _verify(target, refreshed.entry.account_id, data, checks)
+        report.error, site = _verify(target, refreshed.entry.account_id, data, checks)
         if report.error is None:
-            _webhooks(target, refreshed.entry.account_id, data, checks, refresh_webhooks)
+            _webhooks(target, refreshed.entry.account_id, site, data, checks, refresh_webhooks)
     if report.error is not None:
         data.update(error=report.error.message, hint=report.error.hint)
     data["healthy"] = report.error is None
@@ -83,35 +84,40 @@ def check_health(target: Target, *, account_id: str | None = None,
 
 
 def _verify(target: Target, account_id: str | None, data: dict[str, Any],
-            checks: list[Check]) -> PlaybookError | None:
-    """Verify the refreshed connection into ``data`` and ``checks``; the error, if unhealthy."""
+            checks: list[Check]) -> tuple[PlaybookError | None, Site | None]:
+    """Verify the refreshed connection into ``data`` and ``checks``; the error, if unhealthy,
+    and the site verify chose (the webhooks' site: the same rule picks it)."""
     try:
         report = connection.verify(target, account_id=account_id)
     except PlaybookError as caught:
         data["verified"] = False
         checks.append(Check("verify", False, caught.message, caught.hint))
-        return caught
+        return caught, None
     named = report.to_dict()  # which connection: the batch report keys on it
     data.update(verified=report.ok, account=named["account"], site=named["site"],
                 checks={c.name: c.status for c in report.checks})
     checks += report.checks
-    return None if report.ok else failure_of("Unhealthy: ", report.checks)
+    return (None if report.ok else failure_of("Unhealthy: ", report.checks)), report.chosen_site
 
 
-def _webhooks(target: Target, account_id: str | None, data: dict[str, Any],
-              checks: list[Check], refresh: bool) -> None:
-    """The connection's webhooks on its site: due within :data:`DUE_DAYS` is a warning (in
-    ``data["warnings"]``, which the batch report lists); ``refresh`` refreshes those."""
-    try:
-        hooks = webhooks.for_target(target, account_id=account_id)
-    except PlaybookError as caught:
-        checks.append(Check("webhooks", None, f"not checked: {caught.message}"))
-        return
-    if not _WEBHOOK_SCOPES <= set(hooks.site.scopes):
+def _webhooks(target: Target, account_id: str | None, site: Site | None,
+              data: dict[str, Any], checks: list[Check], refresh: bool) -> None:
+    """The connection's webhooks on ``site`` (verify's choice; ``None``: chosen again, which
+    says why none can be): due within :data:`DUE_DAYS` is a warning (in ``data["warnings"]``,
+    which the batch report lists); ``refresh`` refreshes those. Without the webhook scopes on
+    the site nothing is sent: a fleet's check pays for no call it cannot use."""
+    if site is None:
+        try:
+            site = webhooks.for_target(target, account_id=account_id).site
+        except PlaybookError as caught:
+            checks.append(Check("webhooks", None, f"not checked: {caught.message}"))
+            return
+    if not _WEBHOOK_SCOPES <= set(site.scopes):
         data["webhooks"] = "no webhook scope"
-        checks.append(Check("webhooks", None, f"no webhook scope on {hooks.site.name} "
+        checks.append(Check("webhooks", None, f"no webhook scope on {site.name} "
                             "(manage:jira-webhook): nothing to check"))
         return
+    hooks = webhooks.SiteWebhooks(target.api_client(account_id=account_id), site)
     listed = hooks.list()
     due = webhooks.due_within(listed, DUE_DAYS, hooks.now())
     data.update(webhooks=len(listed), webhooks_due=[w.id for w in due])
