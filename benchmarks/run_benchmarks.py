@@ -1,7 +1,7 @@
 """Speed figures for the README, measured in one run on this machine (not timed tests).
 
     .venv/bin/python benchmarks/run_benchmarks.py [--runs 16] [--workers 1 2 4] [--repeat 3]
-        [--before OTHER/src]
+        [--before OTHER/src] [--no-overhead] [--fleet 64] [--no-health-fleet]
 
 1. ``import atlassian_playbook`` vs ``import httpx``, each in fresh interpreters (median), and
    which heavy modules the import pulls in (none of papermill, ipywidgets, jupyter, dask);
@@ -14,6 +14,8 @@
    timed in the same round. ``--before`` runs the same rows with another source tree (a
    checkout of an earlier commit) first in each round, for before/after figures.
 4. ``benchmarks/playbook_overhead.py``, if present: the playbook vs bare kernels.
+5. ``benchmarks/health_fleet.py``: ``health --from-store`` vs ``batch --from-store`` over the
+   same fleet (``--fleet``, default 64 connections), per connection.
 
 The health-check batch needs one token-store entry per run. The emulator has one user, so each
 entry gets its own workspace (its own emulated world and store, one headless login each):
@@ -263,6 +265,18 @@ def bench_playbook_overhead() -> None:
         print(f"  (exit {done.returncode}) {done.stderr.strip().splitlines()[-1:]}")
 
 
+# --- 5. health vs batch over a fleet ----------------------------------------------------------
+
+
+def bench_health_fleet(connections: int) -> None:
+    done = subprocess.run([sys.executable, str(HERE / "health_fleet.py"),
+                           "--connections", str(connections)], capture_output=True, text=True)
+    print("health_fleet.py:")
+    print("\n".join(f"  {line}" for line in done.stdout.strip().splitlines()))
+    if done.returncode:
+        print(f"  (exit {done.returncode}) {done.stderr.strip().splitlines()[-1:]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=16)
@@ -274,6 +288,10 @@ def main() -> None:
                              "commit's src/), first in each round")
     parser.add_argument("--no-overhead", action="store_true",
                         help="skip benchmarks/playbook_overhead.py")
+    parser.add_argument("--fleet", type=int, default=64, metavar="N",
+                        help="connections for health_fleet.py (default 64)")
+    parser.add_argument("--no-health-fleet", action="store_true",
+                        help="skip benchmarks/health_fleet.py")
     args = parser.parse_args()
     for name in list(os.environ):
         if name.startswith("ATLASSIAN_"):  # the emulator only, whatever the shell says
@@ -284,6 +302,8 @@ def main() -> None:
     bench_batch(args.runs, args.workers, args.repeat, args.before)
     if not args.no_overhead:
         bench_playbook_overhead()
+    if not args.no_health_fleet:
+        bench_health_fleet(args.fleet)
 
 
 if __name__ == "__main__":  # the worker processes import this file again; keep it guarded
