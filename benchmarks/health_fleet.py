@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
               for label in rows}
     print(f"{n} healthy connections, one CLI process per command, median of {len(rounds)} "
           "round(s); ratio: batch's time per connection over the row's, same round:")
-    print("  command                       workers   process wall  per conn.  ratio"
-          "   after start  per conn.  ratio  mean run  notebooks")
+    print(f"  {'command':<22} {'workers':<14} {'process':>9}  {'per conn.':>9}  {'ratio':>5}"
+          f"  {'after start':>11}  {'per conn.':>9}  {'ratio':>5}  {'mean run':>8}  notebooks")
     for label, cli in rows.items():
         m, last = median[label], rounds[-1][label]
         shown = f"{cli[0]} --from-store"
         print(f"  {shown:<22} {last['workers']:>3} {last['executor'][:10]:<10}"
               f" {m['process_wall']:>7.2f} s  {m['process_wall'] / n * 1000:>6.1f} ms"
-              f"  {m['ratio_process']:>4.1f}x  {m['after_start']:>7.2f} s"
+              f"  {m['ratio_process']:>4.1f}x  {m['after_start']:>9.2f} s"
               f"  {m['after_start'] / n * 1000:>6.1f} ms  {m['ratio_after_start']:>4.1f}x"
               f"  {m['mean_run'] * 1000:>5.0f} ms  {last['notebooks']:>9}")
     default = next(label for label in rows if label.startswith("health-"))
