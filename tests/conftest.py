@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +23,15 @@ from filelock import FileLock
 from atlassian_playbook.emulator import Emulator
 
 from .parity.plugin import parity_recorder  # noqa: F401  (the parity marker's fixture)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal delivers it. A suite started in the background by a
+    non-interactive shell (or a benchmark harness) inherits SIGINT ignored, and passes it on
+    to every process it starts: the Ctrl-C tests would then fail for a reason that is not
+    the code's, and a SIGINT would stop no emulator."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
