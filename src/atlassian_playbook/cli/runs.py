@@ -129,8 +129,9 @@ def register(add: Add, json_flag: JsonFlag) -> None:
     batch.add_argument("--scheduler", metavar="ADDRESS",
                        help="with --executor dask: the scheduler, e.g. tcp://10.0.0.5:8786")
     batch.add_argument("--progress", choices=["bar", "none"], default="bar",
-                       help="progress bar on stderr when it is a terminal (default), or "
-                       "none; failures print as they happen either way")
+                       help="bar (default): a progress bar on stderr when it is a terminal, "
+                       "each failure printed as it happens; none: quiet until the summary, "
+                       "which lists every failure")
     json_flag(batch)
 
     render = add("render", cmd_render, "the training build: execute the playbook's notebooks "
