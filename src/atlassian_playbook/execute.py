@@ -18,7 +18,6 @@ papermill is imported here, lazily, and only once per process.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,9 @@ from typing import Any
 
 from . import _iri_grammar
 from ._files import atomic_write_text
-from .errors import NotebookParameterError
 from .kernels import SpareKernels, WarmKernel, private_sockets, quick_shutdown_manager
 from .manifest import NOTEBOOKS_DIR
+from .notebook_parameters import check_parameters
 from .records import read_records
 from .redact import redact, register_secret
 
@@ -37,29 +36,6 @@ from .redact import redact, register_secret
 _iri_grammar.defer()
 
 __all__ = ["RunFailure", "RunOutcome", "check_parameters", "run_notebook", "NOTEBOOKS_DIR"]
-
-# Parameter names that can only carry a secret. Values are also compared with known secrets.
-_SECRET_NAMES = re.compile(
-    r"(secret|password|passwd|token|authorization|^code$|auth_code|api_key|apikey)", re.I
-)
-
-
-def check_parameters(parameters: Mapping[str, Any], known_secrets: Iterable[str] = ()) -> None:
-    """Refuse a parameter that is, or is named like, a secret.
-
-    papermill writes every parameter into the executed notebook's injected cell, so a secret
-    passed this way would land on disk in the clear. Secrets come from .env or the environment.
-    """
-    known = {s for s in known_secrets if s}
-    for name, value in parameters.items():
-        if _SECRET_NAMES.search(name) and value not in (None, "", False):
-            raise NotebookParameterError(
-                f"Parameter {name!r} looks like a secret and was refused.",
-            )
-        if isinstance(value, str) and value in known:
-            raise NotebookParameterError(
-                f"The value of parameter {name!r} is a configured secret and was refused."
-            )
 
 
 @dataclass

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlanError, PlaybookError
-from ..execute import check_parameters
 from ..manifest import NOTEBOOKS_DIR, find_notebook, is_installed_copy
+from ..notebook_parameters import check_parameters
 
 __all__ = [
     "DEFAULT_MAX_RUNS",

@@ -17,7 +17,7 @@ from .._files import atomic_write_json, read_json
 from ..callback import is_loopback
 from ..config import Settings, load_workspace_settings
 from ..errors import PlaybookError, TokenStoreError
-from ..execute import check_parameters
+from ..notebook_parameters import check_parameters
 from ..profiles import Profile, resolve_profile
 from ..redact import redact
 from ..target import Target, connect
