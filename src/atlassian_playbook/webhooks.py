@@ -29,8 +29,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-import jwt
-
 from . import scopes as scope_catalog
 from .errors import ApiError, ScopeNotGranted, WebhookSignatureInvalid
 from .redact import Secret, get_logger
@@ -294,6 +292,8 @@ def verify_delivery(body: bytes, authorization: str | None, client_secret: str |
     and ``exp`` not passed, ``iss`` equal to ``client_id``; and, when the token has a
     ``body_sha256`` claim, that ``body`` is exactly what was signed.
     """
+    import jwt  # PyJWT and cryptography (40 ms) load here only: every notebook imports us
+
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise WebhookSignatureInvalid("The delivery has no Authorization: Bearer <JWT> header.")

@@ -37,7 +37,6 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
-import jwt
 
 from ._call import Call
 from ._http import Response, empty_response, json_response, log
@@ -311,6 +310,8 @@ class WebhookApi:
                 "body_sha256": hashlib.sha256(body).hexdigest(),
             }
             secret = call.data["clients"][client_id]["client_secret"]
+            import jwt  # loaded at the first delivery: every embedded emulator imports this
+
             token = jwt.encode(claims, secret, algorithm="HS256")
             self._queue().append(_Delivery(hooks[0]["url"], body, token, client_id, site["id"]))
 
