@@ -87,6 +87,8 @@ def test_a_healthy_fleet_is_checked_in_process_and_runs_no_notebook(tmp_path):
     data = json.loads(done.stdout)
     assert set(data) == SUMMARY_KEYS and all(set(run) == RUN_KEYS for run in data["runs"])
     assert data["notebook"] == "11-health-check.ipynb" and data["executor"] == "in-process"
+    # Embedded emulators share this process's CPU: one thread, unless --workers says more.
+    assert data["workers"] == 1
     assert data["counts"] == {"ok": 3} and data["ok"] is True and data["warnings"] == []
     assert [r["parameters"]["workspace"] for r in data["runs"]] == [str(w) for w in workspaces]
     for run in data["runs"]:

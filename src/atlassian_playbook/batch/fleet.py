@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .in_process import InProcessHealthExecutor
+from .in_process import InProcessHealthExecutor, default_threads
 from .plan import Plan, plan_from_store
 from .progress import Progress
 from .report import BatchSummary, write_reports
@@ -57,17 +57,18 @@ def run_health(
     """Check every stored connection of ``workspaces`` in process, then run notebook 11 for
     those that failed; write ``summary.json`` and ``summary.html`` into ``output_dir``.
 
-    ``workers``: checks in flight (threads; default
-    :data:`~.in_process.DEFAULT_THREADS`). ``page_workers``: notebook runs at once for the
-    failed ones (default: as many as failed, at most the CPU count). ``progress`` shows the
-    in-process checks, ``pages_progress`` (default: ``progress``'s kind) the notebook runs;
-    ``on_pages(count)`` is called before those start. Raises :class:`~.plan.PlanError` when
-    no workspace holds a connection.
+    ``workers``: checks in flight (threads; default :func:`~.in_process.default_threads`: 1
+    when every workspace runs on its embedded emulator, else 4). ``page_workers``: notebook
+    runs at once for the failed ones (default: as many as failed, at most the CPU count).
+    ``progress`` shows the in-process checks, ``pages_progress`` (default: ``progress``'s
+    kind) the notebook runs; ``on_pages(count)`` is called before those start. Raises
+    :class:`~.plan.PlanError` when no workspace holds a connection.
     """
     folder = Path(output_dir).expanduser().resolve()
     plan = plan_from_store(workspaces, name="health",
                            parameters={"refresh_webhooks": True} if refresh_webhooks else None)
-    summary = run_batch(plan, output_dir=folder, executor=InProcessHealthExecutor(workers),
+    threads = workers or default_threads(workspaces)
+    summary = run_batch(plan, output_dir=folder, executor=InProcessHealthExecutor(threads),
                         progress=progress)
     failed = [r for r in summary.results if r.status in PAGE_STATUSES]
     if not failed or summary.interrupted:

@@ -27,6 +27,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,13 +36,27 @@ from ..redact import redact, redact_mapping
 from .plan import RunSpec
 from .results import RunResult, failure
 
-__all__ = ["InProcessHealthExecutor", "DEFAULT_THREADS", "check_run"]
+__all__ = ["InProcessHealthExecutor", "DEFAULT_THREADS", "EMULATOR_THREADS", "check_run",
+           "default_threads"]
 
 # Checks in flight by default. Against Atlassian a check mostly waits on HTTP (tens to hundreds
 # of milliseconds an answer), so threads overlap those waits; more may pay off there, within
 # the app's rate limits. Against embedded emulators the checks are CPU in this one interpreter
 # (the emulators serve from it too), where more threads only contend for the GIL.
 DEFAULT_THREADS = 4
+# Against embedded emulators only: one thread. Measured over 64 connections on 2 cores, 4
+# threads took 46.8 ms a connection end to end and 1 thread 37.3 ms (benchmarks/health_fleet.py).
+EMULATOR_THREADS = 1
+
+
+def default_threads(workspaces: Sequence[str | Path]) -> int:
+    """Threads for the checks when none were asked for: :data:`EMULATOR_THREADS` when every
+    workspace runs on its embedded emulator (no credentials in its settings), else
+    :data:`DEFAULT_THREADS`."""
+    from .workspace import workspace_settings
+
+    embedded = all(not workspace_settings(ws).has_credentials for ws in workspaces)
+    return EMULATOR_THREADS if embedded else DEFAULT_THREADS
 
 
 def _not_set(value: object) -> object:

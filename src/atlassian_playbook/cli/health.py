@@ -62,9 +62,10 @@ def register(add: Add, json_flag: JsonFlag) -> None:
                         help="a workspace (.env and .playbook/); repeat for several "
                         "(default: the folder of --env-file)")
     health.add_argument("--workers", type=positive_count, metavar="N",
-                        help="checks at once, in threads (default 4; against Atlassian, "
-                        "where a check mostly waits on HTTP, more can pay off); notebook pages "
-                        "run on at most the CPU count")
+                        help="checks at once, in threads (default 4; 1 when every workspace "
+                        "runs on its embedded emulator, which shares this process's CPU; "
+                        "against Atlassian, where a check mostly waits on HTTP, more can pay "
+                        "off); notebook pages run on at most the CPU count")
     health.add_argument("--output", help="folder for summary.json, summary.html and the "
                         "failed connections' notebooks/ (default output/health/)")
     health.add_argument("--refresh-webhooks", action="store_true",
