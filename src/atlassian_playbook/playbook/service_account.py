@@ -13,9 +13,9 @@ from ..checklist import build_checklist
 from ..errors import ConfigError
 from ..target import Target, emulator_settings
 from ..tokens import CLIENT_CREDENTIALS
+from ..verify import failure_of
 from ._results import StepResult, step
 from .session import Session, opt, words
-from .verification import failure
 
 __all__ = [
     "service_account_checklist",
@@ -119,7 +119,7 @@ def verify_service_account(session: Session, *, fail_on_error: bool = True) -> S
     result = StepResult("service_account_verify", report.to_dict())
     result.table([c.to_dict() for c in report.checks], ["status", "name", "detail", "hint"])
     if fail_on_error and not report.ok:
-        result.error = failure("Verification failed: ", report.checks)
+        result.error = failure_of("Verification failed: ", report.checks)
     elif report.ok:
         result.say("✔ **Verified** as the service account.")
     return result

@@ -6,12 +6,11 @@ from collections.abc import Iterable
 
 from .. import connection
 from ..advisor import split_endpoints
-from ..verify import check_calls
-from ..verify import failure_of as failure  # the steps' name for it
+from ..verify import check_calls, failure_of
 from ._results import StepResult, step
 from .session import Session, opt
 
-__all__ = ["verify_access", "failure"]
+__all__ = ["verify_access"]
 
 
 @step()
@@ -58,7 +57,7 @@ def verify_access(
         [c.to_dict() for c in report.checks], ["status", "name", "detail", "hint"]
     )
     if fail_on_error and not report.ok:
-        result.error = failure("Verification failed: ", report.checks)
+        result.error = failure_of("Verification failed: ", report.checks)
     elif report.ok:
         result.say("✔ **Verified**: every check passed or was skipped for a reason shown above.")
     return result
