@@ -204,3 +204,18 @@ def test_no_secret_in_reprs(emulator, site, receiver):
     create_issue(site)
     texts.append(repr(receiver.wait_for(1, timeout=30)))
     assert not any(secret in text for text in texts)
+
+
+@pytest.mark.parametrize("granted, listing, refreshing", [
+    (("read:jira-work", "manage:jira-webhook"), True, True),  # classic
+    (("read:jql:jira", "read:webhook:jira"), True, False),  # granular, read only
+    (("read:jql:jira", "read:webhook:jira", "write:webhook:jira"), True, True),
+    (("read:jira-work",), False, False),
+])
+def test_allows_reads_the_webhook_api_s_own_scopes(granted, listing, refreshing):
+    from atlassian_playbook.sites import Site
+
+    hooks = webhooks.SiteWebhooks(None, Site("cloud-1", "acme", "https://acme.atlassian.net",
+                                             scopes=granted))
+    assert hooks.allows("GET") is listing
+    assert hooks.allows("PUT", "/refresh") is refreshing

@@ -27,8 +27,6 @@ from .verify import Check, Warned, failure_of
 
 __all__ = ["HealthReport", "check_health", "DUE_DAYS"]
 
-# What listing and refreshing the app's webhooks need (FACTS.md, "Beyond the 3LO consent flow").
-_WEBHOOK_SCOPES = {"read:jira-work", "manage:jira-webhook"}
 DUE_DAYS = 7
 
 
@@ -104,20 +102,21 @@ def _webhooks(target: Target, account_id: str | None, site: Site | None,
               data: dict[str, Any], checks: list[Check], refresh: bool) -> None:
     """The connection's webhooks on ``site`` (verify's choice; ``None``: chosen again, which
     says why none can be): due within :data:`DUE_DAYS` is a warning (in ``data["warnings"]``,
-    which the batch report lists); ``refresh`` refreshes those. Without the webhook scopes on
-    the site nothing is sent: a fleet's check pays for no call it cannot use."""
+    which the batch report lists); ``refresh`` refreshes those where the scopes allow it. The
+    scope rule is the webhook API's own (:meth:`~.webhooks.SiteWebhooks.allows`): without
+    those scopes nothing is sent, so a fleet's check pays for no call it cannot use."""
     if site is None:
         try:
             site = webhooks.for_target(target, account_id=account_id).site
         except PlaybookError as caught:
             checks.append(Check("webhooks", None, f"not checked: {caught.message}"))
             return
-    if not _WEBHOOK_SCOPES <= set(site.scopes):
+    hooks = webhooks.SiteWebhooks(target.api_client(account_id=account_id), site)
+    if not hooks.allows("GET"):
         data["webhooks"] = "no webhook scope"
         checks.append(Check("webhooks", None, f"no webhook scope on {site.name} "
                             "(manage:jira-webhook): nothing to check"))
         return
-    hooks = webhooks.SiteWebhooks(target.api_client(account_id=account_id), site)
     listed = hooks.list()
     due = webhooks.due_within(listed, DUE_DAYS, hooks.now())
     data.update(webhooks=len(listed), webhooks_due=[w.id for w in due])
@@ -126,7 +125,7 @@ def _webhooks(target: Target, account_id: str | None, site: Site | None,
                             f"{DUE_DAYS} days"))
         return
     which = ", ".join(f"{w.id} on {w.expires_at:%Y-%m-%d}" for w in due)
-    if refresh:
+    if refresh and hooks.allows("PUT", "/refresh"):
         until = hooks.refresh([w.id for w in due])
         data["webhooks_refreshed"] = [w.id for w in due]
         checks.append(Check("webhooks", True, f"{len(due)} due within {DUE_DAYS} days "
