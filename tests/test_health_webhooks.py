@@ -13,7 +13,7 @@ from atlassian_playbook.config import load_settings, save_settings
 from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.target import Target, emulator_settings, emulator_state_path
 
-from .conftest import assert_no_secrets
+from .conftest import assert_no_secrets, secrets_in_store
 
 SCOPES = "read:me read:jira-work write:jira-work manage:jira-webhook offline_access"
 DAY = 24 * 3600
@@ -37,24 +37,6 @@ def workspace_with_a_webhook_due(root: Path) -> tuple[Path, int]:
                                   ["jira:issue_created"])
             emulator.advance_clock(25 * DAY)
     return ws, hook.id
-
-
-def stored_secrets(ws: Path) -> list[str]:
-    """Every token in the workspace's store (after the batch: the rotated ones too)."""
-    found: list[str] = []
-
-    def walk(value, key=""):
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, k)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, key)
-        elif isinstance(value, str) and "token" in key and len(value) > 20:
-            found.append(value)
-
-    walk(json.loads((ws / ".playbook" / "tokens.json").read_text()))
-    return found
 
 
 def run_batch(root: Path, ws: Path, name: str, **parameters) -> tuple[subprocess.CompletedProcess,
@@ -84,7 +66,8 @@ def test_a_webhook_due_within_a_week_is_a_warning_in_every_summary(tmp_path):
     assert "warning: run 0: 1 webhook(s) on acme expire within 7 days" in done.stdout
     record = summary["runs"][0]["records"]["health"]
     assert record["webhooks_due"] == [hook_id] and "webhooks_refreshed" not in record
-    assert_no_secrets([done.stdout, done.stderr, page, json.dumps(summary)], stored_secrets(ws))
+    assert_no_secrets([done.stdout, done.stderr, page, json.dumps(summary)],
+                      secrets_in_store(ws / ".playbook" / "tokens.json"))
 
 
 def test_refresh_webhooks_refreshes_the_due_ones_and_clears_the_warning(tmp_path):
