@@ -107,8 +107,8 @@ def built_once(tmp_path_factory, worker_id: str, name: str,
 
     For what several test files only read (one demo run, say): each file then asserts on it
     without executing the playbook again. The folder lives in the builder's own temp folder,
-    so that worker's end-of-session secret scan covers it. A build that raises leaves nothing
-    behind, and the next worker to ask builds again (and fails the same way, with its error).
+    so that worker's end-of-session secret scan covers it. A build that raises writes no
+    pointer, and the next worker to ask builds again (and fails the same way, with its error).
     """
     base = tmp_path_factory.getbasetemp()
     pointer = (base.parent if worker_id != "master" else base) / f"built-once-{name}.json"
