@@ -21,7 +21,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -58,12 +57,6 @@ def skip_reason() -> str | None:
     except ImportError:
         return "python playwright is not installed (pip install -e '.[dev]')"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 _SERVING = re.compile(rb"http://127\.0\.0\.1:(\d+)/")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import signal
+import socket
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,6 +34,33 @@ def pytest_configure(config: pytest.Config) -> None:
     the code's, and a SIGINT would stop no emulator."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; macOS uses 49152-65535, above it too
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for a callback URL a test listens on later.
+
+    Chosen below the kernel's ephemeral range: a port from ``bind(("127.0.0.1", 0))`` is
+    exactly the kind another process (a second suite's emulator on a shared CI machine) may
+    get from its own ``bind(0)`` a moment later, and the test's listener then finds it taken.
+    """
+    low, _ = _ephemeral_ports()
+    for _ in range(100):
+        port = random.randint(10000, low - 1) if low > 11000 else 0
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # taken: try another
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError("No free loopback port below the ephemeral range after 100 tries.")
 
 
 @pytest.fixture(autouse=True)

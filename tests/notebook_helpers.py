@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from atlassian_playbook.emulator import Emulator
 from atlassian_playbook.execute import RunOutcome, run_notebook
 from atlassian_playbook.kernels import SpareKernels
 from atlassian_playbook.manifest import notebooks
+
+from .conftest import free_port
 
 SEQUENCE = tuple(nb.name for nb in notebooks())  # the manifest's order: 01-overview, ...
 CLERK_CALLBACK = "https://accounts.example-clerk.dev/v1/oauth_callback"
@@ -51,12 +52,6 @@ PROFILE_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

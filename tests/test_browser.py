@@ -22,7 +22,7 @@ from dotenv import dotenv_values
 from atlassian_playbook.tokens import TokenStore
 
 from . import browser_support as bs
-from .conftest import assert_no_secrets, secrets_in_store
+from .conftest import assert_no_secrets, free_port, secrets_in_store
 from .notebook_helpers import register_callback
 
 # One xdist group, so `make test` (-n 2 --dist loadgroup) runs the module on one worker with
@@ -139,7 +139,7 @@ def test_token_exchange_through_the_consent_page(lab, page, browser):
         "04-token-exchange.ipynb", ws / "notebooks", consent="browser", timeout=120
     )
     # A callback port of its own: 8765 (the default) may be taken by a parallel test.
-    redirect_uri = f"http://127.0.0.1:{bs.free_port()}/callback"
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     env = ws / ".env"
     env.write_text(f"ATLASSIAN_REDIRECT_URI={redirect_uri}\n")
     env.chmod(0o600)

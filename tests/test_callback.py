@@ -26,13 +26,9 @@ from atlassian_playbook.oauth import OAuthClient
 from atlassian_playbook.redact import Secret
 from atlassian_playbook.target import emulator_settings
 
+from .conftest import free_port
+
 CODE = "code-in-the-redirect-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

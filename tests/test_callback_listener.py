@@ -18,15 +18,11 @@ import pytest
 from atlassian_playbook.callback import CallbackListener
 from atlassian_playbook.errors import StateMismatch
 
+from .conftest import free_port
+
 STATE = "state-of-this-login-0123456789"
 # Generous: these are bounds on a stuck test, never on how fast the machine is.
 PATIENCE = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def exchange(port: int, raw: bytes) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +20,7 @@ import pytest
 from atlassian_playbook import manifest
 from atlassian_playbook.emulator import Emulator
 
-from .conftest import assert_no_secrets, secrets_in_store
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import assert_no_secrets, free_port, secrets_in_store
 
 
 def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:

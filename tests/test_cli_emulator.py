@@ -13,7 +13,8 @@ import yaml
 from atlassian_playbook import cli
 from atlassian_playbook.emulator import load_world
 
-from .test_cli import cli_env, free_port, run_cli
+from .conftest import free_port
+from .test_cli import cli_env, run_cli
 
 
 def test_a_callback_that_differs_by_a_slash_fails_doctor_and_login_until_it_is_registered(

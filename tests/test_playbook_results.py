@@ -23,7 +23,8 @@ from atlassian_playbook.redact import Secret
 from atlassian_playbook.target import Target, emulator_settings
 from atlassian_playbook.tokens import TokenStore
 
-from .notebook_helpers import free_port, new_workspace
+from .conftest import free_port
+from .notebook_helpers import new_workspace
 
 
 @pytest.fixture

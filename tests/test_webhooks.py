@@ -19,7 +19,7 @@ from atlassian_playbook.errors import ApiError, ScopeNotGranted, WebhookSignatur
 from atlassian_playbook.target import Target, emulator_settings
 from atlassian_playbook.webhooks import Webhook, WebhookReceiver, due_within, verify_delivery
 
-from .test_cli import free_port
+from .conftest import free_port
 
 SCOPES = ("read:jira-work", "write:jira-work", "manage:jira-webhook", "offline_access")
 SECRET = "a-client-secret-long-enough-for-hs256-keys"

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from . import browser_support as bs
+from .conftest import free_port
 from .notebook_helpers import register_callback
 
 pytestmark = [
@@ -60,7 +61,7 @@ def _waiting_notebook(lab: bs.JupyterLab, name: str, page) -> str:
     ws = bs.fresh_dir(lab.root_dir / name)
     (ws / "notebooks").mkdir()
     bs.copy_notebook("04-token-exchange.ipynb", ws / "notebooks", consent="browser", timeout=120)
-    redirect_uri = f"http://127.0.0.1:{bs.free_port()}/callback"
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     env = ws / ".env"
     env.write_text(f"ATLASSIAN_REDIRECT_URI={redirect_uri}\n")
     env.chmod(0o600)
@@ -133,7 +134,7 @@ def test_the_wire_panels_open_in_jupyterlab(lab, browser, shots):
         ws = bs.fresh_dir(lab.root_dir / "panels")
         (ws / "notebooks").mkdir()
         bs.copy_notebook("04-token-exchange.ipynb", ws / "notebooks", rehearse=False)
-        redirect_uri = f"http://127.0.0.1:{bs.free_port()}/callback"
+        redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
         (ws / ".env").write_text(f"ATLASSIAN_REDIRECT_URI={redirect_uri}\n")
         register_callback(ws, redirect_uri)
         bs.open_notebook(page, lab.url("panels/notebooks/04-token-exchange.ipynb", "panels"))
