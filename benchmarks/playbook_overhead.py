@@ -67,13 +67,16 @@ def play_sequence(root: Path, *, spare: bool) -> float:
 
 def bare_cycles(count: int) -> float:
     """Seconds for ``count`` kernels started, answering ``kernel_info``, and shut down, one
-    after another (the manager run_notebook uses, no papermill)."""
+    after another (the manager run_notebook uses, no papermill, and jupyter_client's own
+    client: its ``wait_for_ready`` ends with 0.2 s of IOPub silence, as stock runs have)."""
+    from jupyter_client.asynchronous import AsyncKernelClient
 
     async def cycle() -> None:
         with tempfile.TemporaryDirectory(prefix="pbk-") as folder:  # Unix sockets, as runs use
             manager = quick_shutdown_manager()(
                 kernel_name="python3", transport="ipc",
                 connection_file=os.path.join(folder, "kernel.json"))
+            manager.client_factory = AsyncKernelClient
             await run(manager)
 
     async def run(manager) -> None:

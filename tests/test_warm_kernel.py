@@ -263,3 +263,37 @@ def test_iri_formats_are_still_checked_once_deferred():
         "    'after': 'lark' in sys.modules}))\n")
     assert found == {"deferred": True, "before": False, "good": True, "bad": False,
                      "after": True}
+
+
+# A kernel whose IOPub is never silent: from its start, a thread prints without pause.
+NOISY = ("--IPKernelApp.exec_lines=import threading, time; threading.Thread(target=lambda: "
+         "[print('.', end='', flush=True) or time.sleep(0.01) for _ in iter(int, 1)], "
+         "daemon=True).start()")
+
+
+def test_a_kernel_is_ready_at_its_kernel_info_s_idle_not_after_iopub_silence():
+    """jupyter_client's client waits for 0.2 s without an IOPub message; against this kernel
+    it would wait forever. The runs' client is ready at its kernel_info's idle status, with
+    IOPub shown connected: the next request's result arrives."""
+    import asyncio
+
+    from atlassian_playbook.kernels import quick_shutdown_manager
+
+    async def ready_then_execute() -> object:
+        manager = quick_shutdown_manager()(kernel_name="python3")
+        await manager.start_kernel(extra_arguments=[NOISY])
+        client = manager.client()
+        client.start_channels()
+        try:
+            await asyncio.wait_for(client.wait_for_ready(timeout=120), timeout=180)
+            request = client.execute("40 + 2")
+            while True:
+                message = await client.get_iopub_msg(timeout=120)
+                if (message["parent_header"].get("msg_id") == request
+                        and message["msg_type"] == "execute_result"):
+                    return message["content"]["data"]["text/plain"]
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    assert asyncio.run(ready_then_execute()) == "42"

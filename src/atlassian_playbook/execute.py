@@ -25,7 +25,13 @@ from typing import Any
 
 from . import _iri_grammar
 from ._files import atomic_write_text
-from .kernels import SpareKernels, WarmKernel, private_sockets, quick_shutdown_manager
+from .kernels import (
+    DIED_AT_START,
+    SpareKernels,
+    WarmKernel,
+    private_sockets,
+    quick_shutdown_manager,
+)
 from .manifest import NOTEBOOKS_DIR
 from .notebook_parameters import check_parameters
 from .records import read_records
@@ -72,11 +78,6 @@ class RunOutcome:
     @property
     def ok(self) -> bool:
         return self.failure is None
-
-
-# What jupyter_client raises when the kernel process exits before answering ``kernel_info``
-# (KernelClient.wait_for_ready): no cell has run yet, so starting another kernel is safe.
-_DIED_AT_START = "Kernel died before replying to kernel_info"
 
 
 class _KernelDiedAtStart(Exception):
@@ -188,7 +189,7 @@ def _execute(source: Path, output_path: Path, parameters: dict[str, Any], *, cwd
         return RunFailure(error.cell_index, error.ename, message, hint,
                           error.exec_count, first_line)
     except Exception as error:  # kernel died, timeout, bad notebook: still a recorded failure
-        if isinstance(error, RuntimeError) and _DIED_AT_START in str(error):
+        if isinstance(error, RuntimeError) and DIED_AT_START in str(error):
             raise _KernelDiedAtStart from error
         message, hint = _hint_of(redact(str(error)))
         return RunFailure(None, type(error).__name__, message, hint)
