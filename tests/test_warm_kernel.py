@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -123,8 +124,10 @@ def test_a_spare_that_died_is_replaced_not_used(tmp_path, who):
         run_notebook(who, tmp_path / "a.ipynb", {"value": 1}, kernels=kernels)
         events.spare_started.wait()
         spare = events.pids("spare")[0]
+        exited = os.pidfd_open(spare)  # readable once it is dead, whoever reaps it
         os.kill(spare, signal.SIGKILL)
-        os.waitid(os.P_PID, spare, os.WEXITED | os.WNOWAIT)  # dead, left for its owner to reap
+        select.select([exited], [], [])
+        os.close(exited)
         after = run_notebook(who, tmp_path / "b.ipynb", {"value": 2}, kernels=kernels)
 
     assert after.ok, after.failure
