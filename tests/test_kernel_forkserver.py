@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -129,8 +130,12 @@ def test_a_forked_kernel_s_streams_and_exit_status_are_a_process_s(tmp_path):
                               cwd=tmp_path, stdout=1, stderr=2)
         assert kernel.poll() is None
         assert psutil.Process(kernel.pid).ppid() == server.pid
+        exited = os.pidfd_open(kernel.pid)
         kernel.kill()
-        assert kernel.wait() == -signal.SIGKILL and kernel.poll() == -signal.SIGKILL
+        select.select([exited], [], [])
+        os.close(exited)
+        # Dead is dead at once, as Popen finds its zombie: not only once the server reaped it.
+        assert kernel.poll() == -signal.SIGKILL and kernel.wait() == -signal.SIGKILL
         kernel.kill()  # a dead kernel's signal is no error, as with Popen
     finally:
         server.close()

@@ -65,7 +65,9 @@ class ForkedProcess:
         self._connection = connection  # the server sends the exit status on it, then closes
 
     def poll(self) -> int | None:
-        if self.returncode is None and select.select([self._connection], [], [], 0)[0]:
+        # The pidfd is readable once the process has exited, before the server has reaped it
+        # and said how: a kernel dead is dead now, as Popen would find its zombie.
+        if self.returncode is None and select.select([self._pidfd], [], [], 0)[0]:
             self._collect()
         return self.returncode
 
@@ -87,7 +89,7 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
     def _collect(self) -> None:
-        message = self._connection.recv(_MESSAGE_MAX)
+        message = self._connection.recv(_MESSAGE_MAX)  # sent as soon as the server reaps
         # No message: the server itself died; its child's status is lost with it.
         self.returncode = json.loads(message)["returncode"] if message else -signal.SIGKILL
         self._connection.close()
