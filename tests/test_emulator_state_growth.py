@@ -114,6 +114,22 @@ def test_the_file_stops_growing_once_rotated_tokens_pass_the_leeway(shared, http
     assert len(data["families"]) == 1
 
 
+def test_pruning_runs_at_most_once_a_minute_of_the_emulators_clock(shared, http, clock):
+    # Each pruning looks at every record: a token past its leeway waits for the next one.
+    first = login(shared, http)["refresh_token"]
+    clock.now += 100
+    second = rotate(shared, http, first, 1)  # prunes (100 s after the login's)
+    clock.now += LEEWAY - 30
+    third = rotate(shared, http, second, 1)  # prunes; first is within its leeway, kept
+    clock.now += 40
+    fourth = rotate(shared, http, third, 1)  # first's leeway is over; 40 s since the pruning
+    assert digest(first) in stored(shared)["refresh_tokens"]
+    clock.now += 21
+    rotate(shared, http, fourth, 1)  # a minute since the last pruning
+    assert digest(first) not in stored(shared)["refresh_tokens"]
+    assert digest(second) in stored(shared)["refresh_tokens"]
+
+
 def test_reusing_a_pruned_rotated_token_after_the_leeway_revokes_the_family(
     shared, http, clock
 ):

@@ -73,6 +73,7 @@ def new_state() -> dict:
         "webhooks": {},  # str(id) -> dynamic webhook (_webhooks.py)
         "next_webhook_id": 10000,
         "failed_webhooks": [],  # failed deliveries, oldest first
+        "pruned_at": None,  # the emulator's clock at the last _auth.prune
     }
 
 
@@ -190,6 +191,7 @@ _SHAPE = {
     "webhooks": dict,
     "next_webhook_id": int,
     "failed_webhooks": list,
+    "pruned_at": (int, float, type(None)),
 }
 
 
