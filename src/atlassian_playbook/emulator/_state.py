@@ -20,6 +20,7 @@ Deleting it is the fix, and the hint says so.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -30,7 +31,7 @@ from pathlib import Path
 from .._files import atomic_write_text, file_lock
 from ..errors import PlaybookError
 
-__all__ = ["StateStore", "StateFileError", "digest", "new_state", "STATE_VERSION"]
+__all__ = ["StateStore", "StateFileError", "digest", "new_state", "read_state", "STATE_VERSION"]
 
 STATE_VERSION = 2
 
@@ -173,6 +174,17 @@ class StateStore:
         fresh = new_state()
         fresh.update(data)
         return fresh
+
+
+def read_state(path: str | Path) -> dict | None:
+    """The state a state file holds, as plain dicts, read under the emulator's lock; ``None``
+    when there is no file. For a tool or a test that looks at a state file, rather than reading
+    its layout. A file that cannot be read is a :class:`StateFileError`, as for the emulator."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        return None
+    with StateStore(path).transaction(read_only=True) as data:
+        return copy.deepcopy(data)
 
 
 # The type of each top-level entry; the collections of records hold JSON objects.
