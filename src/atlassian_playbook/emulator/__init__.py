@@ -88,7 +88,7 @@ Where FACTS.md is silent, the emulator chooses:
 * Shared state (``state_path``): the world is shared; ``request_log``, the rate budget and
   the admin token are each process's own. A state file that cannot be read is refused
   (:class:`StateFileError`, delete it), never replaced. :func:`read_state` is what a file
-  holds, for a tool or a test.
+  holds (the state on its first line, with the change lines after it applied).
 * As a server: a body over 1 MiB is 413, a ``Content-Length`` that is not plain digits 400,
   JSON nested deeper than 64 levels 400 in the endpoint's error shape. ``/_emulator/*``
   answers only ``Host: 127.0.0.1|localhost|[::1]:<its port>`` (else 403) with
