@@ -144,3 +144,29 @@ def test_a_full_disk_while_appending_is_a_storage_error_and_the_file_is_as_it_wa
     assert read_state(state)["clock_offset"] == 1
     emu.advance_clock(2)
     assert read_state(state)["clock_offset"] == 3  # the refused second is not in memory either
+
+
+class RefusedLock:
+    """A file lock that must not be taken."""
+
+    def __enter__(self):
+        raise AssertionError("the file lock was taken")
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_look_at_an_unchanged_file_does_without_the_lock_and_one_at_a_changed_file_not(
+    state
+):
+    mine, theirs = StateStore(state), StateStore(state)
+    with mine.transaction(read_only=True):
+        pass  # read it once, under the lock
+    mine._file_lock = RefusedLock()
+    with mine.transaction(read_only=True) as data:
+        assert data["clock_offset"] == 0
+    with theirs.transaction() as data:
+        data["clock_offset"] = 1.0  # appended: the file is longer than mine saw it
+    with pytest.raises(AssertionError, match="file lock was taken"):
+        with mine.transaction(read_only=True):
+            pass

@@ -125,9 +125,13 @@ class StateStore:
 
         A body that raised leaves the file untouched and the dict in memory stale, so the next
         transaction reads the file again; so does a write that failed.
+
+        A read-only transaction on a file no process changed since this store last looked
+        (:meth:`_unchanged`) does without the file lock: it reads what the file holds and
+        writes nothing, so it is as if it ran just before whichever writer comes next.
         """
         with self._lock:
-            if self.path is None or self._depth:
+            if self.path is None or self._depth or (read_only and self._unchanged()):
                 self._depth += 1
                 try:
                     yield self.data
@@ -151,6 +155,19 @@ class StateStore:
                 except BaseException:
                     self._forget()
                     raise
+
+    def _unchanged(self) -> bool:
+        """Whether the file is still what self.data is: the same file (held open, so its inode
+        is not another's), of the same size (lines are only appended, and one cut off again
+        leaves the size as it was), with no unfinished line (the next writer cuts it)."""
+        file = self._file
+        if not self._current or file is None or file.torn:
+            return False
+        try:
+            seen = os.stat(self.path)
+        except OSError:
+            return False
+        return file.names(seen) and seen.st_size == file.size
 
     def _forget(self) -> None:
         self._current = False
