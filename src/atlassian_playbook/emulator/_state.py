@@ -101,8 +101,8 @@ def new_state() -> dict:
 class StateStore:
     """One world, in memory or in a shared file; use :meth:`transaction` for every access.
 
-    Nothing taken from the state may be kept past its transaction: the file's writer knows
-    what changed by what the transaction reached (``_tracked.py``).
+    Nothing taken from the state may be changed after its transaction: the file's writer
+    knows what changed by what the transaction reached (``_tracked.py``).
     """
 
     def __init__(self, path: str | Path | None) -> None:

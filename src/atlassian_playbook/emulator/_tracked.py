@@ -2,13 +2,14 @@
 serialises those again and takes the others' text from what it wrote before (``_state.py``).
 
 A transaction's body changes the state in place, at any depth. A value it never reached cannot
-have changed: the state is a tree (no value sits in two places, as JSON has it) and nothing of
-it is kept past a transaction, so the only way to a value inside a :class:`Tracked` dict is
-through the dict. Every method that hands a value out, sets or deletes one therefore notes its
-key; those that hand out all the values (``items``, ``values``, ``copy``, ``|``, a copy or a
-pickle) note that they did. ``__iter__`` is overridden for that reason too: ``dict(d)`` and
-``{**d}`` then go through ``__getitem__`` instead of reading the dict's storage directly.
-Whether a reached value changed is for the writer to decide (its JSON text against the file's).
+have changed: the state is a tree (no value sits in two places, as JSON has it) and nothing
+taken from it is changed after its transaction, so the only way to change a value inside a
+:class:`Tracked` dict is through the dict. Every method that hands a value out, sets or
+deletes one therefore notes its key; those that hand out all the values (``items``,
+``values``, ``copy``, ``|``, a copy or a pickle) note that they did. ``__iter__`` is
+overridden for that reason too: ``dict(d)`` and ``{**d}`` then go through ``__getitem__``
+instead of reading the dict's storage directly. Whether a reached value changed is for the
+writer to decide (its JSON text against the file's).
 
 :func:`peek` goes round the tracking, for a reader that changes nothing it sees (the pruning,
 which only decides what to delete; what it deletes is noted).
