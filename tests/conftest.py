@@ -22,7 +22,7 @@ import httpx
 import pytest
 from filelock import FileLock
 
-from atlassian_playbook.emulator import Emulator
+from atlassian_playbook.emulator import Emulator, StateFileError, read_state
 
 from .parity.plugin import parity_recorder  # noqa: F401  (the parity marker's fixture)
 
@@ -203,8 +203,8 @@ def no_secret_in_anything_the_tests_wrote(tmp_path_factory):
         secrets |= secrets_in_store(store)
     for state in base.rglob("emulator-state.json"):
         try:
-            data = json.loads(state.read_text())
-        except ValueError:  # the corrupt-state tests write such files on purpose
+            data = read_state(state)
+        except StateFileError:  # the corrupt-state tests write such files on purpose
             continue
         clients = data.get("clients") if isinstance(data, dict) else None
         if isinstance(clients, dict):

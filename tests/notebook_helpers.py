@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from atlassian_playbook.emulator import Emulator
+from atlassian_playbook.emulator import Emulator, read_state
 from atlassian_playbook.execute import RunOutcome, run_notebook
 from atlassian_playbook.kernels import SpareKernels
 from atlassian_playbook.manifest import notebooks
@@ -118,11 +118,11 @@ def tokens_in_store(workspace: Path) -> set[str]:
 
 
 def client_secrets_in_state(workspace: Path) -> set[str]:
-    """The emulated apps' client secrets, from the emulator's state file (raw JSON)."""
+    """The emulated apps' client secrets, from the emulator's state file."""
     path = workspace / ".playbook" / "emulator-state.json"
     if not path.exists():
         return set()
-    return {c["client_secret"] for c in json.loads(path.read_text())["clients"].values()}
+    return {c["client_secret"] for c in read_state(path)["clients"].values()}
 
 
 def env_values(workspace: Path) -> dict[str, str | None]:

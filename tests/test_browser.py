@@ -10,7 +10,6 @@ client secret and every token.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
+from atlassian_playbook.emulator import read_state
 from atlassian_playbook.tokens import TokenStore
 
 from . import browser_support as bs
@@ -198,7 +198,7 @@ def test_token_exchange_through_the_consent_page(lab, page, browser):
     assert len(entries) == 1 and entries[0].tokens.refresh_token is not None
     assert entries[0].site and entries[0].site["id"] == cloud_id
 
-    state = json.loads((ws / ".playbook" / "emulator-state.json").read_text())
+    state = read_state(ws / ".playbook" / "emulator-state.json")
     client_secrets = {c["client_secret"] for c in state["clients"].values()}
     tokens = secrets_in_store(store)
     assert len(tokens) >= 2 and client_secrets

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from atlassian_playbook import manifest
-from atlassian_playbook.emulator import Emulator
+from atlassian_playbook.emulator import Emulator, read_state
 
 from .conftest import assert_no_secrets, free_port, secrets_in_store
 
@@ -103,7 +103,7 @@ def test_embedded_emulator_full_flow_login_verify_refresh(tmp_path):
     # verify again in a new process: the stored, rotated tokens work
     assert run_cli(["verify"], env, tmp_path).returncode == 0
 
-    state = json.loads((tmp_path / "store" / "emulator-state.json").read_text())
+    state = read_state(tmp_path / "store" / "emulator-state.json")
     client_secrets = {c.get("client_secret") for c in state["clients"].values()}
     outputs = [login.stdout, login.stderr, verify.stdout, refresh.stdout, refresh.stderr]
     assert_no_secrets(outputs, before | after | client_secrets)

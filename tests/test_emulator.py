@@ -21,6 +21,7 @@ from atlassian_playbook.emulator import (
     StateFileError,
     UnknownScope,
     api_of_scope,
+    read_state,
 )
 from atlassian_playbook.redact import Secret
 from atlassian_playbook.target import emulator_settings
@@ -1058,6 +1059,17 @@ def test_state_path_shares_one_world_between_emulators(tmp_path, http):
     assert tokens["access_token"] not in text and tokens["refresh_token"] not in text
 
 
+def test_read_state_is_what_a_state_file_holds_and_none_without_one(tmp_path):
+    state = tmp_path / "emulator-state.json"
+    assert read_state(state) is None
+    assert list(tmp_path.iterdir()) == []  # a look makes nothing
+    emu = Emulator(state_path=state)
+    emu.advance_clock(7)
+    data = read_state(state)
+    assert data["clock_offset"] == 7 and data["default_client_id"] == emu.default_client.client_id
+    assert type(data) is dict and type(data["clients"]) is dict
+
+
 FAKE_SECRET = "a-client-secret-only-this-test-knows"
 
 
@@ -1066,7 +1078,7 @@ def valid_state(tmp_path) -> dict:
     corrupt copies are files the session's secret scan reads)."""
     state = tmp_path / "made" / "emulator-state.json"
     Emulator(state_path=state)
-    data = json.loads(state.read_text())
+    data = read_state(state)
     for client in [*data["clients"].values(), *data["world"]["service_accounts"]]:
         client["client_secret"] = FAKE_SECRET
     return data
@@ -1143,7 +1155,7 @@ def test_serve_prints_urls_and_client_id_but_not_the_secret(tmp_path):
             if "Ctrl-C" in line:
                 break
         output = "".join(lines)
-        secret = json.loads(state.read_text())
+        secret = read_state(state)
         client_id = secret["default_client_id"]
         assert f"ATLASSIAN_CLIENT_ID={client_id}" in output
         assert secret["clients"][client_id]["client_secret"] not in output

@@ -1,6 +1,6 @@
 """The emulator's shared state file as it fills (issue 13, item 4): written only when a request
-changed something, compact, and no bigger after 2,000 refreshes than after 200, while reuse
-detection answers as Atlassian does (FACTS.md, "Refresh tokens")."""
+changed something, and then only what it changed, compact, and no bigger after 2,000 refreshes
+than after 200, while reuse detection answers as Atlassian does (FACTS.md, "Refresh tokens")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 import atlassian_playbook.emulator._state as state_module
+import atlassian_playbook.emulator._written as written_module
 from atlassian_playbook.emulator import Emulator
+from atlassian_playbook.emulator._state import read_state
+from atlassian_playbook.emulator._state_file import COMPACT_AT
 from tests.test_emulator import consent, exchange, login, refresh
 
 LEEWAY = 600
@@ -43,7 +46,12 @@ def shared(tmp_path, clock):
 
 
 def stored(emu: Emulator) -> dict:
-    return json.loads(emu.state_path.read_text(encoding="utf-8"))
+    return read_state(emu.state_path)
+
+
+def compact_size(emu: Emulator) -> int:
+    """The state's size as one line: the file's once its changes are folded in."""
+    return len(json.dumps(stored(emu), separators=(",", ":")))
 
 
 def digest(token: str) -> str:
@@ -74,44 +82,63 @@ def test_a_request_that_only_reads_leaves_the_file_as_it_was(shared, http):
     assert shared.state_path.read_bytes() == text
 
 
-def test_a_refresh_serialises_the_state_once(shared, http, monkeypatch):
-    token = login(shared, http)["refresh_token"]
-    calls = []
+def test_a_refresh_serialises_what_it_changed_not_the_state(shared, http, monkeypatch):
+    token = rotate(shared, http, login(shared, http)["refresh_token"], 40)
+    encoded: list[str] = []
 
-    class CountingJson:  # the state module's json, and only its: responses are JSON too
-        JSONDecodeError = json.JSONDecodeError
-        loads = staticmethod(json.loads)
+    def encode(value):
+        encoded.append(text := json.dumps(value, separators=(",", ":")))
+        return text
 
-        @staticmethod
-        def dumps(*args, **kwargs):
-            calls.append(kwargs)
-            return json.dumps(*args, **kwargs)
+    # The writer's serialiser, and only its: responses are JSON too.
+    monkeypatch.setattr(written_module, "encode", encode)
+    monkeypatch.setattr(written_module, "fragment", lambda key, value: f"{encode(key)}:"
+                        f"{encode(value)}")
+    assert refresh(shared, http, token).status_code == 200
+    monkeypatch.undo()
+    assert compact_size(shared) > 20_000  # 40 rotated pairs within their leeway
+    assert 0 < sum(map(len, encoded)) < 3_000, [len(text) for text in encoded]
+    assert not any('"users"' in text for text in encoded)  # nor the world
 
-    client = shared.default_client
-    monkeypatch.setattr(state_module, "json", CountingJson)
-    assert refresh(shared, http, token, client).status_code == 200
-    assert len(calls) == 1
 
-
-def test_the_file_is_compact_json(shared, http):
-    login(shared, http)
-    text = shared.state_path.read_text(encoding="utf-8")
-    assert "\n" not in text.strip()
-    assert text == json.dumps(json.loads(text), separators=(",", ":"))
+def test_each_line_of_the_file_is_compact_json(shared, http):
+    rotate(shared, http, login(shared, http)["refresh_token"], 3)
+    lines = shared.state_path.read_text(encoding="utf-8").split("\n")
+    assert len(lines) > 2 and lines[-1] == ""  # the state, changes after it, each line ended
+    for line in lines[:-1]:
+        assert line == json.dumps(json.loads(line), separators=(",", ":"))
 
 
 def test_the_file_stops_growing_once_rotated_tokens_pass_the_leeway(shared, http, clock):
     # One refresh a minute, as a busy client: rotated tokens pass the 10-minute leeway as the
     # loop goes on. The size is then set by the live family, not by how often it refreshed.
     token = rotate(shared, http, login(shared, http)["refresh_token"], 200, clock, 61)
-    size_after_200 = shared.state_path.stat().st_size
+    size_after_200 = compact_size(shared)
     rotate(shared, http, token, 1800, clock, 61)
-    size_after_2000 = shared.state_path.stat().st_size
-    assert size_after_2000 <= size_after_200 + 512  # the clock's digits, not records
+    assert compact_size(shared) <= size_after_200 + 512  # the clock's digits, not records
+    # The file: a state, and change lines up to its size (or COMPACT_AT) before they are
+    # folded into a new first line.
+    assert shared.state_path.stat().st_size <= 2 * (size_after_200 + 512) + COMPACT_AT
     data = stored(shared)
     assert len(data["refresh_tokens"]) <= LEEWAY // 61 + 2
     assert len(data["access_tokens"]) <= LEEWAY // 61 + 2
     assert len(data["families"]) == 1
+
+
+def test_pruning_runs_at_most_once_a_minute_of_the_emulators_clock(shared, http, clock):
+    # Each pruning looks at every record: a token past its leeway waits for the next one.
+    first = login(shared, http)["refresh_token"]
+    clock.now += 100
+    second = rotate(shared, http, first, 1)  # prunes (100 s after the login's)
+    clock.now += LEEWAY - 30
+    third = rotate(shared, http, second, 1)  # prunes; first is within its leeway, kept
+    clock.now += 40
+    fourth = rotate(shared, http, third, 1)  # first's leeway is over; 40 s since the pruning
+    assert digest(first) in stored(shared)["refresh_tokens"]
+    clock.now += 21
+    rotate(shared, http, fourth, 1)  # a minute since the last pruning
+    assert digest(first) not in stored(shared)["refresh_tokens"]
+    assert digest(second) in stored(shared)["refresh_tokens"]
 
 
 def test_reusing_a_pruned_rotated_token_after_the_leeway_revokes_the_family(

@@ -24,7 +24,7 @@ from atlassian_playbook.batch.results import RunResult
 from atlassian_playbook.batch.workspace import known_secrets, seed_emulator_workspace
 from atlassian_playbook.config import load_workspace_settings, save_settings
 from atlassian_playbook.connection import login_client_credentials
-from atlassian_playbook.emulator import Emulator
+from atlassian_playbook.emulator import Emulator, read_state
 from atlassian_playbook.emulator._state import digest
 from atlassian_playbook.target import connect
 from atlassian_playbook.tokens import TokenStore
@@ -166,7 +166,7 @@ def test_two_workspaces_sharing_one_entry_are_refreshed_one_after_the_other(tmp_
     save_settings({"ATLASSIAN_TOKEN_STORE": str(store)}, shared / ".env")
     state_file = acme / ".playbook" / "emulator-state.json"
     first = TokenStore(store).list()[0].tokens.refresh_token.reveal()
-    known = set(json.loads(state_file.read_text())["refresh_tokens"])
+    known = set(read_state(state_file)["refresh_tokens"])
     before = secrets_of([acme, other])
 
     done = health(tmp_path, tmp_path / "out", [acme, other, shared], "--workers", "3", "--json")
@@ -178,7 +178,7 @@ def test_two_workspaces_sharing_one_entry_are_refreshed_one_after_the_other(tmp_
     assert not windows_overlap(a, a_too)
     assert all(r["records"]["health"]["healthy"] and r["records"]["health"]["rotated"]
                for r in runs)
-    state = json.loads(state_file.read_text())["refresh_tokens"]
+    state = read_state(state_file)["refresh_tokens"]
     new = {key: record for key, record in state.items() if key not in known}
     assert state[digest(first)]["status"] == "rotated"
     # Two refreshes, one after the other: the first's token rotated by the second, no fork.

@@ -19,7 +19,7 @@ import pytest
 
 import atlassian_playbook.playbook as pb
 from atlassian_playbook import connection, target
-from atlassian_playbook.emulator import Emulator
+from atlassian_playbook.emulator import Emulator, read_state
 from atlassian_playbook.execute import run_notebook
 from atlassian_playbook.kernels import SpareKernels
 from atlassian_playbook.playbook import _results
@@ -202,7 +202,7 @@ def room(tmp_path, monkeypatch):
 
 
 def _granted_sites(workspace: Path) -> list[set[str]]:
-    grants = json.loads(_state(workspace).read_text())["grants"].values()
+    grants = read_state(_state(workspace))["grants"].values()
     return [set(grant["sites"]) for grant in grants]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from atlassian_playbook import manifest
 from atlassian_playbook.batch.workspace import known_secrets
+from atlassian_playbook.emulator import read_state
 from atlassian_playbook.errors import PlaybookError
 from atlassian_playbook.profiles import profile_names
 from atlassian_playbook.render import playbook_notebooks, render_playbook
@@ -29,7 +30,7 @@ def local_links(page: Path) -> list[str]:
 
 
 def issued_digests(workspace: Path) -> set[str]:
-    state = json.loads((workspace / ".playbook" / "emulator-state.json").read_text())
+    state = read_state(workspace / ".playbook" / "emulator-state.json")
     return {d for kind in ("access_tokens", "refresh_tokens", "codes") for d in state[kind]}
 
 

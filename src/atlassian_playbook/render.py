@@ -36,7 +36,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._files import atomic_write_text, read_json
+from ._files import atomic_write_text
 from .config import DEFAULT_REDIRECT_URI, save_settings
 from .errors import PlaybookError, RenderError
 from .execute import run_notebook
@@ -200,7 +200,9 @@ def _title(notebook: Path) -> str:
 
 
 def _issued_digests(workspace: Path) -> set[str]:
-    state = read_json(workspace / ".playbook" / "emulator-state.json", default=None) or {}
+    from .emulator import read_state  # here: the emulator package is not a small import
+
+    state = read_state(workspace / ".playbook" / "emulator-state.json") or {}
     digests: set[str] = set()
     for kind in ("access_tokens", "refresh_tokens", "codes"):
         digests.update((state.get(kind) or {}).keys())

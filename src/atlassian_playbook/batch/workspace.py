@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._files import read_json
 from ..config import Settings, load_settings, load_workspace_settings, save_settings
 from ..target import Target
 from ..tokens import TokenEntry
@@ -48,10 +47,17 @@ def _client_id(settings: Settings) -> str:
     return settings.client_id if settings.has_credentials else EMULATOR_CLIENT
 
 
+def _emulator_state(settings: Settings) -> dict | None:
+    """The workspace's emulator state (``emulator.read_state``), or ``None`` without one."""
+    from ..emulator import read_state  # here: the emulator package is not a small import
+
+    return read_state(settings.token_store.with_name("emulator-state.json"))
+
+
 def _emulator_default_client(settings: Settings) -> str | None:
     """The client id a notebook uses on this workspace's emulator: its default app's, or with
     ATLASSIAN_GRANT=client_credentials its first service account's."""
-    state = read_json(settings.token_store.with_name("emulator-state.json"), default=None)
+    state = _emulator_state(settings)
     if not isinstance(state, dict):
         return None
     if settings.is_service_account:
@@ -100,7 +106,7 @@ def known_secrets(workspace: str | Path | None) -> set[str]:
     found: set[str] = set()
     if settings.client_secret:
         found.add(settings.client_secret.reveal())
-    state = read_json(settings.token_store.with_name("emulator-state.json"), default=None)
+    state = _emulator_state(settings)
     if isinstance(state, dict):
         accounts = (state.get("world") or {}).get("service_accounts") or []
         for client in [*(state.get("clients") or {}).values(), *accounts]:

@@ -87,7 +87,8 @@ Where FACTS.md is silent, the emulator chooses:
   cannot hit ``/oauth/token/accessible-resources``; ``/_emulator/*`` is never faulted.
 * Shared state (``state_path``): the world is shared; ``request_log``, the rate budget and
   the admin token are each process's own. A state file that cannot be read is refused
-  (:class:`StateFileError`, delete it), never replaced.
+  (:class:`StateFileError`, delete it), never replaced. :func:`read_state` is what a file
+  holds (the state on its first line, with the change lines after it applied).
 * As a server: a body over 1 MiB is 413, a ``Content-Length`` that is not plain digits 400,
   JSON nested deeper than 64 levels 400 in the endpoint's error shape. ``/_emulator/*``
   answers only ``Host: 127.0.0.1|localhost|[::1]:<its port>`` (else 403) with
@@ -100,7 +101,7 @@ Where FACTS.md is silent, the emulator chooses:
 from ._core import Emulator
 from ._registration import DEFAULT_REDIRECT_URIS, ClientRegistration
 from ._scopes import APIS, UnknownScope, api_of_scope
-from ._state import StateFileError
+from ._state import StateFileError, read_state
 from ._world import DEFAULT_WORLD, WorldError, load_world
 from .server import serve
 
@@ -114,6 +115,7 @@ __all__ = [
     "UnknownScope",
     "WorldError",
     "StateFileError",
+    "read_state",
     "load_world",
     "serve",
 ]

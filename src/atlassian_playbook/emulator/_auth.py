@@ -22,6 +22,7 @@ from ._pages import consent_page, error_page
 from ._scopes import APIS, UnknownScope, api_of_scope
 from ._state import digest
 from ._token_request import client_credentials, token_parameters
+from ._tracked import peek
 from ._world import service_account_by_client, site_by_ref, user_by_ref
 
 __all__ = [
@@ -40,6 +41,7 @@ CONSENT_TTL = 3600
 REUSE_LEEWAY = 600
 REFRESH_IDLE = 90 * 86400
 REFRESH_ABSOLUTE = 365 * 86400
+PRUNE_EVERY = 60
 
 API_NAMES = {
     "identity": "User identity API",
@@ -549,10 +551,10 @@ def revoke_refresh_tokens(data: dict, grant_id: str) -> None:
     newest included (Atlassian's refresh-token guide), and with them every access token they
     issued. Its families are forgotten: their tokens are unknown from now on, which Atlassian
     answers as it answers revoked ones."""
-    for access in data["access_tokens"].values():
-        if access["grant_id"] == grant_id:
-            access["revoked"] = True
-    data["families"] = {k: v for k, v in data["families"].items() if v["grant_id"] != grant_id}
+    tokens = data["access_tokens"]
+    for key in [key for key, access in peek(tokens) if access["grant_id"] == grant_id]:
+        tokens[key]["revoked"] = True
+    _drop(data["families"], lambda family: family["grant_id"] == grant_id)
 
 
 def prune(data: dict, now: float) -> None:
@@ -563,21 +565,28 @@ def prune(data: dict, now: float) -> None:
     not how often they refreshed: a rotated refresh token's record goes when its leeway ends
     (its family, kept while any of its tokens can be used, still recognises it), an access
     token's when it stops opening the gateway.
+
+    It looks at every record, so it runs at most once every :data:`PRUNE_EVERY` seconds of the
+    emulator's clock (a record outlives its use by that much at most). It reads the records
+    through :func:`peek` and deletes in place, so the state file's writer serialises none of
+    the records it looked at again (``_tracked.py``), only notes the deleted ones.
     """
+    last = data["pruned_at"]
+    if last is not None and 0 <= now - last < PRUNE_EVERY:
+        return
+    data["pruned_at"] = now
     grants = data["grants"]
-    data["consents"] = {k: v for k, v in data["consents"].items() if v["expires_at"] > now}
-    data["codes"] = {
-        k: v for k, v in data["codes"].items() if v["expires_at"] > now and v["grant_id"] in grants
-    }
-    data["access_tokens"] = {
-        k: v for k, v in data["access_tokens"].items() if access_token_valid(v, data, now)
-    }
-    data["families"] = families = {
-        k: v for k, v in data["families"].items() if _live(v, data, now)
-    }
-    data["refresh_tokens"] = {
-        k: v
-        for k, v in data["refresh_tokens"].items()
-        if v.get("family") in families
-        and not (v["status"] == "rotated" and now - v["rotated_at"] > REUSE_LEEWAY)
-    }
+    _drop(data["consents"], lambda consent: consent["expires_at"] <= now)
+    _drop(data["codes"], lambda code: code["expires_at"] <= now or code["grant_id"] not in grants)
+    _drop(data["access_tokens"], lambda access: not access_token_valid(access, data, now))
+    families = data["families"]
+    _drop(families, lambda family: not _live(family, data, now))
+    _drop(data["refresh_tokens"], lambda token: token.get("family") not in families or (
+        token["status"] == "rotated" and now - token["rotated_at"] > REUSE_LEEWAY))
+
+
+def _drop(records: dict, doomed) -> None:
+    """Delete the records ``doomed(record)`` says go, in place, looking at them with
+    :func:`peek`: ``doomed`` reads its record and changes nothing."""
+    for key in [key for key, record in peek(records) if doomed(record)]:
+        del records[key]

@@ -1,10 +1,19 @@
 """The emulator's whole mutable world as one JSON-able dict, and the transaction around it.
 
 Without a state file the dict lives in memory behind a lock. With one, each transaction takes
-the inter-process file lock, reloads the file (only when another process wrote it), runs, and
-writes it back (0600, atomically, compact JSON) when something changed: several processes with
-their own :class:`Emulator` on the same file then share clients, grants, codes, tokens, the
-clock offset and the faults.
+the inter-process file lock, catches up with what other processes wrote since, runs, and
+records what it changed: several processes with their own :class:`Emulator` on the same file
+then share clients, grants, codes, tokens, the clock offset and the faults.
+
+The file (0600) is the state on its first line and a line for each change since
+(``_state_file.py``); a transaction appends the records and values it changed, fsynced, and a
+request that only reads writes nothing. The cost of a refresh is then the few records it
+touched, not the whole state, which holds every token still in its leeway. To know what changed
+without serialising everything, the state's top level and its collections of records are
+:class:`~._tracked.Tracked` dicts, and ``_written.py`` keeps the text of what the file holds.
+Whether another process wrote is the file's ``stat``: the store holds the file it read open, so
+the same inode at the path is the same file (a rewrite renames a new one over it), and its size
+says whether lines were appended.
 
 Tokens and codes are stored under their SHA-256 digest, never in clear: the file (and a debugger
 looking at the dict) cannot hand out a usable token. A token family's key is in the file: with it
@@ -20,19 +29,31 @@ Deleting it is the fix, and the hint says so.
 
 from __future__ import annotations
 
+import copy
 import hashlib
-import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .._files import atomic_write_text, file_lock
+from .._files import atomic_write_text, file_lock, storage_error
 from ..errors import PlaybookError
+from ._state_file import (
+    OpenFile,
+    Unreadable,
+    apply_change,
+    links_problem,
+    read_changes,
+    read_file,
+    state_problem,
+)
+from ._written import Written, tracked
 
-__all__ = ["StateStore", "StateFileError", "digest", "new_state", "STATE_VERSION"]
+__all__ = ["StateStore", "StateFileError", "digest", "new_state", "read_state", "STATE_VERSION"]
 
-STATE_VERSION = 2
+# 3: the state on the first line, a line for each change after it (version 2: the state alone)
+STATE_VERSION = 3
 
 
 def digest(value: str) -> str:
@@ -73,142 +94,213 @@ def new_state() -> dict:
         "webhooks": {},  # str(id) -> dynamic webhook (_webhooks.py)
         "next_webhook_id": 10000,
         "failed_webhooks": [],  # failed deliveries, oldest first
+        "pruned_at": None,  # the emulator's clock at the last _auth.prune
     }
 
 
 class StateStore:
-    """One world, in memory or in a shared file; use :meth:`transaction` for every access."""
+    """One world, in memory or in a shared file; use :meth:`transaction` for every access.
+
+    Nothing taken from the state may be changed after its transaction: the file's writer
+    knows what changed by what the transaction reached (``_tracked.py``).
+    """
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path).expanduser() if path is not None else None
         self._lock = threading.RLock()
         self._depth = 0
-        self.data = new_state()
-        self._text: str | None = None  # the file's text when self.data was last that text
-        self._current = False  # whether self.data is still self._text
+        self.data: dict = new_state()
+        self._file_lock = file_lock(self.path) if self.path is not None else None
+        self._current = False  # whether self.data is what the file holds (or no file)
+        self._file: OpenFile | None = None  # the file self.data was read from or written to
+        self._written: Written | None = None  # its texts
 
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[dict]:
-        """Yield the state dict; with a file, reload before and save after (if changed).
+        """Yield the state dict; with a file, catch up before and record the change after.
 
         Re-entrant: a nested transaction runs inside the outer one's load and save.
-        ``read_only``: the body promises not to change the state, so it is not serialised
-        after (a look before a change takes a transaction of its own).
+        ``read_only``: the body promises not to change the state, so nothing is written after
+        (a look before a change takes a transaction of its own).
 
-        With a file, the text read is compared with the text this store last read or wrote:
-        when no other process wrote since, the dict in memory is that text already and is not
-        parsed again. After the body the state is serialised once, compactly; the file is
-        written only when that text differs from the file's (a request that only reads writes
-        nothing). A body that raised leaves the file untouched and the dict in memory stale,
-        so the next transaction parses the file again.
+        A body that raised leaves the file untouched and the dict in memory stale, so the next
+        transaction reads the file again; so does a write that failed.
+
+        A read-only transaction on a file no process changed since this store last looked
+        (:meth:`_unchanged`) does without the file lock: it reads what the file holds and
+        writes nothing, so it is as if it ran just before whichever writer comes next.
         """
         with self._lock:
-            if self.path is None or self._depth:
+            if self.path is None or self._depth or (read_only and self._unchanged()):
                 self._depth += 1
                 try:
                     yield self.data
                 finally:
                     self._depth -= 1
                 return
-            with file_lock(self.path):
-                text = self._read()
-                if not self._current or text != self._text:
-                    self.data = self._load(text)
-                    self._text, self._current = text, True
+            with self._file_lock:
+                self._catch_up()
                 self._depth += 1
                 try:
                     yield self.data
                 except BaseException:
-                    self._current = False
+                    self._forget()
                     raise
                 finally:
                     self._depth -= 1
                 if read_only:
                     return
-                after = json.dumps(self.data, separators=(",", ":"))
-                if after != text:
-                    try:
-                        # fsynced, so a full disk is a StorageError now, not a cut file later
-                        atomic_write_text(self.path, after)
-                    except BaseException:
-                        self._current = False
-                        raise
-                    self._text = after
+                try:
+                    self._save()
+                except BaseException:
+                    self._forget()
+                    raise
 
-    def _read(self) -> str | None:
-        """The file's text, or ``None`` when there is no file yet."""
+    def _unchanged(self) -> bool:
+        """Whether the file is still what self.data is: the same file (held open, so its inode
+        is not another's), of the same size (lines are only appended, and one cut off again
+        leaves the size as it was), with no unfinished line (the next writer cuts it)."""
+        file = self._file
+        if not self._current or file is None or file.torn:
+            return False
         try:
-            return self.path.read_text(encoding="utf-8")
+            seen = os.stat(self.path)
+        except OSError:
+            return False
+        return file.names(seen) and seen.st_size == file.size
+
+    def _forget(self) -> None:
+        self._current = False
+        if self._file is not None:
+            self._file.close()
+        self._file = self._written = None
+
+    def _catch_up(self) -> None:
+        """Make self.data what the file holds: as it is when no process wrote since, with the
+        lines appended since when the file is the same, else read again."""
+        try:
+            seen = os.stat(self.path)
         except FileNotFoundError:
-            return None
-        except UnicodeDecodeError:
-            raise StateFileError(self.path, "is not UTF-8 text") from None
+            seen = None
         except OSError as exc:
-            raise StateFileError(
-                self.path, f"cannot be read ({exc.strerror or exc.__class__.__name__})"
-            ) from None
-
-    def _load(self, text: str | None) -> dict:
-        if text is None:
-            return new_state()
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:  # the position only: the text holds secrets
-            raise StateFileError(
-                self.path, f"is not JSON (broken or cut short at line {exc.lineno}, column "
-                f"{exc.colno}: {exc.msg})") from None
-        if isinstance(data, dict) and isinstance(data.get("version"), int) and (
-            data["version"] < STATE_VERSION
+            raise StateFileError(self.path, _cannot_read(exc)) from None
+        if self._current and self._file is None and seen is None:
+            return
+        if self._current and self._file is not None and seen is not None and (
+            self._file.names(seen) and seen.st_size >= self._file.end
         ):
+            if seen.st_size != self._file.size:
+                self._read_appended(seen.st_size)
+            return
+        self._forget()
+        if seen is None:
+            self.data = tracked(new_state())
+        else:
+            self._read()
+        self._written = Written(self.data)
+        self._current = True
+
+    def _read(self) -> None:
+        try:
+            fd, writable = OpenFile.open(self.path)
+        except FileNotFoundError:  # gone since the stat: a fresh state, as for no file
+            self.data = tracked(new_state())
+            return
+        except OSError as exc:
+            raise StateFileError(self.path, _cannot_read(exc)) from None
+        try:
+            raw = os.pread(fd, os.fstat(fd).st_size, 0)
+            reading = read_file(raw)
+            state, whole = self._checked(reading.state)
+            for change in reading.changes:
+                apply_change(state, change)
+            if (problem := links_problem(state)) is not None:
+                raise Unreadable(f"has the wrong shape: {problem}")
+        except Unreadable as exc:
+            os.close(fd)
+            raise StateFileError(self.path, str(exc)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self.data = tracked(state)
+        self._file = OpenFile(fd, writable, state_bytes=reading.state_bytes, end=reading.end,
+                              lines=reading.lines, torn=reading.torn,
+                              whole=reading.whole or whole)
+
+    def _read_appended(self, size: int) -> None:
+        """Apply the lines another process appended since this store last read the file."""
+        file = self._file
+        try:
+            changes, used, lines, torn = read_changes(file.read(file.end, size), file.lines + 1)
+            for change in changes:
+                self._written.apply(self.data, change)
+            if (problem := links_problem(self.data)) is not None:
+                raise Unreadable(f"has the wrong shape: {problem}")
+        except Unreadable as exc:
+            self._forget()
+            raise StateFileError(self.path, str(exc)) from None
+        except BaseException:
+            self._forget()
+            raise
+        file.end, file.lines, file.torn, file.size = file.end + used, file.lines + lines, torn, size
+
+    def _save(self) -> None:
+        """Append what the transaction changed, or rewrite the file when it must or should."""
+        line, rewrite = self._written.change(self.data)
+        file = self._file
+        if file is not None and not rewrite and line is None:
+            return  # nothing changed
+        if file is not None and not rewrite and file.takes(data := line.encode("utf-8")):
+            try:
+                file.append(data)
+            except OSError as exc:
+                raise storage_error(self.path, exc) from None
+            return
+        text = self._written.whole()
+        # fsynced, so a full disk is a StorageError now, not a cut file later
+        atomic_write_text(self.path, text)
+        if file is not None:
+            file.close()
+        self._file = None
+        fd, writable = OpenFile.open(self.path)  # the lock is held: the file just written
+        size = len(text.encode("utf-8"))
+        self._file = OpenFile(fd, writable, state_bytes=size, end=size, lines=1, torn=False,
+                              whole=False)
+
+    @staticmethod
+    def _checked(state: object) -> tuple[dict, bool]:
+        """The state a file's first line holds, checked, and whether the file is to be
+        rewritten before a change is appended (an older version's)."""
+        older = isinstance(state, dict) and isinstance(state.get("version"), int) and (
+            state["version"] < STATE_VERSION
+        )
+        if older and state["version"] < 2:
             # Written by an older playbook: its world has no users or registrations to keep.
-            return new_state()
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            raise StateFileError(
-                self.path, "is not a state this playbook can read (written by a newer "
-                "atlassian-playbook, or not an emulator state at all)")
-        problem = _shape_problem(data)
+            return new_state(), True
+        if older:  # version 2: the same state, as one document
+            state = {**state, "version": STATE_VERSION}
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise Unreadable("is not a state this playbook can read (written by a newer "
+                             "atlassian-playbook, or not an emulator state at all)")
+        problem = state_problem(state)
         if problem is not None:
-            raise StateFileError(self.path, f"has the wrong shape: {problem}")
+            raise Unreadable(f"has the wrong shape: {problem}")
         fresh = new_state()
-        fresh.update(data)
-        return fresh
+        fresh.update(state)
+        return fresh, older
 
 
-# The type of each top-level entry; the collections of records hold JSON objects.
-_SHAPE = {
-    "clock_offset": (int, float),
-    "world": (dict, type(None)),
-    "default_client_id": (str, type(None)),
-    "clients": dict,
-    "consents": dict,
-    "codes": dict,
-    "grants": dict,
-    "access_tokens": dict,
-    "refresh_tokens": dict,
-    "families": dict,
-    "faults": list,
-    "webhooks": dict,
-    "next_webhook_id": int,
-    "failed_webhooks": list,
-}
+def _cannot_read(exc: OSError) -> str:
+    return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
 
 
-def _shape_problem(data: dict) -> str | None:
-    """What is wrong with a state's shape, or ``None``: each entry of the right type, records
-    that are objects, and a world with users and sites, whose default app is registered."""
-    for key, kinds in _SHAPE.items():
-        if key in data and not isinstance(data[key], kinds):
-            return f"{key} is a {type(data[key]).__name__}"
-        records = data.get(key)
-        if isinstance(records, dict | list) and key != "world":
-            values = records.values() if isinstance(records, dict) else records
-            if not all(isinstance(value, dict) for value in values):
-                return f"{key} holds something that is not an object"
-    world = data.get("world")
-    if world is not None:
-        for key in ("users", "sites"):
-            if not isinstance(world.get(key), list) or not world[key]:
-                return f"world.{key} is not a non-empty list"
-        if data.get("default_client_id") not in data.get("clients", {}):
-            return "default_client_id names no client"
-    return None
+def read_state(path: str | Path) -> dict | None:
+    """The state a state file holds (its first line with the changes after it applied), as
+    plain dicts, read under the emulator's lock; ``None`` when there is no file. For a tool or
+    a test that looks at a state file: its lines are not one JSON document. A file that cannot
+    be read is a :class:`StateFileError`, as for the emulator."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        return None
+    with StateStore(path).transaction(read_only=True) as data:
+        return copy.deepcopy(data)
