@@ -171,33 +171,41 @@ def cli_batch(plan: Path, workers: int, out: Path, src: str | None = None) -> tu
     return wall, summary
 
 
+def seed_plan(folder: Path, runs: int, src: str | None) -> Path:
+    """``runs`` workspaces with one emulator login each, seeded by the tree that will check
+    them (each tree reads the emulator state files it writes), and the plan over them."""
+    import json
+
+    workspaces = [folder / f"customer-{i:02d}" for i in range(runs)]
+    seed = ("import sys\nfrom pathlib import Path\n"
+            "from atlassian_playbook.batch.workspace import seed_emulator_workspace\n"
+            "for folder in sys.argv[1:]:\n    seed_emulator_workspace(Path(folder))\n")
+    env = dict(os.environ, **({"PYTHONPATH": src} if src else {}))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", seed, *map(str, workspaces)], env=env, check=True)
+    print(f"seeded {runs} workspaces in {folder} (one emulator login each) in "
+          f"{time.perf_counter() - started:.1f} s")
+    plan = folder / "plan.json"
+    plan.write_text(json.dumps({"name": "bench", "notebook": "11-health-check.ipynb",
+                                "product": {"workspace": [str(w) for w in workspaces],
+                                            "account_id": [""]}}))
+    return plan
+
+
 def bench_batch(runs: int, worker_counts: list[int], repeat: int,
                 before: str | None = None) -> None:
     """Each worker count in a fresh ``atlassian-playbook batch`` process, as a user runs it
     (``repeat`` times, medians): the process wall includes the interpreter, the imports and
     starting the worker pool; the batch wall is the runner's time after the pool started.
     Each round also times ``runs`` bare kernel start/stop cycles, for ratios in that round."""
-    import json
 
     from playbook_overhead import bare_cycles
 
-    from atlassian_playbook.batch.workspace import seed_emulator_workspace
-
     root = Path(tempfile.mkdtemp(prefix="playbook-bench-"))
-    started = time.perf_counter()
-    workspaces = [root / f"customer-{i:02d}" for i in range(runs)]
-    for workspace in workspaces:
-        seed_emulator_workspace(workspace)
-    print(f"seeded {runs} workspaces (one emulator login each) in "
-          f"{time.perf_counter() - started:.1f} s")
     kernel = bare_kernel_seconds(root)
     print(f"bare kernel run (empty notebook through run_notebook, in process): {kernel:.2f} s")
-    plan = root / "plan.json"
-    plan.write_text(json.dumps({"name": "bench", "notebook": "11-health-check.ipynb",
-                                "product": {"workspace": [str(w) for w in workspaces],
-                                            "account_id": [""]}}))
-
     trees = ([("before", before)] if before else []) + [("after", None)]
+    plans = {label: seed_plan(root / label, runs, src) for label, src in trees}
     rows: dict[tuple[str, int], list[dict]] = {}
     bare_rounds: list[float] = []
     bare_cycles(1)
@@ -206,7 +214,8 @@ def bench_batch(runs: int, worker_counts: list[int], repeat: int,
         bare_rounds.append(bare)
         for label, src in trees:
             for workers in worker_counts:
-                wall, summary = cli_batch(plan, workers, root / f"{label}-w{workers}", src)
+                wall, summary = cli_batch(plans[label], workers, root / f"{label}-w{workers}",
+                                          src)
                 durations = [r["duration"] for r in summary["runs"]]
                 batch = summary["wall_seconds"] - summary["startup_seconds"]
                 rows.setdefault((label, workers), []).append({
