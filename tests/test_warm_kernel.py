@@ -199,7 +199,9 @@ def test_the_batch_watchdog_kills_the_kernel_a_run_took_from_the_spare(tmp_path,
     assert all(_gone(pid) for pid in events.pids("cold") + events.pids("spare"))
 
 
-def test_a_batch_leaves_no_kernel_behind(tmp_path):
+def test_a_batch_leaves_no_kernel_behind(tmp_path, monkeypatch):
+    mark = f"batch-{os.getpid()}-{id(tmp_path)}"
+    monkeypatch.setenv("WARM_KERNEL_TEST", mark)  # inherited by the workers, servers, kernels
     folder = tmp_path / "plan"
     folder.mkdir()
     write_notebook(folder / "who.ipynb", "value = 1", WHO)
@@ -213,8 +215,14 @@ def test_a_batch_leaves_no_kernel_behind(tmp_path):
     # Every kernel, the workers' unused spares too, ran in the plan's folder: none is left.
     here = str(folder.resolve())
     left = []
-    for process in psutil.process_iter(["cwd", "status"]):
-        if process.info["cwd"] == here and process.info["status"] != psutil.STATUS_ZOMBIE:
+    for process in psutil.process_iter(["cwd", "status", "environ", "cmdline"]):
+        if process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        # The workers' fork servers too (and the kernels forked from them, whose command
+        # line is the server's), which run in a folder of their own.
+        ours = (process.info["environ"] or {}).get("WARM_KERNEL_TEST") == mark and any(
+            "kernel_forkserver" in part for part in process.info["cmdline"] or [])
+        if process.info["cwd"] == here or ours:
             left.append(process.pid)
     assert left == []
 
