@@ -246,3 +246,33 @@ def test_nothing_outlives_a_runner_that_dies(tmp_path, inside):
     # and ipykernel's parent poller ends them. Generous: this is not a measure of speed.
     _, alive = psutil.wait_procs(processes, timeout=120)
     assert alive == []
+
+
+def test_a_kernel_starts_from_scratch_when_its_fork_server_is_gone(tmp_path):
+    import asyncio
+
+    from atlassian_playbook.kernel_forkserver import ForkedProcess
+    from atlassian_playbook.kernels import _forked_provisioner, quick_shutdown_manager
+
+    server = ForkServer(sys.executable, dict(os.environ), ())
+    server.close()  # gone between the check that it lives and the fork
+
+    async def start_and_stop() -> object:
+        manager = quick_shutdown_manager()(kernel_name="python3")
+        manager.kernel_id = "gone-server"
+        manager.provisioner = _forked_provisioner()(
+            kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
+        manager.provisioner.forkserver = server
+        await manager.start_kernel(cwd=str(tmp_path))
+        process = manager.provisioner.process
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=120)
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+        return process
+
+    process = asyncio.run(start_and_stop())
+    assert not isinstance(process, ForkedProcess) and process.returncode is not None

@@ -173,9 +173,12 @@ def _forked_provisioner():
             # server exits with the runner.
             env = {**(kwargs.get("env") or os.environ), "JPY_PARENT_PID": str(server.pid)}
             cwd = kwargs.get("cwd") or os.getcwd()
-            self.process = server.spawn(cmd, env=env, cwd=cwd,
-                                        stdout=_descriptor(kwargs.get("stdout"), 1),
-                                        stderr=_descriptor(kwargs.get("stderr"), 2))
+            try:
+                self.process = server.spawn(cmd, env=env, cwd=cwd,
+                                            stdout=_descriptor(kwargs.get("stdout"), 1),
+                                            stderr=_descriptor(kwargs.get("stderr"), 2))
+            except ForkServerError:  # the server died under us: this kernel from scratch
+                return await super().launch_kernel(cmd, **kwargs)
             self.pid = self.pgid = self.process.pid  # the child made its own session
             self.cwd = cwd
             return self.connection_info
