@@ -63,6 +63,14 @@ def free_port() -> int:
     raise RuntimeError("No free loopback port below the ephemeral range after 100 tries.")
 
 
+def loopback_callback(emulator) -> str:
+    """A callback URL on a free loopback port, registered on ``emulator``'s app: a headless
+    login listens on it, where the default 8765 may be another suite's on a shared machine."""
+    callback = f"http://127.0.0.1:{free_port()}/callback"
+    emulator.add_callback_url(callback)
+    return callback
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch):
     """No ATLASSIAN_* setting of the developer's shell may leak into a test."""

@@ -14,6 +14,7 @@ from atlassian_playbook.errors import PlaybookError
 from atlassian_playbook.rehearsals import REHEARSALS, rehearse
 from atlassian_playbook.target import Target, emulator_settings
 
+from .conftest import loopback_callback
 from .test_cli import cli_env, run_cli
 
 
@@ -29,7 +30,8 @@ def test_every_rehearsal_fails_the_way_atlassian_fails(emulator):
 
 
 def test_rehearsals_leave_the_users_own_grant_alone(emulator):
-    target = Target(emulator_settings(emulator), emulator)
+    target = Target(emulator_settings(emulator, redirect_uri=loopback_callback(emulator)),
+                    emulator)
     login = connection.login(target, browser="headless", show_url=lambda url: None)
     before = login.entry.tokens
     rehearse(target)

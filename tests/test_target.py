@@ -12,6 +12,8 @@ from atlassian_playbook.config import load_settings
 from atlassian_playbook.errors import ConfigError
 from atlassian_playbook.target import Target, connect, describe_settings, emulator_settings
 
+from .conftest import loopback_callback
+
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "atlassian_playbook"
 
 
@@ -20,7 +22,8 @@ def _login(target: Target) -> connection.LoginResult:
 
 
 def test_every_client_the_target_handed_out_is_closed_with_it(emulator, tmp_path):
-    settings = emulator_settings(emulator, token_store=tmp_path / "tokens.json")
+    settings = emulator_settings(emulator, token_store=tmp_path / "tokens.json",
+                                 redirect_uri=loopback_callback(emulator))
     with Target(settings, emulator) as target:
         _login(target)
         api = target.api_client()
@@ -33,7 +36,8 @@ def test_every_client_the_target_handed_out_is_closed_with_it(emulator, tmp_path
 
 
 def test_one_store_per_target_and_the_steps_use_it(emulator, tmp_path):
-    settings = emulator_settings(emulator, token_store=tmp_path / "tokens.json")
+    settings = emulator_settings(emulator, token_store=tmp_path / "tokens.json",
+                                 redirect_uri=loopback_callback(emulator))
     with Target(settings, emulator) as target:
         assert target.store is target.store
         result = _login(target)
