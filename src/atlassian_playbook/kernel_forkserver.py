@@ -17,7 +17,10 @@ What stays as with a kernel started from scratch:
   behaves as the ``Popen`` it would otherwise hold: the server reaps the child and sends its
   exit status, and signals go through a pidfd, so they never reach a reused process id;
 * a runner that dies closes the server's standard input: the server exits, and its kernels,
-  whose parent then is init, exit as ipykernel's parent poller has them do.
+  whose parent then is init, exit as ipykernel's parent poller has them do. The server is the
+  runner's as much as its own threads are: killed on its own, its kernels end with it, and
+  the runs in them fail as runs whose kernel died (a kernel being started falls back to a
+  start from scratch).
 
 Linux only (``os.pidfd_open``, file descriptors passed over a Unix socket); elsewhere, or when
 the server cannot start, kernels start as before. The server is this module run as a script:
