@@ -25,13 +25,8 @@ from typing import Any
 
 from . import _iri_grammar
 from ._files import atomic_write_text
-from .kernels import (
-    DIED_AT_START,
-    SpareKernels,
-    WarmKernel,
-    private_sockets,
-    quick_shutdown_manager,
-)
+from .kernel_client import DIED_AT_START
+from .kernels import SpareKernels, WarmKernel, private_sockets, quick_shutdown_manager
 from .manifest import NOTEBOOKS_DIR
 from .notebook_parameters import check_parameters
 from .records import read_records
