@@ -18,14 +18,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from atlassian_playbook.batch import task
-from atlassian_playbook.batch.plan import RunSpec
-from atlassian_playbook.batch.task import execute_run
 from atlassian_playbook.execute import run_notebook
 from atlassian_playbook.kernel_forkserver import ForkServer, available
 from atlassian_playbook.kernels import SpareKernels
 
 from .test_batch import write_notebook
+from .test_warm_kernel import Events, _gone, two_runs_on_one_worker
 
 pytestmark = [pytest.mark.notebook,
               pytest.mark.skipif(not available(), reason="kernels are forked on Linux only")]
@@ -50,36 +48,13 @@ leaked = value
 """
 
 
-class Seen:
-    """SpareKernels' events: (what, pid, forked)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, int | None, bool]] = []
-
-    def __call__(self, what: str, kernel) -> None:
-        self.events.append((what, kernel.pid, kernel.forked))
-
-    def pids(self, what: str) -> list[int | None]:
-        return [pid for seen, pid, _ in self.events if seen == what]
-
-    def forked(self, pid: int) -> bool:
-        return any(forked for _, seen, forked in self.events if seen == pid)
-
-
 @pytest.fixture
 def inside(tmp_path) -> Path:
     return write_notebook(tmp_path / "inside.ipynb", "value = 1", INSIDE)
 
 
-def _gone(pid: int | None) -> bool:
-    try:
-        return pid is None or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_a_forked_kernel_sees_what_a_kernel_started_from_scratch_sees(tmp_path, inside):
-    seen = Seen()
+    seen = Events()
     with SpareKernels(on_event=seen) as kernels:
         runs = [run_notebook(inside, tmp_path / f"{n}.ipynb", {"value": n}, kernels=kernels)
                 for n in range(3)]
@@ -89,8 +64,8 @@ def test_a_forked_kernel_sees_what_a_kernel_started_from_scratch_sees(tmp_path, 
 
     # The first run's kernel was started from scratch; the others were the spares, forked
     # from the server with the package already imported, each a process of its own.
-    assert not seen.forked(scratch["pid"]) and scratch["parent"] == os.getpid()
-    assert all(seen.forked(run["pid"]) and run["parent"] == server for run in forked)
+    assert scratch["pid"] not in seen.forked and scratch["parent"] == os.getpid()
+    assert all(run["pid"] in seen.forked and run["parent"] == server for run in forked)
     assert [run["preloaded"] for run in (scratch, *forked)] == [False, True, True]
     assert len({run["pid"] for run in (scratch, *forked)}) == 3
     assert not any(run["leaked"] for run in (scratch, *forked))
@@ -143,7 +118,7 @@ def test_a_forked_kernel_s_streams_and_exit_status_are_a_process_s(tmp_path):
 
 
 def test_kernels_start_from_scratch_when_the_fork_server_cannot(tmp_path, inside):
-    seen = Seen()
+    seen = Events()
     with SpareKernels(on_event=seen, preload=("atlassian_playbook_no_such_module",)) as kernels:
         runs = [run_notebook(inside, tmp_path / f"{n}.ipynb", {"value": n}, kernels=kernels)
                 for n in range(2)]
@@ -152,20 +127,20 @@ def test_kernels_start_from_scratch_when_the_fork_server_cannot(tmp_path, inside
     assert "atlassian_playbook_no_such_module" in problem
     assert seen.pids("warm") == [runs[1].records["pid"]]  # still a spare, started from scratch
     assert [run.records["parent"] for run in runs] == [os.getpid()] * 2
-    assert not any(forked for _, _, forked in seen.events)
+    assert not seen.forked
 
 
 def test_the_per_cell_timeout_still_fires_in_a_forked_kernel(tmp_path, inside):
     blocked = write_notebook(tmp_path / "blocked.ipynb", "value = 1",
                              "import threading\nthreading.Event().wait()")
-    seen = Seen()
+    seen = Events()
     with SpareKernels(on_event=seen) as kernels:
         first = run_notebook(inside, tmp_path / "first.ipynb", {"value": 1}, kernels=kernels)
         outcome = run_notebook(blocked, tmp_path / "out.ipynb", timeout=2, kernels=kernels)
 
     assert first.ok, first.failure
     taken = seen.pids("warm")
-    assert len(taken) == 1 and seen.forked(taken[0])
+    assert len(taken) == 1 and taken[0] in seen.forked
     assert outcome.failure is not None
     assert outcome.failure.ename in {"CellTimeoutError", "TimeoutError"}, outcome.failure
     assert all(_gone(pid) for pid in seen.pids("cold") + seen.pids("spare"))
@@ -188,24 +163,12 @@ def test_the_batch_watchdog_kills_a_forked_kernel_that_hangs_at_start(tmp_path, 
     (startup / "00-hang.py").write_text(
         HANG_AFTER_THE_FIRST.format(marker=str(tmp_path / "first")))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    notebook = write_notebook(tmp_path / "quick.ipynb", "value = 1", "print(value)")
-    seen = Seen()
-    kernels = SpareKernels(on_event=seen)
-    monkeypatch.setattr(task, "worker_kernels", lambda: kernels)
-
-    def spec(index: int) -> RunSpec:
-        return RunSpec(index=index, run_id=f"r{index}", notebook=str(notebook), parameters={},
-                       output_path=str(tmp_path / f"out-{index}.ipynb"), timeout=1)
-
-    try:
-        first = execute_run(spec(0), watchdog=True, spare_kernel=True)
-        second = execute_run(spec(1), watchdog=True, spare_kernel=True)
-    finally:
-        kernels.close()
+    seen = Events()
+    first, second = two_runs_on_one_worker(tmp_path, monkeypatch, seen)
 
     assert first.status == "ok", first.failure
     taken = seen.pids("warm")
-    assert len(taken) == 1 and seen.forked(taken[0])  # the second run took the forked spare
+    assert len(taken) == 1 and taken[0] in seen.forked  # the second run took the forked spare
     assert second.status == "timeout", second.failure
     assert second.failure["error"] == "DeadKernelError", second.failure
     assert second.kernel_restarts == 0
@@ -254,6 +217,8 @@ def test_a_kernel_starts_from_scratch_when_its_fork_server_is_gone(tmp_path):
     from atlassian_playbook.kernel_forkserver import ForkedProcess
     from atlassian_playbook.kernels import _forked_provisioner, quick_shutdown_manager
 
+    from .test_warm_kernel import ready_client
+
     server = ForkServer(sys.executable, dict(os.environ), ())
     server.close()  # gone between the check that it lives and the fork
 
@@ -263,16 +228,8 @@ def test_a_kernel_starts_from_scratch_when_its_fork_server_is_gone(tmp_path):
         manager.provisioner = _forked_provisioner()(
             kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
         manager.provisioner.forkserver = server
-        await manager.start_kernel(cwd=str(tmp_path))
-        process = manager.provisioner.process
-        client = manager.client()
-        client.start_channels()
-        try:
-            await client.wait_for_ready(timeout=120)
-        finally:
-            client.stop_channels()
-            await manager.shutdown_kernel(now=True)
-        return process
+        async with ready_client(manager, cwd=str(tmp_path)):
+            return manager.provisioner.process
 
     process = asyncio.run(start_and_stop())
     assert not isinstance(process, ForkedProcess) and process.returncode is not None

@@ -6,6 +6,7 @@ the kernels' own process ids, recorded by the notebooks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psutil
@@ -22,7 +24,7 @@ from atlassian_playbook.batch import run_batch, task
 from atlassian_playbook.batch.plan import RunSpec, plan_from_dict
 from atlassian_playbook.batch.task import execute_run
 from atlassian_playbook.execute import run_notebook
-from atlassian_playbook.kernels import SpareKernels
+from atlassian_playbook.kernels import SpareKernels, quick_shutdown_manager
 
 from .test_batch import write_notebook
 
@@ -37,12 +39,17 @@ WHO = ("import os\nfrom atlassian_playbook.records import record\n"
 
 
 class Events:
+    """SpareKernels' events: what happened to which kernel, and which kernels were forked."""
+
     def __init__(self) -> None:
         self.seen: list[tuple[str, int | None]] = []
+        self.forked: set[int | None] = set()
         self.spare_started = threading.Event()
 
     def __call__(self, what: str, kernel) -> None:
         self.seen.append((what, kernel.pid))
+        if kernel.forked:
+            self.forked.add(kernel.pid)
         if what == "spare":
             self.spare_started.set()
 
@@ -149,6 +156,24 @@ def test_the_per_cell_timeout_still_fires_with_a_spare(tmp_path):
     assert all(_gone(pid) for pid in events.pids("cold") + events.pids("spare"))
 
 
+def two_runs_on_one_worker(tmp_path, monkeypatch, events: Events):
+    """Two runs of a quick notebook, one after the other, as a batch worker runs them: the
+    watchdog on, a 1 s timeout, the second run's kernel the spare started during the first."""
+    notebook = write_notebook(tmp_path / "quick.ipynb", "value = 1", "print(value)")
+    kernels = SpareKernels(on_event=events)
+    monkeypatch.setattr(task, "worker_kernels", lambda: kernels)
+
+    def spec(index: int) -> RunSpec:
+        return RunSpec(index=index, run_id=f"r{index}", notebook=str(notebook), parameters={},
+                       output_path=str(tmp_path / f"out-{index}.ipynb"), timeout=1)
+
+    try:
+        return (execute_run(spec(0), watchdog=True, spare_kernel=True),
+                execute_run(spec(1), watchdog=True, spare_kernel=True))
+    finally:
+        kernels.close()
+
+
 LAUNCHER = '''\
 import os, sys, threading
 marker, starts = sys.argv[1:3]
@@ -175,20 +200,8 @@ def test_the_batch_watchdog_kills_the_kernel_a_run_took_from_the_spare(tmp_path,
                  str(root / "starts"), "-f", "{connection_file}"],
         "display_name": "first works", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(root))
-    notebook = write_notebook(tmp_path / "quick.ipynb", "value = 1", "print(value)")
     events = Events()
-    kernels = SpareKernels(on_event=events)
-    monkeypatch.setattr(task, "worker_kernels", lambda: kernels)
-
-    def spec(index: int) -> RunSpec:
-        return RunSpec(index=index, run_id=f"r{index}", notebook=str(notebook), parameters={},
-                       output_path=str(tmp_path / f"out-{index}.ipynb"), timeout=1)
-
-    try:
-        first = execute_run(spec(0), watchdog=True, spare_kernel=True)
-        second = execute_run(spec(1), watchdog=True, spare_kernel=True)
-    finally:
-        kernels.close()
+    first, second = two_runs_on_one_worker(tmp_path, monkeypatch, events)
 
     assert first.status == "ok", first.failure
     assert events.pids("warm") == events.pids("spare")[:1]  # the second run took the spare
@@ -276,6 +289,21 @@ def test_iri_formats_are_still_checked_once_deferred():
                      "after": True}
 
 
+@asynccontextmanager
+async def ready_client(manager, **start):
+    """``manager``'s kernel started (``start``: start_kernel's arguments), its client ready;
+    both stopped after. The bounds only catch a client that never gets ready."""
+    await manager.start_kernel(**start)
+    client = manager.client()
+    client.start_channels()
+    try:
+        await asyncio.wait_for(client.wait_for_ready(timeout=120), timeout=180)
+        yield client
+    finally:
+        client.stop_channels()
+        await manager.shutdown_kernel(now=True)
+
+
 # A kernel whose IOPub is never silent: from its start, a thread prints without pause.
 NOISY = ("--IPKernelApp.exec_lines=import threading, time; threading.Thread(target=lambda: "
          "[print('.', end='', flush=True) or time.sleep(0.01) for _ in iter(int, 1)], "
@@ -286,25 +314,15 @@ def test_a_kernel_is_ready_at_its_kernel_info_s_idle_not_after_iopub_silence():
     """jupyter_client's client waits for 0.2 s without an IOPub message; against this kernel
     it would wait forever. The runs' client is ready at its kernel_info's idle status, with
     IOPub shown connected: the next request's result arrives."""
-    import asyncio
-
-    from atlassian_playbook.kernels import quick_shutdown_manager
 
     async def ready_then_execute() -> object:
         manager = quick_shutdown_manager()(kernel_name="python3")
-        await manager.start_kernel(extra_arguments=[NOISY])
-        client = manager.client()
-        client.start_channels()
-        try:
-            await asyncio.wait_for(client.wait_for_ready(timeout=120), timeout=180)
+        async with ready_client(manager, extra_arguments=[NOISY]) as client:
             request = client.execute("40 + 2")
             while True:
                 message = await client.get_iopub_msg(timeout=120)
                 if (message["parent_header"].get("msg_id") == request
                         and message["msg_type"] == "execute_result"):
                     return message["content"]["data"]["text/plain"]
-        finally:
-            client.stop_channels()
-            await manager.shutdown_kernel(now=True)
 
     assert asyncio.run(ready_then_execute()) == "42"
