@@ -32,12 +32,12 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 __all__ = ["ForkServer", "ForkServerError", "ForkedProcess", "available"]
 
@@ -161,9 +161,7 @@ class ForkServer:
             self._process.kill()
             self._process.wait()
         self._process.stdout.close()
-        for leftover in Path(self._folder).iterdir():
-            leftover.unlink()
-        os.rmdir(self._folder)
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 # --- the server process ---------------------------------------------------------------------
