@@ -20,7 +20,7 @@ import pytest
 from atlassian_playbook import manifest
 from atlassian_playbook.emulator import Emulator, read_state
 
-from .conftest import assert_no_secrets, free_port, secrets_in_store
+from .conftest import assert_no_secrets, free_port, loopback_callback, secrets_in_store
 
 
 def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -29,9 +29,8 @@ def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLASSIAN_")}
     env["ATLASSIAN_TOKEN_STORE"] = str(tmp_path / "store" / "tokens.json")
     if "ATLASSIAN_REDIRECT_URI" not in settings:
-        callback = f"http://127.0.0.1:{free_port()}/callback"
-        Emulator(state_path=tmp_path / "store" / "emulator-state.json").add_callback_url(callback)
-        env["ATLASSIAN_REDIRECT_URI"] = callback
+        env["ATLASSIAN_REDIRECT_URI"] = loopback_callback(
+            Emulator(state_path=tmp_path / "store" / "emulator-state.json"))
     env.update(settings)
     return env
 

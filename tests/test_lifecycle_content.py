@@ -25,14 +25,13 @@ from atlassian_playbook.kernels import SpareKernels
 from atlassian_playbook.playbook import _results
 from atlassian_playbook.target import emulator_settings
 
-from .conftest import assert_no_secrets
+from .conftest import assert_no_secrets, loopback_callback
 from .notebook_helpers import (
     cell_source,
     cell_text,
     clean_environ,
     client_secrets_in_state,
     failing_cell,
-    free_port,
     new_workspace,
     run,
     tokens_in_store,
@@ -224,8 +223,7 @@ def test_recovery_in_06_consents_to_the_chosen_site_and_09_stays_healthy(room):
 @pytest.fixture
 def emulated(emulator, tmp_path):
     """A target on the (auto-consenting) emulator, its store in ``tmp_path``."""
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    emulator.add_callback_url(redirect_uri)
+    redirect_uri = loopback_callback(emulator)
     settings = emulator_settings(emulator, redirect_uri=redirect_uri,
                                  scopes=tuple(JIRA_ONLY_SCOPES.split()),
                                  token_store=tmp_path / "tokens.json")

@@ -19,7 +19,7 @@ from atlassian_playbook.errors import ApiError, ScopeNotGranted, WebhookSignatur
 from atlassian_playbook.target import Target, emulator_settings
 from atlassian_playbook.webhooks import Webhook, WebhookReceiver, due_within, verify_delivery
 
-from .conftest import free_port
+from .conftest import loopback_callback
 
 SCOPES = ("read:jira-work", "write:jira-work", "manage:jira-webhook", "offline_access")
 SECRET = "a-client-secret-long-enough-for-hs256-keys"
@@ -28,8 +28,7 @@ DAY = 24 * 3600
 
 
 def connect(emulator, scopes=SCOPES) -> Target:
-    callback = f"http://127.0.0.1:{free_port()}/callback"  # parallel tests never share 8765
-    emulator.add_callback_url(callback)
+    callback = loopback_callback(emulator)  # parallel tests never share 8765
     target = Target(emulator_settings(emulator, scopes=scopes, redirect_uri=callback), emulator)
     connection.login(target, browser="headless")
     return target
