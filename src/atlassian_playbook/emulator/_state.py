@@ -29,7 +29,6 @@ Deleting it is the fix, and the hint says so.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import threading
@@ -41,6 +40,7 @@ from .._files import atomic_write_text, file_lock, storage_error
 from ..errors import PlaybookError
 from ._state_file import (
     OpenFile,
+    Reading,
     Unreadable,
     apply_change,
     links_problem,
@@ -209,13 +209,7 @@ class StateStore:
         except OSError as exc:
             raise StateFileError(self.path, _cannot_read(exc)) from None
         try:
-            raw = os.pread(fd, os.fstat(fd).st_size, 0)
-            reading = read_file(raw)
-            state, whole = self._checked(reading.state)
-            for change in reading.changes:
-                apply_change(state, change)
-            if (problem := links_problem(state)) is not None:
-                raise Unreadable(f"has the wrong shape: {problem}")
+            state, reading, whole = self._parsed(os.pread(fd, os.fstat(fd).st_size, 0))
         except Unreadable as exc:
             os.close(fd)
             raise StateFileError(self.path, str(exc)) from None
@@ -267,6 +261,18 @@ class StateStore:
         self._file = OpenFile(fd, writable, state_bytes=size, end=size, lines=1, torn=False,
                               whole=False)
 
+    @classmethod
+    def _parsed(cls, raw: bytes) -> tuple[dict, Reading, bool]:
+        """The state a file's bytes hold (plain dicts, its change lines applied), the file's
+        reading and whether it is to be rewritten (:meth:`_checked`); else :class:`Unreadable`."""
+        reading = read_file(raw)
+        state, whole = cls._checked(reading.state)
+        for change in reading.changes:
+            apply_change(state, change)
+        if (problem := links_problem(state)) is not None:
+            raise Unreadable(f"has the wrong shape: {problem}")
+        return state, reading, whole
+
     @staticmethod
     def _checked(state: object) -> tuple[dict, bool]:
         """The state a file's first line holds, checked, and whether the file is to be
@@ -298,9 +304,21 @@ def read_state(path: str | Path) -> dict | None:
     """The state a state file holds (its first line with the changes after it applied), as
     plain dicts, read under the emulator's lock; ``None`` when there is no file. For a tool or
     a test that looks at a state file: its lines are not one JSON document. A file that cannot
-    be read is a :class:`StateFileError`, as for the emulator."""
+    be read is a :class:`StateFileError`, as for the emulator.
+
+    A parse of its own, not a store's transaction: the dicts are the caller's, so nothing is
+    copied, and no store is left holding the file open."""
     path = Path(path).expanduser()
     if not path.exists():
         return None
-    with StateStore(path).transaction(read_only=True) as data:
-        return copy.deepcopy(data)
+    try:
+        with file_lock(path):
+            raw = path.read_bytes()
+    except FileNotFoundError:  # gone since the check: as for no file
+        return None
+    except OSError as exc:
+        raise StateFileError(path, _cannot_read(exc)) from None
+    try:
+        return StateStore._parsed(raw)[0]
+    except Unreadable as exc:
+        raise StateFileError(path, str(exc)) from None
