@@ -27,6 +27,7 @@ from atlassian_playbook.batch.results import RunResult
 from atlassian_playbook.batch.workspace import (
     known_secrets,
     seed_emulator_workspace,
+    store_entries,
     token_entry_key,
 )
 from atlassian_playbook.execute import NOTEBOOKS_DIR, run_notebook
@@ -159,6 +160,30 @@ def test_from_store_runs_each_entry_and_keys_runs_by_entry(tmp_path, workspaces)
     (tmp_path / "empty").mkdir()
     with pytest.raises(PlanError, match="No token-store entries"):
         plan_from_store([tmp_path / "empty"])
+
+
+def test_from_store_reads_each_workspace_once_and_still_refuses_its_secrets(workspaces,
+                                                                           monkeypatch):
+    from atlassian_playbook.tokens import TokenStore
+
+    reads: list[Path] = []
+    listed = TokenStore.list
+
+    def counted(store):
+        reads.append(store.path)
+        return listed(store)
+
+    monkeypatch.setattr(TokenStore, "list", counted)
+    plan_from_store(workspaces)
+    # Each workspace's entries and secrets from one read of its store (the runs' entry keys
+    # name the account, so they read none; the current folder's store is read as well).
+    stores = [w / ".playbook" / "tokens.json" for w in workspaces]
+    assert sorted(path for path in reads if path in stores) == sorted(stores)
+    (entry,) = store_entries(workspaces[1])
+    token = entry.tokens.refresh_token.reveal()
+    with pytest.raises(PlanError, match="secret known to this run") as refused:
+        plan_from_store(workspaces, parameters={"note": token})
+    assert token not in refused.value.one_line()
 
 
 @pytest.mark.parametrize("env", [

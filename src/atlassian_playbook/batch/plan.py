@@ -41,7 +41,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,10 @@ class Plan:
     runs: list[dict[str, Any]]
     timeout: float | None = None
     source: Path | None = None
+    # The secrets of workspaces already read by whoever built the plan (plan_from_store), so
+    # that checking the runs does not read those folders again; never shown.
+    workspace_secrets: Mapping[Path, set[str]] = field(default_factory=dict, repr=False,
+                                                       compare=False)
 
     def __post_init__(self) -> None:
         if not self.notebook.is_file():
@@ -142,7 +146,9 @@ class Plan:
             workspace = parameters.get("workspace")
             if isinstance(workspace, str) and workspace:
                 folders.add(Path(workspace).expanduser().resolve())
-        return set().union(*(known_secrets(folder) for folder in folders))
+        read = self.workspace_secrets
+        return set().union(*(read[folder] if folder in read else known_secrets(folder)
+                             for folder in folders))
 
     def specs(self, output_dir: Path, *, timeout: float | None = None) -> list[RunSpec]:
         """The runs, with ids, output paths and the token-store entry each one refreshes."""
@@ -415,14 +421,17 @@ def plan_from_store(workspaces: Sequence[str | Path], *, notebook: str | Path | 
     client are runnable; entries of other clients in a shared store are left out and reported
     by :func:`~.workspace.store_entries`.
     """
-    from .workspace import store_entries
+    from .workspace import StoredWorkspace
 
     runs: list[dict[str, Any]] = []
+    secrets: dict[Path, set[str]] = {}
     for workspace in workspaces:
         workspace = Path(workspace).expanduser().resolve()
-        for entry in store_entries(workspace):
+        stored = StoredWorkspace(workspace)  # one read of its store and emulator for both
+        for entry in stored.runnable_entries():
             runs.append({**(parameters or {}), "workspace": str(workspace),
                          "account_id": entry.account_id or ""})
+        secrets[workspace] = stored.secrets()
     if not runs:
         raise PlanError(
             "No token-store entries found in "
@@ -430,4 +439,4 @@ def plan_from_store(workspaces: Sequence[str | Path], *, notebook: str | Path | 
             "Log in first (notebook 04 or `atlassian-playbook login`), or pass --workspace.",
         )
     return Plan(name=name, notebook=resolve_notebook(notebook or HEALTH_CHECK_NOTEBOOK),
-                runs=runs)
+                runs=runs, workspace_secrets=secrets)

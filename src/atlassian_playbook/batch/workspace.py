@@ -16,6 +16,7 @@ the tests and the benchmarks.
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..tokens import TokenEntry
 
 __all__ = [
     "workspace_settings",
+    "StoredWorkspace",
     "token_entry_key",
     "store_entries",
     "known_secrets",
@@ -47,32 +49,76 @@ def _client_id(settings: Settings) -> str:
     return settings.client_id if settings.has_credentials else EMULATOR_CLIENT
 
 
-def _emulator_state(settings: Settings) -> dict | None:
-    """The workspace's emulator state (``emulator.read_state``), or ``None`` without one."""
-    from ..emulator import read_state  # here: the emulator package is not a small import
+class StoredWorkspace:
+    """What one workspace holds, each part read at most once: its settings, its token store's
+    entries and its emulator's state.
 
-    return read_state(settings.token_store.with_name("emulator-state.json"))
+    A plan over a fleet asks each workspace two things, which entries its notebooks can
+    refresh and which secrets its runs may see, and both need the store and the emulator's
+    state. Asked of one ``StoredWorkspace`` they cost one read of each, where asking the
+    folder twice read each twice (a few milliseconds a connection, before the first check
+    could start). It is a snapshot: after a run, ask a new one (rotated tokens).
+    """
 
+    def __init__(self, workspace: str | Path) -> None:
+        self.settings = workspace_settings(workspace)
 
-def _emulator_default_client(settings: Settings) -> str | None:
-    """The client id a notebook uses on this workspace's emulator: its default app's, or with
-    ATLASSIAN_GRANT=client_credentials its first service account's."""
-    state = _emulator_state(settings)
-    if not isinstance(state, dict):
-        return None
-    if settings.is_service_account:
-        accounts = (state.get("world") or {}).get("service_accounts") or [{}]
-        return accounts[0].get("client_id")
-    return state.get("default_client_id")
+    @functools.cached_property
+    def entries(self) -> list[TokenEntry]:
+        """Every entry of the store, whatever its client; an unreadable store raises."""
+        return Target(self.settings).store.list()
+
+    @functools.cached_property
+    def emulator_state(self) -> dict | None:
+        """The workspace's emulator state (``emulator.read_state``), or ``None`` without one."""
+        from ..emulator import read_state  # here: the emulator package is not a small import
+
+        return read_state(self.settings.token_store.with_name("emulator-state.json"))
+
+    def _emulator_default_client(self) -> str | None:
+        """The client id a notebook uses on this workspace's emulator: its default app's, or
+        with ATLASSIAN_GRANT=client_credentials its first service account's."""
+        state = self.emulator_state
+        if not isinstance(state, dict):
+            return None
+        if self.settings.is_service_account:
+            accounts = (state.get("world") or {}).get("service_accounts") or [{}]
+            return accounts[0].get("client_id")
+        return state.get("default_client_id")
+
+    def runnable_entries(self) -> list[TokenEntry]:
+        """The entries its notebooks can refresh (its client's)."""
+        settings = self.settings
+        client = (settings.client_id if settings.has_credentials
+                  else self._emulator_default_client())
+        return [e for e in self.entries if client is None or e.client_id == client]
+
+    def secrets(self) -> set[str]:
+        """Every secret a run on it may see: the client secret, the emulator's client secrets
+        and every token in the store (an unreadable store holds none we could scrub with)."""
+        found: set[str] = set()
+        if self.settings.client_secret:
+            found.add(self.settings.client_secret.reveal())
+        state = self.emulator_state
+        if isinstance(state, dict):
+            accounts = (state.get("world") or {}).get("service_accounts") or []
+            for client in [*(state.get("clients") or {}).values(), *accounts]:
+                if isinstance(client, dict) and client.get("client_secret"):
+                    found.add(client["client_secret"])
+        try:
+            entries = self.entries
+        except Exception:
+            return found
+        for entry in entries:
+            found.add(entry.tokens.access_token.reveal())
+            if entry.tokens.refresh_token:
+                found.add(entry.tokens.refresh_token.reveal())
+        return found
 
 
 def store_entries(workspace: str | Path) -> list[TokenEntry]:
     """The entries of the workspace's store that its notebooks can refresh (its client's)."""
-    settings = workspace_settings(workspace)
-    entries = Target(settings).store.list()
-    client = (settings.client_id if settings.has_credentials
-              else _emulator_default_client(settings))
-    return [e for e in entries if client is None or e.client_id == client]
+    return StoredWorkspace(workspace).runnable_entries()
 
 
 def token_entry_key(parameters: Mapping[str, Any]) -> str | None:
@@ -98,28 +144,9 @@ def token_entry_key(parameters: Mapping[str, Any]) -> str | None:
 
 
 def known_secrets(workspace: str | Path | None) -> set[str]:
-    """Every secret a run on ``workspace`` may have seen: the client secret, the emulator's
-    client secrets and every token in the store. Read again after a run for rotated tokens."""
-    if not workspace:
-        return set()
-    settings = workspace_settings(workspace)
-    found: set[str] = set()
-    if settings.client_secret:
-        found.add(settings.client_secret.reveal())
-    state = _emulator_state(settings)
-    if isinstance(state, dict):
-        accounts = (state.get("world") or {}).get("service_accounts") or []
-        for client in [*(state.get("clients") or {}).values(), *accounts]:
-            if isinstance(client, dict) and client.get("client_secret"):
-                found.add(client["client_secret"])
-    try:
-        for entry in Target(settings).store.list():
-            found.add(entry.tokens.access_token.reveal())
-            if entry.tokens.refresh_token:
-                found.add(entry.tokens.refresh_token.reveal())
-    except Exception:  # an unreadable store holds nothing we could scrub with
-        pass
-    return found
+    """Every secret a run on ``workspace`` may have seen (:meth:`StoredWorkspace.secrets`).
+    Read again after a run for rotated tokens."""
+    return StoredWorkspace(workspace).secrets() if workspace else set()
 
 
 def _free_port() -> int:
