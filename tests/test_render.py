@@ -244,3 +244,20 @@ def test_one_renderer_draws_every_profile_s_diagrams():
         pages = [mermaid_svg.inline_diagrams(body.format(n=n), renderer) for n in range(3)]
     assert renderer.unavailable is None
     assert all("<svg" in page and "not drawn" not in page for page in pages)
+
+
+def test_a_build_started_while_another_holds_the_default_callback_takes_another_port(tmp_path):
+    from atlassian_playbook.callback import claimed_callback_url
+    from atlassian_playbook.config import DEFAULT_REDIRECT_URI, load_settings
+
+    shown = write_notebook(
+        tmp_path / "01-callback.ipynb",
+        "import pathlib\nprint(pathlib.Path(workspace, '.env').read_text().strip())",
+    )
+    # As another build (or this suite's shared site build) holds it: before the claim, a
+    # build that probed the port between the other's probe and its notebook 04 kept 8765.
+    with claimed_callback_url(DEFAULT_REDIRECT_URI):
+        result = render_playbook(tmp_path / "site", notebooks=[shown], keep_workspace=True)
+    assert result.ok, result.to_text()
+    used = load_settings(result.workspace / ".env", environ={}).redirect_uri
+    assert used != DEFAULT_REDIRECT_URI and used.endswith("/callback"), used

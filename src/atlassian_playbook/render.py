@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._files import atomic_write_text
+from .callback import claimed_callback_url
 from .config import DEFAULT_REDIRECT_URI, save_settings
 from .errors import PlaybookError, RenderError
 from .execute import run_notebook
@@ -128,20 +129,6 @@ class SiteResult:
 
     def to_text(self) -> str:
         return "\n".join([*(site.to_text() for site in self.sites), f"index: {self.index}"])
-
-
-def _callback_url() -> str:
-    import socket
-    from urllib.parse import urlsplit
-
-    port = urlsplit(DEFAULT_REDIRECT_URI).port
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/callback"
 
 
 def playbook_notebooks() -> list[Path]:
@@ -339,15 +326,16 @@ def render_playbook(
     scratch = Path(tempfile.mkdtemp(prefix="playbook-render-"))
     workspace, executed = scratch / "workspace", scratch / "executed"
     workspace.mkdir()
-    # Notebook 04 listens on the callback URL: keep the default one, unless something (a
-    # JupyterLab session, another build) holds its port.
-    save_settings({"ATLASSIAN_REDIRECT_URI": _callback_url()}, workspace / ".env")
     result = RenderResult(out, [RenderedPage(p.name, _title(p), "not run") for p in paths],
                           workspace=workspace if keep_workspace else None, profile=profile)
     try:
-        # Inside the two: a spare kernel starts with the environment and stderr a run has.
-        with _emulator_only(), _kernel_output_to(scratch / "kernels.log"), \
+        # Notebook 04 listens on the callback URL: the default one, unless a JupyterLab session
+        # or another build holds it. Inside the next two: a spare kernel starts with the
+        # environment and stderr a run has.
+        with claimed_callback_url(DEFAULT_REDIRECT_URI) as callback, _emulator_only(), \
+                _kernel_output_to(scratch / "kernels.log"), \
                 SpareKernels(runs=len(paths)) as kernels:
+            save_settings({"ATLASSIAN_REDIRECT_URI": callback}, workspace / ".env")
             for path, page in zip(paths, result.pages, strict=True):
                 started = time.perf_counter()
                 outcome = run_notebook(path, executed / path.name,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import CallbackError, MissingCode, WaitCancelled
+from ._claim import claimed_callback_url
 from ._listener import CallbackListener
 from ._urls import callback_difference, is_loopback
 from ._wait import WaitControl, watching
@@ -33,6 +34,7 @@ __all__ = [
     "is_loopback",
     "callback_difference",
     "CallbackListener",
+    "claimed_callback_url",
     "WaitCancelled",
     "WaitControl",
     "watching",

@@ -1,0 +1,76 @@
+"""A loopback callback URL claimed for one headless build on this machine.
+
+The demo and the training build keep the default callback (``127.0.0.1:8765``), so that the
+pages show the URL the checklists name, unless its port is busy (a JupyterLab session sitting
+in notebook 04, say). Probing the port alone is not enough: two builds that probe within the
+same seconds both find it free, and the second fails when its notebook 04 listens. So a build
+also takes a lock named after the port, held until it ends: a build that cannot take it, or
+finds the port bound, takes a free port instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["claimed_callback_url"]
+
+LOOPBACK = "127.0.0.1"
+
+
+def claim_path(port: int) -> Path:
+    """The lock a build holds while it uses ``port`` (the system temp folder: one machine)."""
+    return Path(tempfile.gettempdir()) / f"atlassian-playbook-callback-{port}.lock"
+
+
+@contextmanager
+def claimed_callback_url(default: str) -> Iterator[str]:
+    """``default`` (a ``http://127.0.0.1:PORT/...`` URL) while no other build holds its claim
+    and nothing is bound to its port, else the same path on a free port; the claim is held
+    until the block ends."""
+    parts = urlsplit(default)
+    port = parts.port
+    claim = _take(claim_path(port)) if port else None
+    try:
+        if claim is None or not _bindable(port):
+            port = _free_port()
+        yield parts._replace(netloc=f"{LOOPBACK}:{port}").geturl()
+    finally:
+        if claim is not None:
+            os.close(claim)  # closing the descriptor releases the lock
+
+
+def _take(path: Path) -> int | None:
+    """The descriptor holding an exclusive lock on ``path``, or ``None`` when another process
+    holds it (or the file is another user's that this one may not open)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
