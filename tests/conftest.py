@@ -22,6 +22,7 @@ import httpx
 import pytest
 from filelock import FileLock
 
+from atlassian_playbook.callback._claim import ephemeral_ports
 from atlassian_playbook.emulator import Emulator, StateFileError, read_state
 
 from .parity.plugin import parity_recorder  # noqa: F401  (the parity marker's fixture)
@@ -36,14 +37,6 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _ephemeral_ports() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default; macOS uses 49152-65535, above it too
-
-
 def free_port() -> int:
     """A loopback port nothing listens on, for a callback URL a test listens on later.
 
@@ -51,7 +44,7 @@ def free_port() -> int:
     exactly the kind another process (a second suite's emulator on a shared CI machine) may
     get from its own ``bind(0)`` a moment later, and the test's listener then finds it taken.
     """
-    low, _ = _ephemeral_ports()
+    low, _ = ephemeral_ports()
     for _ in range(100):
         port = random.randint(10000, low - 1) if low > 11000 else 0
         with socket.socket() as probe:

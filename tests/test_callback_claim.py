@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,10 +28,15 @@ HOLDER = textwrap.dedent("""
 
 @pytest.fixture
 def default():
-    """A default callback URL on a port of this test's; its claim file is removed after."""
-    port = free_port()
-    yield f"http://127.0.0.1:{port}/callback"
-    claim_path(port).unlink(missing_ok=True)
+    """A default callback URL on a port of this test's; the claim files the test made (its
+    own and those of the free ports it was sent to) are removed after."""
+    def claims() -> set[Path]:
+        return set(claim_path(0).parent.glob("atlassian-playbook-callback-*.lock"))
+
+    before = claims()
+    yield f"http://127.0.0.1:{free_port()}/callback"
+    for made in claims() - before:
+        made.unlink(missing_ok=True)
 
 
 def test_a_free_unclaimed_default_is_kept_and_claimed_until_the_block_ends(default):
@@ -64,3 +70,13 @@ def test_a_port_something_listens_on_is_not_taken_even_unclaimed(default):
         listener.listen()
         with claimed_callback_url(default) as url:
             assert url != default
+
+
+def test_the_free_port_taken_instead_is_claimed_too_and_below_the_ephemeral_range(default):
+    from atlassian_playbook.callback._claim import ephemeral_ports
+
+    low, _ = ephemeral_ports()
+    with claimed_callback_url(default), claimed_callback_url(default) as elsewhere:
+        assert 10000 <= urlsplit(elsewhere).port < low
+        with claimed_callback_url(elsewhere) as third:  # a third build: not the same port
+            assert third not in (default, elsewhere)

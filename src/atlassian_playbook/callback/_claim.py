@@ -5,13 +5,16 @@ pages show the URL the checklists name, unless its port is busy (a JupyterLab se
 in notebook 04, say). Probing the port alone is not enough: two builds that probe within the
 same seconds both find it free, and the second fails when its notebook 04 listens. So a build
 also takes a lock named after the port, held until it ends: a build that cannot take it, or
-finds the port bound, takes a free port instead.
+finds the port bound, claims a free port the same way. That one is picked below the kernel's
+ephemeral range, where no other process's ``bind(0)`` (an emulator starting, say) can be
+handed it before notebook 04 listens.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import random
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["claimed_callback_url"]
+__all__ = ["claimed_callback_url", "ephemeral_ports"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -32,18 +35,52 @@ def claim_path(port: int) -> Path:
 @contextmanager
 def claimed_callback_url(default: str) -> Iterator[str]:
     """``default`` (a ``http://127.0.0.1:PORT/...`` URL) while no other build holds its claim
-    and nothing is bound to its port, else the same path on a free port; the claim is held
-    until the block ends."""
+    and nothing is bound to its port, else the same path on a free port claimed the same way;
+    the claim is held until the block ends."""
     parts = urlsplit(default)
-    port = parts.port
-    claim = _take(claim_path(port)) if port else None
+    port, claim = _claim(parts.port) if parts.port else _claim_free()
     try:
-        if claim is None or not _bindable(port):
-            port = _free_port()
         yield parts._replace(netloc=f"{LOOPBACK}:{port}").geturl()
     finally:
         if claim is not None:
             os.close(claim)  # closing the descriptor releases the lock
+
+
+def _claim(port: int) -> tuple[int, int | None]:
+    """``port`` and the descriptor of its claim, when both are to be had; else a free one."""
+    claim = _take(claim_path(port))
+    if claim is not None and _bindable(port):
+        return port, claim
+    if claim is not None:
+        os.close(claim)
+    return _claim_free()
+
+
+def _claim_free() -> tuple[int, int | None]:
+    low, _ = ephemeral_ports()
+    for _ in range(100):
+        port = random.randint(10000, low - 1) if low > 11000 else 0
+        if not port:
+            break
+        claim = _take(claim_path(port))
+        if claim is not None and _bindable(port):
+            return port, claim
+        if claim is not None:
+            os.close(claim)
+    # No room below the ephemeral range: whatever the kernel hands out, claimed all the same.
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port = sock.getsockname()[1]
+    return port, _take(claim_path(port))
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range ``bind(0)`` hands ports out of on this machine."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; macOS uses 49152-65535, above it too
 
 
 def _take(path: Path) -> int | None:
@@ -68,9 +105,3 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
