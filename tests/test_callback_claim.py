@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,15 +27,8 @@ HOLDER = textwrap.dedent("""
 
 @pytest.fixture
 def default():
-    """A default callback URL on a port of this test's; the claim files the test made (its
-    own and those of the free ports it was sent to) are removed after."""
-    def claims() -> set[Path]:
-        return set(claim_path(0).parent.glob("atlassian-playbook-callback-*.lock"))
-
-    before = claims()
-    yield f"http://127.0.0.1:{free_port()}/callback"
-    for made in claims() - before:
-        made.unlink(missing_ok=True)
+    """A default callback URL on a port of this test's."""
+    return f"http://127.0.0.1:{free_port()}/callback"
 
 
 def test_a_free_unclaimed_default_is_kept_and_claimed_until_the_block_ends(default):
@@ -48,6 +40,7 @@ def test_a_free_unclaimed_default_is_kept_and_claimed_until_the_block_ends(defau
             assert urlsplit(second).hostname == "127.0.0.1"
     with claimed_callback_url(default) as again:  # released
         assert again == default
+    assert not claim_path(urlsplit(default).port).exists()  # and removed: /tmp keeps no litter
 
 
 def test_a_build_in_another_process_holding_the_claim_sends_this_one_elsewhere(default):

@@ -12,6 +12,7 @@ handed it before notebook 04 listens.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -43,35 +44,37 @@ def claimed_callback_url(default: str) -> Iterator[str]:
         yield parts._replace(netloc=f"{LOOPBACK}:{port}").geturl()
     finally:
         if claim is not None:
-            os.close(claim)  # closing the descriptor releases the lock
+            _release(port, claim)
 
 
 def _claim(port: int) -> tuple[int, int | None]:
     """``port`` and the descriptor of its claim, when both are to be had; else a free one."""
-    claim = _take(claim_path(port))
-    if claim is not None and _bindable(port):
-        return port, claim
-    if claim is not None:
-        os.close(claim)
-    return _claim_free()
+    claim = _claim_if_free(port)
+    return (port, claim) if claim is not None else _claim_free()
 
 
 def _claim_free() -> tuple[int, int | None]:
     low, _ = ephemeral_ports()
-    for _ in range(100):
-        port = random.randint(10000, low - 1) if low > 11000 else 0
-        if not port:
-            break
-        claim = _take(claim_path(port))
-        if claim is not None and _bindable(port):
-            return port, claim
-        if claim is not None:
-            os.close(claim)
+    if low > 11000:
+        for _ in range(100):
+            port = random.randint(10000, low - 1)
+            if (claim := _claim_if_free(port)) is not None:
+                return port, claim
     # No room below the ephemeral range: whatever the kernel hands out, claimed all the same.
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         port = sock.getsockname()[1]
     return port, _take(claim_path(port))
+
+
+def _claim_if_free(port: int) -> int | None:
+    """The descriptor of ``port``'s claim if no other build holds it and nothing is bound to
+    the port; else ``None``, and nothing is left claimed."""
+    claim = _take(claim_path(port))
+    if claim is not None and not _bindable(port):
+        _release(port, claim)
+        return None
+    return claim
 
 
 def ephemeral_ports() -> tuple[int, int]:
@@ -85,17 +88,33 @@ def ephemeral_ports() -> tuple[int, int]:
 
 def _take(path: Path) -> int | None:
     """The descriptor holding an exclusive lock on ``path``, or ``None`` when another process
-    holds it (or the file is another user's that this one may not open)."""
+    holds it (or the file is another user's that this one may not open).
+
+    The holder removes the file when done, so the lock taken must be on the file still at
+    ``path``: one removed between our open and our lock is a claim that has ended, and a
+    build that had just made a new file there may hold that one."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     except OSError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held, there = os.fstat(fd), os.stat(path)
     except OSError:
         os.close(fd)
         return None
+    if (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
+        os.close(fd)
+        return None
     return fd
+
+
+def _release(port: int, claim: int) -> None:
+    """End a claim: its file removed while the lock is held (see :func:`_take`), then the
+    lock released, so the temp folder keeps no file per port ever claimed."""
+    with contextlib.suppress(OSError):
+        claim_path(port).unlink()
+    os.close(claim)
 
 
 def _bindable(port: int) -> bool:
