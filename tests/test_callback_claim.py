@@ -73,3 +73,12 @@ def test_the_free_port_taken_instead_is_claimed_too_and_below_the_ephemeral_rang
         assert 10000 <= urlsplit(elsewhere).port < low
         with claimed_callback_url(elsewhere) as third:  # a third build: not the same port
             assert third not in (default, elsewhere)
+
+
+def test_port_zero_is_a_free_port_claimed_for_the_block():
+    with claimed_callback_url("http://127.0.0.1:0/callback") as url:
+        port = urlsplit(url).port
+        assert port and claim_path(port).exists()
+        with claimed_callback_url(url) as other:  # held: a second claim goes elsewhere
+            assert other != url
+    assert not claim_path(port).exists()

@@ -17,7 +17,6 @@ the tests and the benchmarks.
 from __future__ import annotations
 
 import functools
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -149,25 +148,25 @@ def known_secrets(workspace: str | Path | None) -> set[str]:
     return StoredWorkspace(workspace).secrets() if workspace else set()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def seed_emulator_workspace(workspace: str | Path) -> TokenEntry:
     """A workspace with one emulator login: its own emulated world and token store.
 
     The emulator has one user, so one workspace holds one entry; N workspaces give N entries
     (N separate grants) for a batch. The login catches its callback on a free loopback port,
-    saved as ``ATLASSIAN_REDIRECT_URI`` in the workspace's ``.env``.
+    claimed until it is done (:func:`~..callback.claimed_callback_url`: no other process's
+    ``bind(0)`` gets it first), saved as ``ATLASSIAN_REDIRECT_URI`` in the workspace's ``.env``.
     """
+    from ..callback import claimed_callback_url
+
+    with claimed_callback_url("http://127.0.0.1:0/callback") as redirect:
+        return _seed(Path(workspace).expanduser().resolve(), redirect)
+
+
+def _seed(workspace: Path, redirect: str) -> TokenEntry:
     from .. import connection
     from ..emulator import Emulator
     from ..target import emulator_settings, emulator_state_path
 
-    workspace = Path(workspace).expanduser().resolve()
-    redirect = f"http://127.0.0.1:{_free_port()}/callback"
     save_settings({"ATLASSIAN_REDIRECT_URI": redirect}, workspace / ".env")
     settings = load_settings(workspace / ".env", environ={}).replace(
         token_store=workspace / ".playbook" / "tokens.json")

@@ -36,8 +36,8 @@ def claim_path(port: int) -> Path:
 @contextmanager
 def claimed_callback_url(default: str) -> Iterator[str]:
     """``default`` (a ``http://127.0.0.1:PORT/...`` URL) while no other build holds its claim
-    and nothing is bound to its port, else the same path on a free port claimed the same way;
-    the claim is held until the block ends."""
+    and nothing is bound to its port, else the same path on a free port claimed the same way
+    (port 0: a free port from the start); the claim is held until the block ends."""
     parts = urlsplit(default)
     port, claim = _claim(parts.port) if parts.port else _claim_free()
     try:
