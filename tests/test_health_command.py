@@ -239,3 +239,25 @@ def test_a_failed_check_becomes_its_notebook_run_once_that_finished(tmp_path, st
     if kept == "check":
         assert merged.failure == checked.failure
 
+
+
+
+def test_the_command_reads_the_fleet_into_one_plan(tmp_path, monkeypatch, capsys):
+    import atlassian_playbook.batch.fleet as fleet
+    import atlassian_playbook.batch.plan as plans
+    from atlassian_playbook import cli
+
+    (workspace,) = seed(tmp_path, "acme")
+    built = []
+    real = plans.plan_from_store
+
+    def counted(*args, **kwargs):
+        built.append(args)
+        return real(*args, **kwargs)
+
+    for module in (plans, fleet):
+        monkeypatch.setattr(module, "plan_from_store", counted)
+    assert cli.main(["health", "--workspace", str(workspace), "--output",
+                     str(tmp_path / "out"), "--progress", "none"]) == 0
+    assert f"Target of {workspace}" in capsys.readouterr().out  # the listing's plan
+    assert len(built) == 1  # is the checks' plan

@@ -35,7 +35,7 @@ from .report import BatchSummary, write_reports
 from .results import RunResult
 from .runner import run_batch
 
-__all__ = ["run_health", "PAGES_FOLDER", "PAGE_STATUSES"]
+__all__ = ["run_health", "health_plan", "PAGES_FOLDER", "PAGE_STATUSES"]
 
 PAGES_FOLDER = "notebooks"  # in the health folder: the batch of notebook 11 over the failed
 # The in-process statuses that get a notebook page (cancelled: not run, nothing to look at).
@@ -53,6 +53,7 @@ def run_health(
     pages_progress: str | Progress | None = None,
     page_workers: int | None = None,
     on_pages: Callable[[int], object] | None = None,
+    plan: Plan | None = None,
 ) -> BatchSummary:
     """Check every stored connection of ``workspaces`` in process, then run notebook 11 for
     those that failed; write ``summary.json`` and ``summary.html`` into ``output_dir``.
@@ -61,12 +62,13 @@ def run_health(
     when every workspace runs on its embedded emulator, else 4). ``page_workers``: notebook
     runs at once for the failed ones (default: as many as failed, at most the CPU count).
     ``progress`` shows the in-process checks, ``pages_progress`` (default: ``progress``'s
-    kind) the notebook runs; ``on_pages(count)`` is called before those start. Raises
-    :class:`~.plan.PlanError` when no workspace holds a connection.
+    kind) the notebook runs; ``on_pages(count)`` is called before those start. ``plan``:
+    :func:`health_plan` of the same arguments, when the caller has built it already (the CLI
+    lists its workspaces first). Raises :class:`~.plan.PlanError` when no workspace holds a
+    connection.
     """
     folder = Path(output_dir).expanduser().resolve()
-    plan = plan_from_store(workspaces, name="health",
-                           parameters={"refresh_webhooks": True} if refresh_webhooks else None)
+    plan = plan or health_plan(workspaces, refresh_webhooks=refresh_webhooks)
     threads = workers or default_threads(workspaces)
     summary = run_batch(plan, output_dir=folder, executor=InProcessHealthExecutor(threads),
                         progress=progress)
@@ -88,6 +90,12 @@ def run_health(
     summary.finished = time.time()
     write_reports(summary)
     return summary
+
+
+def health_plan(workspaces: Sequence[str | Path], *, refresh_webhooks: bool = False) -> Plan:
+    """What :func:`run_health` checks: a run of notebook 11 per stored connection."""
+    return plan_from_store(workspaces, name="health",
+                           parameters={"refresh_webhooks": True} if refresh_webhooks else None)
 
 
 def _merged(checked: RunResult, page: RunResult) -> RunResult:

@@ -16,15 +16,15 @@ def cmd_health(args) -> int:
     import sys
     from pathlib import Path
 
-    from ..batch.fleet import run_health
-    from ..batch.plan import plan_from_store
+    from ..batch.fleet import health_plan, run_health
     from ..batch.progress import TerminalProgress
     from .runs import announce_workspaces
 
     workspaces = args.workspace or [str(Path(args.env_file).parent)]
     quiet = args.json or args.progress == "none"
+    plan = health_plan(workspaces, refresh_webhooks=args.refresh_webhooks)
     if not args.json:
-        announce_workspaces(plan_from_store(workspaces))
+        announce_workspaces(plan)
 
     def pages_start(count: int) -> None:
         if not args.json:
@@ -38,7 +38,7 @@ def cmd_health(args) -> int:
     summary = run_health(
         workspaces, output_dir=args.output or Path("output") / "health",
         workers=args.workers, refresh_webhooks=args.refresh_webhooks,
-        progress=checks, pages_progress=pages, on_pages=pages_start,
+        progress=checks, pages_progress=pages, on_pages=pages_start, plan=plan,
     )
     if args.json:
         print_json(summary.to_dict())
