@@ -1,7 +1,7 @@
 """The authorization server (auth.atlassian.com): /authorize, the consent screen, /oauth/token.
 
-Lifetimes, on the emulator's clock: codes 10 minutes, access tokens 3600 s, refresh tokens 90
-days idle (365 days absolute), reuse leeway for a rotated refresh token 10 minutes.
+Lifetimes, on the emulator's clock: codes 10 minutes, access tokens 3600 s; those of refresh
+tokens, and the records behind every token, are :mod:`._token_records`'.
 
 A service account's credential takes ``grant_type=client_credentials`` only, and an app's
 client id never does: either way round the answer is Auth0's (Atlassian's token endpoint is
@@ -11,8 +11,6 @@ the client.". Its tokens last 3600 s and come without a refresh token.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,27 +19,30 @@ from ._http import Request, Response, json_response, redirect_response
 from ._pages import consent_page, error_page
 from ._scopes import APIS, UnknownScope, api_of_scope
 from ._state import digest
+from ._token_records import (
+    REFRESH_ABSOLUTE,
+    REFRESH_IDLE,
+    REUSE_LEEWAY,
+    family_of,
+    find_grant,
+    new_refresh_token,
+    prune,
+    revoke_refresh_tokens,
+    rotated_long_ago,
+)
 from ._token_request import client_credentials, token_parameters
-from ._tracked import peek
 from ._world import service_account_by_client, site_by_ref, user_by_ref
 
 __all__ = [
     "AuthorizationServer",
     "ACCESS_TOKEN_TTL",
     "CODE_TTL",
-    "REUSE_LEEWAY",
-    "REFRESH_IDLE",
-    "access_token_valid",
 ]
 
 AUDIENCE = "api.atlassian.com"
 ACCESS_TOKEN_TTL = 3600
 CODE_TTL = 600
 CONSENT_TTL = 3600
-REUSE_LEEWAY = 600
-REFRESH_IDLE = 90 * 86400
-REFRESH_ABSOLUTE = 365 * 86400
-PRUNE_EVERY = 60
 
 API_NAMES = {
     "identity": "User identity API",
@@ -486,107 +487,3 @@ class AuthorizationServer:
             answer["refresh_token"] = refresh
         prune(data, now)
         return json_response(200, answer, _NO_STORE)
-
-
-def access_token_valid(access: dict | None, data: dict, now: float) -> bool:
-    """Whether an access token record still opens the gateway: not expired, its grant alive,
-    not revoked with its refresh token, and not past the grace after that one was rotated."""
-    if access is None or access["expires_at"] <= now or access["grant_id"] not in data["grants"]:
-        return False
-    if access.get("revoked"):
-        return False
-    revoke_at = access.get("revoke_at")
-    return revoke_at is None or now < revoke_at
-
-
-
-def find_grant(data: dict, client_id: str, account_id: str) -> str | None:
-    for grant_id, grant in data["grants"].items():
-        if grant["client_id"] == client_id and grant["account_id"] == account_id:
-            return grant_id
-    return None
-
-
-# A refresh token is 43 random characters, its family's id (16 hex digits) and a 22-character
-# tag (HMAC-SHA256 of both under the family's key): one run of URL-safe characters, as the
-# token-shaped strings render.py looks for. The tag lets the emulator recognise a rotated token
-# of a live family after its record was pruned, without keeping a digest per refresh.
-_RANDOM, _FAMILY = 43, 16
-
-
-def new_refresh_token(family: str, key: str) -> str:
-    random_part = secrets.token_urlsafe(32)
-    return random_part + family + _tag(random_part + family, key)
-
-
-def family_of(token: str) -> str:
-    return token[_RANDOM:_RANDOM + _FAMILY]
-
-
-def _tag(text: str, key: str) -> str:
-    mac = hmac.new(bytes.fromhex(key), text.encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
-
-
-def rotated_long_ago(data: dict, token: str, client_id: str, now: float) -> bool:
-    """Whether ``token``, which has no record, is a refresh token of a live family of
-    ``client_id``: a token rotated more than the leeway ago (an active token's record stays as
-    long as its family; a revoked family is forgotten at once)."""
-    family = data["families"].get(family_of(token))
-    if family is None or family["client_id"] != client_id or not _live(family, data, now):
-        return False
-    tag = _tag(token[:_RANDOM + _FAMILY], family["key"])
-    return hmac.compare_digest(token[_RANDOM + _FAMILY:].encode(), tag.encode())
-
-
-def _live(family: dict, data: dict, now: float) -> bool:
-    """Whether a token of ``family`` may still be used: its grant there, not idle or old."""
-    return (family["grant_id"] in data["grants"]
-            and now - family["last_used"] < REFRESH_IDLE + REUSE_LEEWAY
-            and now - family["started_at"] < REFRESH_ABSOLUTE)
-
-
-def revoke_refresh_tokens(data: dict, grant_id: str) -> None:
-    """Reuse outside the leeway is taken for theft: the whole grant's refresh tokens die, the
-    newest included (Atlassian's refresh-token guide), and with them every access token they
-    issued. Its families are forgotten: their tokens are unknown from now on, which Atlassian
-    answers as it answers revoked ones."""
-    tokens = data["access_tokens"]
-    for key in [key for key, access in peek(tokens) if access["grant_id"] == grant_id]:
-        tokens[key]["revoked"] = True
-    _drop(data["families"], lambda family: family["grant_id"] == grant_id)
-
-
-def prune(data: dict, now: float) -> None:
-    """Forget what can no longer be used, so a shared state file stays small.
-
-    Forgotten codes and tokens get the same answer as invalid ones, so this changes nothing a
-    client can observe. What the size then depends on is the live grants and token families,
-    not how often they refreshed: a rotated refresh token's record goes when its leeway ends
-    (its family, kept while any of its tokens can be used, still recognises it), an access
-    token's when it stops opening the gateway.
-
-    It looks at every record, so it runs at most once every :data:`PRUNE_EVERY` seconds of the
-    emulator's clock (a record outlives its use by that much at most). It reads the records
-    through :func:`peek` and deletes in place, so the state file's writer serialises none of
-    the records it looked at again (``_tracked.py``), only notes the deleted ones.
-    """
-    last = data["pruned_at"]
-    if last is not None and 0 <= now - last < PRUNE_EVERY:
-        return
-    data["pruned_at"] = now
-    grants = data["grants"]
-    _drop(data["consents"], lambda consent: consent["expires_at"] <= now)
-    _drop(data["codes"], lambda code: code["expires_at"] <= now or code["grant_id"] not in grants)
-    _drop(data["access_tokens"], lambda access: not access_token_valid(access, data, now))
-    families = data["families"]
-    _drop(families, lambda family: not _live(family, data, now))
-    _drop(data["refresh_tokens"], lambda token: token.get("family") not in families or (
-        token["status"] == "rotated" and now - token["rotated_at"] > REUSE_LEEWAY))
-
-
-def _drop(records: dict, doomed) -> None:
-    """Delete the records ``doomed(record)`` says go, in place, looking at them with
-    :func:`peek`: ``doomed`` reads its record and changes nothing."""
-    for key in [key for key, record in peek(records) if doomed(record)]:
-        del records[key]

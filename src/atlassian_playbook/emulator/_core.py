@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError
 from ..redact import Secret
 from ._admin import Admin
-from ._auth import AuthorizationServer, find_grant
+from ._auth import AuthorizationServer
 from ._gateway import Gateway, format_seconds, gateway_error_body
 from ._http import (
     LoopbackServer,
@@ -29,6 +29,7 @@ from ._pages import error_page
 from ._registration import DEFAULT_REDIRECT_URIS, ClientRegistration, ServiceAccountCredential
 from ._scopes import APIS
 from ._state import StateStore, new_state
+from ._token_records import find_grant
 from ._webhooks import WebhookApi
 from ._world import (
     WorldError,

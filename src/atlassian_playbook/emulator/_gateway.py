@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from ._auth import access_token_valid
 from ._call import REPORT_PATH, Call, Handler, gateway_error_body, iso
 from ._confluence import ConfluenceApi
 from ._http import Request, Response, empty_response, json_response
@@ -24,6 +23,7 @@ from ._jira import JiraApi
 from ._operations import OPERATIONS_FILE, operation_table
 from ._scopes import CONFLUENCE, JIRA, scopes_of_api
 from ._state import digest
+from ._token_records import access_token_valid
 from ._world import CLOSED_TEST_ACCOUNT, account_by_id, profile
 
 __all__ = ["Gateway", "RATE_LIMIT", "gateway_error_body", "iso"]
