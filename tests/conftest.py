@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import random
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from filelock import FileLock
 
-from atlassian_playbook.callback._claim import ephemeral_ports
+from atlassian_playbook.callback import claimed_callback_url
 from atlassian_playbook.emulator import Emulator, StateFileError, read_state
 
 from .parity.plugin import parity_recorder  # noqa: F401  (the parity marker's fixture)
@@ -40,20 +39,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def free_port() -> int:
     """A loopback port nothing listens on, for a callback URL a test listens on later.
 
-    Chosen below the kernel's ephemeral range: a port from ``bind(("127.0.0.1", 0))`` is
-    exactly the kind another process (a second suite's emulator on a shared CI machine) may
-    get from its own ``bind(0)`` a moment later, and the test's listener then finds it taken.
+    The one a headless build would claim instead of a busy default
+    (:func:`~atlassian_playbook.callback.claimed_callback_url`, port 0): below the kernel's
+    ephemeral range, because a port from ``bind(("127.0.0.1", 0))`` is exactly the kind
+    another process (a second suite's emulator on a shared CI machine) may get from its own
+    ``bind(0)`` a moment later, and the test's listener then finds it taken; and not one a
+    build holds.
     """
-    low, _ = ephemeral_ports()
-    for _ in range(100):
-        port = random.randint(10000, low - 1) if low > 11000 else 0
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:  # taken: try another
-                continue
-            return probe.getsockname()[1]
-    raise RuntimeError("No free loopback port below the ephemeral range after 100 tries.")
+    with claimed_callback_url("http://127.0.0.1:0/callback") as url:
+        return urlsplit(url).port
 
 
 def loopback_callback(emulator) -> str:
